@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Writes DLRN trunk trees in DLRN's real layout.
+
+  gen-trunk.py sample OUT      the bundled sample: the real builds of
+                               fixtures/dlrn/commits_1.yaml, replayed in build
+                               order as DLRN would have written them
+  gen-trunk.py synthetic OUT   a large trunk of the same shape, for benchmarks
+               [--hashes 20000] [--packages 50] [--seed 1]
+
+Every hash directory is `<ch[0:2]>/<ch[2:4]>/<ch>_<dh[0:8]>[_<eh[0:8]>]` and
+holds commit.yaml (DLRN's exact format: all strings, None for NULL),
+versions.csv, delorean.repo, repodata/repomd.xml, a build log, the RPMs built
+there as real (tiny) files and relative symlinks to the other packages' latest
+RPMs. FAILED and RETRY builds get commit.yaml and the build log only. The
+builder's `current` and `consistent` links are written at the root.
+"""
+
+import argparse
+import hashlib
+import os
+import random
+import sys
+
+HEADER = ("Project,Source Repo,Source Sha,Dist Repo,Dist Sha,Status,"
+          "Last Success Timestamp,Component,Extended Sha,Pkg NVR\n")
+COMMIT_KEYS = ["artifacts", "commit_branch", "commit_hash", "component",
+               "distgit_dir", "distro_hash", "dt_build", "dt_commit",
+               "dt_distro", "dt_extended", "extended_hash", "flags", "id",
+               "notes", "project_name", "repo_dir", "status", "type",
+               "versions_csv"]
+BASEURL = "https://trunk.rdoproject.org/centos7-master"
+
+
+def hash_dir(ch, dh, eh):
+    name = "%s_%s" % (ch, dh[:8])
+    if eh:
+        if len(eh) < 49:
+            name += "_" + eh[:8]
+        else:
+            name += "_%s_%s" % (eh[:8], eh[41:49])
+    return "%s/%s/%s" % (ch[:2], ch[2:4], name)
+
+
+def yaml_scalar(v):
+    """A value the way PyYAML's safe_dump writes DLRN's strings."""
+    if v is None:
+        return "None"
+    s = str(v)
+    if s == "" or s[0] in "!&*-?[]{}|>'\"%@`#,:" or ": " in s or " #" in s \
+            or s.replace(".", "", 1).isdigit() or s in ("None", "true", "false") \
+            or "\n" in s:
+        return "'" + s.replace("'", "''").replace("\n", "\n\n") + "'"
+    return s
+
+
+def write_commit_yaml(path, row):
+    lines = ["commits:"]
+    for i, k in enumerate(COMMIT_KEYS):
+        prefix = "- " if i == 0 else "  "
+        lines.append("%s%s: %s" % (prefix, k, yaml_scalar(row.get(k))))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def rpm_names(project, ch, dt_build):
+    base = "%s-1.0.0-0.%s.%s.el7" % (project, dt_build, ch[:7])
+    return [base + ".noarch.rpm", base + ".src.rpm"]
+
+
+class Trunk:
+    def __init__(self, root):
+        self.root = root
+        # project -> dict(last build state)
+        self.state = {}
+        self.current = None
+        self.consistent = None
+        self.all_consistent = []
+
+    def build(self, b):
+        """Writes the hash directory of build `b` (a dict of DLRN fields)."""
+        ch, dh, eh = b["commit_hash"], b["distro_hash"], b.get("extended_hash")
+        rel = hash_dir(ch, dh, eh)
+        d = os.path.join(self.root, rel)
+        os.makedirs(d, exist_ok=True)
+        project = b["project_name"]
+        ok = b["status"] == "SUCCESS"
+        purged = int(b.get("flags") or 0) & 2
+        st = self.state.setdefault(project, {"last_ok": None})
+        st["status"] = b["status"]
+        rpms = rpm_names(project, ch, b["dt_build"])
+        if ok:
+            st["last_ok"] = {"rel": rel, "rpms": rpms, "ch": ch, "dh": dh,
+                             "eh": eh, "dt": b["dt_build"]}
+        row = dict(b)
+        row.setdefault("commit_branch", "master")
+        row.setdefault("component", None)
+        row["distgit_dir"] = "/home/centos-master/data/%s_distro/" % project
+        row["repo_dir"] = "/home/centos-master/data/%s" % project
+        row["type"] = "rpm"
+        row.setdefault("dt_extended", "0")
+        row.setdefault("notes", "OK" if ok else "build failed")
+        row["artifacts"] = ",".join("repos/%s/%s" % (rel, r) for r in rpms) \
+            if ok else None
+        row["versions_csv"] = ("repos/%s/versions.csv" % rel) if ok else None
+        write_commit_yaml(os.path.join(d, "commit.yaml"), row)
+        with open(os.path.join(d, "rpmbuild.log"), "w") as f:
+            f.write("Building %s at %s: %s\n" % (project, ch, b["status"]))
+        if not ok or purged:
+            return rel
+        for r in rpms:
+            with open(os.path.join(d, r), "wb") as f:
+                f.write(b"\xed\xab\xee\xdb" + ("%s %s\n" % (r, ch)).encode())
+        csv = [HEADER]
+        for p in sorted(self.state):
+            s = self.state[p]
+            last = s["last_ok"]
+            if last is not None and p != project:
+                for r in last["rpms"]:
+                    link = os.path.join(d, r)
+                    target = os.path.relpath(os.path.join(self.root, last["rel"], r), d)
+                    if not os.path.lexists(link):
+                        os.symlink(target, link)
+            src = last["ch"] if last else "None"
+            dist = last["dh"] if last else "None"
+            nvr = last["rpms"][0][:-len(".noarch.rpm")] if last else "None"
+            csv.append("%s,https://opendev.org/openstack/%s,%s,https://github.com/rdo-packages/%s-distgit.git,%s,%s,%s,None,%s,%s\n" % (
+                p, p, src, p, dist, s["status"],
+                last["dt"] if last else "None",
+                (last["eh"] or "None") if last else "None", nvr))
+        with open(os.path.join(d, "versions.csv"), "w") as f:
+            f.writelines(csv)
+        with open(os.path.join(d, "delorean.repo"), "w") as f:
+            f.write("[delorean]\nname=delorean-%s-%s\nbaseurl=%s/%s\nenabled=1\ngpgcheck=0\npriority=1\n\n"
+                    % (project, ch, BASEURL, rel))
+        os.makedirs(os.path.join(d, "repodata"), exist_ok=True)
+        with open(os.path.join(d, "repodata", "repomd.xml"), "w") as f:
+            f.write('<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo">\n'
+                    '  <revision>%s</revision>\n</repomd>\n' % b["dt_build"])
+        self.current = rel
+        if all(s["status"] == "SUCCESS" for s in self.state.values()):
+            self.consistent = rel
+            self.all_consistent.append(rel)
+        return rel
+
+    def finish(self):
+        for name, rel in (("current", self.current), ("consistent", self.consistent)):
+            if rel is None:
+                continue
+            link = os.path.join(self.root, name)
+            tmp = link + ".tmp"
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+            os.symlink(rel, tmp)
+            os.rename(tmp, link)
+
+
+def load_yaml_commits(path):
+    """Reads DLRN's commits fixture without PyYAML (flat `- key: value`)."""
+    rows, cur, key = [], None, None
+    in_commits = False
+    with open(path) as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if not line.strip():
+                continue
+            if not line.startswith(" ") and not line.startswith("-"):
+                in_commits = line.startswith("commits:")
+                continue
+            if not in_commits:
+                continue
+            body = line
+            if line.startswith("- "):
+                cur = {}
+                rows.append(cur)
+                body = "  " + line[2:]
+            if not body.startswith("  ") or body.startswith("   "):
+                continue  # continuation of a multi-line value
+            k, _, v = body.strip().partition(":")
+            v = v.strip()
+            if v.startswith("'") and v.endswith("'") and len(v) > 1:
+                v = v[1:-1]
+            elif v.startswith('"'):
+                v = "build failed"
+            cur[k] = v if v not in ("", "None") else None
+    return rows
+
+
+def sample(out, commits_file):
+    rows = [r for r in load_yaml_commits(commits_file) if not r.get("component")]
+    rows.sort(key=lambda r: int(r["dt_build"]))
+    t = Trunk(out)
+    for r in rows:
+        t.build(r)
+    # A purged build, as in commits_2.yaml: its RPMs are gone.
+    t.build({"commit_hash": "1c67b1ab8c6fe273d4e175a14f0df5d3cbbd0e77",
+             "distro_hash": "8170b8686c38bafb6021d998e2fb268ab26ccf77",
+             "project_name": "python-alembic", "status": "SUCCESS",
+             "flags": "2", "id": "5656", "dt_build": "1441669027",
+             "dt_commit": "1441245154", "dt_distro": "1441668908"})
+    # The history goes on past the fixture's last row: python-alembic is
+    # fixed, and the next builds are consistent again. These builds are made
+    # up (hashes derived from their names) so that the sample has a chain of
+    # consistent builds to promote.
+    dt = 1444300000
+    for project, n in (("python-alembic", 1), ("python-tripleoclient", 2),
+                       ("python-pysaml2", 3), ("python-tripleoclient", 4)):
+        dt += 3600
+        t.build({"commit_hash": sha1("%s commit %d" % (project, n)),
+                 "distro_hash": sha1("%s distro %d" % (project, n)),
+                 "project_name": project, "status": "SUCCESS", "flags": "0",
+                 "id": str(7900 + n), "dt_build": str(dt),
+                 "dt_commit": "%d.0" % (dt - 1800), "dt_distro": str(dt - 7200)})
+    t.finish()
+    return t
+
+
+def images(out, trunk_root, rels):
+    """An image tree: <full_hash>/ with tiny images and their .md5 sidecars."""
+    for rel in rels:
+        full = os.path.basename(rel)
+        full = "_".join(full.split("_")[:2])
+        d = os.path.join(out, full)
+        os.makedirs(d, exist_ok=True)
+        for name in ("overcloud-full.tar", "ironic-python-agent.tar"):
+            data = ("%s for %s\n" % (name, full)).encode()
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+            with open(os.path.join(d, name + ".md5"), "w") as f:
+                f.write("%s  %s\n" % (hashlib.md5(data).hexdigest(), name))
+
+
+def sha1(text):
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def synthetic(out, hashes, packages, seed):
+    rnd = random.Random(seed)
+    projects = ["python-pkg%03d" % i for i in range(packages)]
+    t = Trunk(out)
+    dt = 1_600_000_000
+    for i in range(hashes):
+        dt += rnd.randint(60, 900)
+        project = projects[i % packages] if i < packages else rnd.choice(projects)
+        status = "FAILED" if rnd.random() < 0.03 else "SUCCESS"
+        t.build({"commit_hash": "%040x" % rnd.getrandbits(160),
+                 "distro_hash": "%040x" % rnd.getrandbits(160),
+                 "project_name": project, "status": status, "flags": "0",
+                 "id": str(i + 1), "dt_build": str(dt),
+                 "dt_commit": "%d.0" % (dt - 600), "dt_distro": str(dt - 900)})
+        if (i + 1) % 2000 == 0:
+            print("%d/%d hash directories" % (i + 1, hashes), file=sys.stderr)
+    t.finish()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("out")
+    s.add_argument("--images", help="also write an image tree here")
+    s.add_argument("--commits", default=os.path.join(
+        os.path.dirname(__file__), "..", "fixtures", "dlrn", "commits_1.yaml"))
+    y = sub.add_parser("synthetic")
+    y.add_argument("out")
+    y.add_argument("--hashes", type=int, default=20000)
+    y.add_argument("--packages", type=int, default=50)
+    y.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    if os.path.exists(a.out) and os.listdir(a.out):
+        sys.exit("%s exists and is not empty" % a.out)
+    os.makedirs(a.out, exist_ok=True)
+    if a.mode == "sample":
+        t = sample(a.out, a.commits)
+        if a.images:
+            images(a.images, a.out, t.all_consistent)
+    else:
+        synthetic(a.out, a.hashes, a.packages, a.seed)
+
+
+if __name__ == "__main__":
+    main()

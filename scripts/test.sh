@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, then every test.
+# Installs what the tests need and the machine lacks (Debian packages).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+    if [ "$(id -u)" = 0 ] && need apt-get; then
+        echo "test.sh: installing $*" >&2
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "test.sh: $* missing and cannot be installed here (not root, or no apt-get)" >&2
+    fi
+}
+need python3 || apt_install python3
+
+echo "== cargo fmt --check" >&2
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings" >&2
+cargo clippy --quiet --all-targets -- -D warnings
+echo "== cargo test" >&2
+cargo test --quiet

@@ -1,0 +1,304 @@
+//! The command line: every command and flag of PRODUCT.md, as clap
+//! definitions. Parsing only; `commands/` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str =
+    "Runs RDO-style promotion pipelines on one machine: one binary, one SQLite file.";
+
+const LONG_ABOUT: &str = "\
+Runs RDO-style promotion pipelines on one machine: one binary, one SQLite file.
+
+promoter keeps builds, CI votes and promotion history in one SQLite database,
+moves named links (tripleo-ci-testing, current-tripleo, ...) in a DLRN trunk
+when the required jobs have passed, and speaks the dlrnapi client's commands so
+CI elsewhere can report results with the same flags.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  promoter -c master.yaml import                 record new hash directories
+  promoter -c master.yaml repo-promote --commit-hash C --distro-hash D --promote-name current-tripleo
+  promoter --db state/master.sqlite report-result --job-id periodic-fs001 \\
+      --commit-hash C --distro-hash D --info-url https://logs/1 --timestamp 1700000000 --success true
+  sqlite3 state/master.sqlite 'SELECT * FROM promotions_view ORDER BY id DESC LIMIT 5'
+
+Exit codes: 0 done, 1 failed, 2 bad usage/config/input, 3 not found, 4 refused, 75 busy.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "promoter",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, before or after its name.
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// The release config [default: $PROMOTER_CONFIG, else ./promoter.yaml]
+    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The database, for the commands that need nothing else (overrides the config's)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Machine-readable output where the default is a table
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More detail on stderr
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// Who is acting, recorded with votes and promotions [default: $DLRNAPI_USERNAME, else $USER]
+    #[arg(short = 'u', long, global = true, value_name = "NAME")]
+    pub username: Option<String>,
+    /// Accepted for dlrnapi compatibility and ignored: the database is local
+    #[arg(long, global = true, hide = true)]
+    pub url: Option<String>,
+    /// Accepted for dlrnapi compatibility and ignored
+    #[arg(short = 'p', long, global = true, hide = true)]
+    pub password: Option<String>,
+    /// Accepted for dlrnapi compatibility and ignored
+    #[arg(long, global = true, hide = true)]
+    pub auth_method: Option<String>,
+    /// Accepted for dlrnapi compatibility and ignored
+    #[arg(long, global = true, hide = true)]
+    pub server_principal: Option<String>,
+    /// Accepted for dlrnapi compatibility and ignored
+    #[arg(long, global = true, hide = true)]
+    pub force_auth: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or upgrade the database; safe to repeat
+    #[command(after_help = "Example:\n  promoter -c master.yaml init")]
+    Init,
+
+    /// Work with the config file
+    #[command(subcommand)]
+    Config(ConfigCommand),
+
+    /// Record new hash directories of the trunk and the builder's links
+    #[command(after_help = "\
+Reads commit.yaml and versions.csv of every hash directory the database does not
+have yet, records the build, and DLRN's 'consistent' vote when every package of
+its versions.csv is SUCCESS. What the builder wrote wrong is skipped with a
+warning; the rest is imported (exit 0).
+
+Example:\n  promoter -c master.yaml import")]
+    Import,
+
+    /// Record a CI job's result for a build or an aggregate (dlrnapi report-result)
+    #[command(after_help = "\
+Example:
+  promoter report-result --job-id periodic-featureset001 \\
+      --commit-hash 17234e9ab9dfab4cf5600f67f1d24db5064f1025 --distro-hash 024e24f0cf4366c2290c22f24e42de714d1addd1 \\
+      --info-url https://logs.example.org/fs001/42 --timestamp 1700000000 --success true")]
+    ReportResult(ReportResult),
+
+    /// The votes of a build (dlrnapi repo-status)
+    #[command(
+        after_help = "Example:\n  promoter repo-status --commit-hash C --distro-hash D --success false"
+    )]
+    RepoStatus(RepoStatus),
+
+    /// The votes of an aggregate (dlrnapi agg-status)
+    #[command(
+        after_help = "Example:\n  promoter agg-status --agg-hash 2a7a0e1f6c4cbbd2b4e6bbc1b0d87f4c"
+    )]
+    AggStatus(AggStatus),
+
+    /// Promotions, newest first (dlrnapi promotion-get)
+    #[command(
+        after_help = "Example:\n  promoter promotion-get --promote-name current-tripleo --limit 5"
+    )]
+    PromotionGet(PromotionGet),
+
+    /// Which build to test next: DLRN's last_tested_repo (dlrnapi repo-get)
+    #[command(after_help = "\
+The newest vote (within --max-age hours; 0 = any age) matching the filters picks
+the build. Without a match for --job-id, any CI vote counts; without any CI vote,
+the newest consistent build. In --sequential-mode only votes of --previous-job-id
+count.
+
+Example:\n  promoter repo-get --max-age 24 --job-id periodic-featureset001 --success true")]
+    RepoGet(RepoGet),
+
+    /// As repo-get, and record an in-progress vote for --reporting-job-id (dlrnapi repo-use)
+    #[command(
+        after_help = "Example:\n  promoter repo-use --max-age 0 --reporting-job-id periodic-featureset002"
+    )]
+    RepoUse(RepoUse),
+
+    /// Promote one build by hand, moving the links (dlrnapi repo-promote)
+    #[command(after_help = "\
+Checks the build and the name, not the criteria: this is the forced path, and it
+is recorded with the user. Writes previous-<name> then <name>, each atomically,
+in the trunk and, when <images>/<full_hash> exists, in the image tree.
+
+Example:
+  promoter -c master.yaml repo-promote --commit-hash C --distro-hash D --promote-name current-tripleo")]
+    RepoPromote(RepoPromote),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and report every error at once
+    #[command(after_help = "Example:\n  promoter -c master.yaml config check")]
+    Check,
+}
+
+/// A build named by its hashes.
+#[derive(Debug, Args, Clone)]
+pub struct BuildHashes {
+    /// Commit hash of the build
+    #[arg(long, value_name = "HASH")]
+    pub commit_hash: String,
+    /// Distro hash of the build
+    #[arg(long, value_name = "HASH")]
+    pub distro_hash: String,
+    /// Extended hash of the build ('None' means none)
+    #[arg(long, value_name = "HASH")]
+    pub extended_hash: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportResult {
+    /// The CI job's id
+    #[arg(long, value_name = "ID")]
+    pub job_id: String,
+    /// Commit hash of the build (with --distro-hash)
+    #[arg(
+        long,
+        value_name = "HASH",
+        requires = "distro_hash",
+        conflicts_with = "agg_hash"
+    )]
+    pub commit_hash: Option<String>,
+    /// Distro hash of the build (with --commit-hash)
+    #[arg(
+        long,
+        value_name = "HASH",
+        requires = "commit_hash",
+        conflicts_with = "agg_hash"
+    )]
+    pub distro_hash: Option<String>,
+    /// Extended hash of the build
+    #[arg(long, value_name = "HASH")]
+    pub extended_hash: Option<String>,
+    /// Aggregate hash, instead of a build
+    #[arg(long, value_name = "HASH", required_unless_present = "commit_hash")]
+    pub agg_hash: Option<String>,
+    /// Where the job's logs are
+    #[arg(long, value_name = "URL")]
+    pub info_url: String,
+    /// When the job ran, in seconds since the epoch
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
+    pub timestamp: String,
+    /// true or false
+    #[arg(long, value_name = "BOOL")]
+    pub success: String,
+    /// Free text
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub notes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoStatus {
+    #[command(flatten)]
+    pub build: BuildHashes,
+    /// Only successful (true) or failed (false) votes
+    #[arg(long, value_name = "BOOL")]
+    pub success: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AggStatus {
+    /// The aggregate hash
+    #[arg(long, value_name = "HASH")]
+    pub agg_hash: String,
+    /// Only successful (true) or failed (false) votes
+    #[arg(long, value_name = "BOOL")]
+    pub success: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PromotionGet {
+    /// Only promotions to this label
+    #[arg(long, value_name = "NAME")]
+    pub promote_name: Option<String>,
+    /// Only promotions of this build (with --distro-hash)
+    #[arg(long, value_name = "HASH", requires = "distro_hash")]
+    pub commit_hash: Option<String>,
+    /// Only promotions of this build (with --commit-hash)
+    #[arg(long, value_name = "HASH", requires = "commit_hash")]
+    pub distro_hash: Option<String>,
+    /// Extended hash of the build
+    #[arg(long, value_name = "HASH")]
+    pub extended_hash: Option<String>,
+    /// Only promotions of this aggregate
+    #[arg(long, value_name = "HASH")]
+    pub agg_hash: Option<String>,
+    /// Only promotions of this component
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+    /// Skip the newest K promotions
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub offset: i64,
+    /// At most L promotions
+    #[arg(long, value_name = "L", default_value_t = 100)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RepoGet {
+    /// Only votes newer than this many hours (0: any age)
+    #[arg(long, value_name = "HOURS", default_value_t = 0)]
+    pub max_age: u32,
+    /// Only successful (true) or failed (false) votes
+    #[arg(long, value_name = "BOOL")]
+    pub success: Option<String>,
+    /// Only votes of this job
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+    /// Only votes of --previous-job-id, with no fallback
+    #[arg(long, requires = "previous_job_id")]
+    pub sequential_mode: bool,
+    /// The job whose votes count in --sequential-mode
+    #[arg(long, value_name = "ID")]
+    pub previous_job_id: Option<String>,
+    /// Only builds of this component
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoUse {
+    #[command(flatten)]
+    pub query: RepoGet,
+    /// The job that will test the build: gets an in-progress vote
+    #[arg(long, value_name = "ID")]
+    pub reporting_job_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoPromote {
+    #[command(flatten)]
+    pub build: BuildHashes,
+    /// The label to move
+    #[arg(long, value_name = "NAME")]
+    pub promote_name: String,
+}

@@ -1,0 +1,20 @@
+//! `config check`: validate the config, every error at once.
+
+use super::Ctx;
+use crate::error::Result;
+
+pub fn run(ctx: &Ctx) -> Result<u8> {
+    let c = ctx.config()?;
+    if !ctx.global.quiet {
+        let jobs: usize = c.jobs.iter().map(|j| j.instances().len()).sum();
+        ctx.print(&format!(
+            "{}: ok: release {}, {} promotions, {} job ids, {} publish targets",
+            c.path.display(),
+            c.release,
+            c.promotions.len(),
+            jobs,
+            c.publish.len()
+        ))?;
+    }
+    Ok(0)
+}

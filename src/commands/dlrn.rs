@@ -1,0 +1,310 @@
+//! The DLRN API commands, with the `dlrnapi` client's flags and JSON:
+//! `report-result`, `repo-status`, `agg-status`, `promotion-get`,
+//! `repo-get`, `repo-use` and `repo-promote`.
+
+use serde_json::Value;
+
+use super::{extended_hash, Ctx, Level};
+use crate::api;
+use crate::cli;
+use crate::error::{Error, Result};
+use crate::ident::{parse_bool, parse_timestamp, AggHash, CommitHash, DistroHash, JobId, Label};
+use crate::promote::{self, Actor, Outcome};
+use crate::store::builds::Build;
+use crate::store::promotions::{Kind, PromotionFilter};
+use crate::store::votes::{NewVote, Vote, VoteQuery, VoteTarget};
+
+fn success_filter(s: Option<&str>) -> Result<Option<bool>> {
+    s.map(parse_bool).transpose()
+}
+
+pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
+    let job: JobId = a.job_id.parse()?;
+    let success = parse_bool(&a.success)?;
+    let timestamp = parse_timestamp(&a.timestamp)?;
+    let user = ctx.user();
+    let mut store = ctx.store()?;
+    let (target, build, agg) = match (&a.commit_hash, &a.agg_hash) {
+        (Some(_), _) => {
+            let hashes = cli::BuildHashes {
+                commit_hash: a.commit_hash.clone().unwrap_or_default(),
+                distro_hash: a.distro_hash.clone().unwrap_or_default(),
+                extended_hash: a.extended_hash.clone(),
+            };
+            let b = ctx.build_by_hashes(&store, &hashes)?;
+            (VoteTarget::Build(b.id), Some(b), None)
+        }
+        (None, Some(h)) => {
+            let h: AggHash = h.parse()?;
+            let id = store
+                .find_aggregate(h.as_str())?
+                .ok_or_else(|| Error::NotFound(format!("no aggregate with hash {h}")))?;
+            (VoteTarget::Aggregate(id), None, Some(h))
+        }
+        (None, None) => {
+            return Err(Error::Invalid(
+                "give either --agg-hash or --commit-hash and --distro-hash".into(),
+            ))
+        }
+    };
+    let new = NewVote {
+        target,
+        job_id: job.as_str(),
+        success,
+        in_progress: false,
+        url: &a.info_url,
+        notes: &a.notes,
+        timestamp,
+        user: &user,
+    };
+    let id = store.add_vote(&new)?;
+    let vote = Vote {
+        id,
+        build_id: build.as_ref().map(|b| b.id),
+        aggregate_id: None,
+        job_id: job.to_string(),
+        success,
+        in_progress: false,
+        url: a.info_url.clone(),
+        notes: a.notes.clone(),
+        timestamp,
+        user,
+    };
+    ctx.print(&api::to_text(&api::reported(
+        &vote,
+        build.as_ref(),
+        agg.as_ref().map(|h| h.as_str()),
+    )))?;
+    Ok(0)
+}
+
+pub fn repo_status(ctx: &Ctx, a: cli::RepoStatus) -> Result<u8> {
+    let success = success_filter(a.success.as_deref())?;
+    let store = ctx.store()?;
+    let build = ctx.build_by_hashes(&store, &a.build)?;
+    let votes = store.votes_of_build(build.id, success)?;
+    let out: Vec<Value> = votes.iter().map(|v| api::build_vote(v, &build)).collect();
+    ctx.print(&api::to_text(&Value::Array(out)))?;
+    Ok(0)
+}
+
+pub fn agg_status(ctx: &Ctx, a: cli::AggStatus) -> Result<u8> {
+    let success = success_filter(a.success.as_deref())?;
+    let hash: AggHash = a.agg_hash.parse()?;
+    let store = ctx.store()?;
+    let id = store
+        .find_aggregate(hash.as_str())?
+        .ok_or_else(|| Error::NotFound(format!("no aggregate with hash {hash}")))?;
+    let votes = store.votes_of_aggregate(id, success)?;
+    let out: Vec<Value> = votes
+        .iter()
+        .map(|v| api::aggregate_vote(v, hash.as_str()))
+        .collect();
+    ctx.print(&api::to_text(&Value::Array(out)))?;
+    Ok(0)
+}
+
+/// `repo_url` of a build: under the config's `trunk_url` when set, else
+/// its path.
+fn repo_url(ctx: &Ctx, b: &Build) -> String {
+    let cfg = if ctx.global.db.is_some() && ctx.global.config.is_none() {
+        None
+    } else {
+        ctx.config().ok()
+    };
+    match cfg {
+        Some(c) => match &c.trunk_url {
+            Some(u) => format!("{}/{}", u.trim_end_matches('/'), b.repo_dir),
+            None => c.trunk.join(&b.repo_dir).display().to_string(),
+        },
+        None => b.repo_dir.clone(),
+    }
+}
+
+pub fn promotion_get(ctx: &Ctx, a: cli::PromotionGet) -> Result<u8> {
+    if a.offset < 0 || a.limit < 0 {
+        return Err(Error::Invalid(
+            "--offset and --limit cannot be negative".into(),
+        ));
+    }
+    if let Some(n) = &a.promote_name {
+        Label::any(n)?;
+    }
+    let agg = a
+        .agg_hash
+        .as_deref()
+        .map(str::parse::<AggHash>)
+        .transpose()?;
+    let store = ctx.store()?;
+    let build = match (&a.commit_hash, &a.distro_hash) {
+        (Some(c), Some(d)) => Some(ctx.build_by_hashes(
+            &store,
+            &cli::BuildHashes {
+                commit_hash: c.clone(),
+                distro_hash: d.clone(),
+                extended_hash: a.extended_hash.clone(),
+            },
+        )?),
+        _ => None,
+    };
+    let rows = store.promotions(&PromotionFilter {
+        name: a.promote_name.as_deref(),
+        build_id: build.map(|b| b.id),
+        aggregate_hash: agg.as_ref().map(|h| h.as_str()),
+        component: a.component.as_deref(),
+        offset: a.offset,
+        limit: a.limit.min(100),
+    })?;
+    let out: Vec<Value> = rows
+        .iter()
+        .map(|p| api::promotion(p, &repo_url(ctx, &p.build)))
+        .collect();
+    ctx.print(&api::to_text(&Value::Array(out)))?;
+    Ok(0)
+}
+
+/// `repo-get`, and `repo-use` when `reporting` is given.
+pub fn repo_get(ctx: &Ctx, a: cli::RepoGet, reporting: Option<String>) -> Result<u8> {
+    let success = success_filter(a.success.as_deref())?;
+    let job = a.job_id.as_deref().map(str::parse::<JobId>).transpose()?;
+    let previous = a
+        .previous_job_id
+        .as_deref()
+        .map(str::parse::<JobId>)
+        .transpose()?;
+    let reporting = reporting.as_deref().map(str::parse::<JobId>).transpose()?;
+    let newer_than = if a.max_age == 0 {
+        0
+    } else {
+        crate::clock::now() - i64::from(a.max_age) * 3600
+    };
+    let mut store = ctx.store()?;
+    let found = if a.sequential_mode {
+        store.newest_vote(
+            &VoteQuery {
+                newer_than,
+                success,
+                job_id: previous.as_ref().map(|j| j.as_str()),
+                component: a.component.as_deref(),
+            },
+            false,
+        )?
+    } else {
+        let q = VoteQuery {
+            newer_than,
+            success,
+            job_id: job.as_ref().map(|j| j.as_str()),
+            component: a.component.as_deref(),
+        };
+        let mut found = store.newest_vote(&q, false)?;
+        if found.is_none() && q.job_id.is_some() {
+            found = store.newest_vote(
+                &VoteQuery {
+                    job_id: None,
+                    ..q.clone()
+                },
+                false,
+            )?;
+        }
+        if found.is_none() {
+            found = store.newest_vote(&VoteQuery { job_id: None, ..q }, true)?;
+        }
+        found
+    };
+    let (vote, build) = found.ok_or_else(|| {
+        Error::NotFound("no vote found: no tested build matches these filters".into())
+    })?;
+    let shown = match reporting {
+        None => vote,
+        Some(r) => {
+            let user = ctx.user();
+            let now = crate::clock::now();
+            let new = NewVote {
+                target: VoteTarget::Build(build.id),
+                job_id: r.as_str(),
+                success: false,
+                in_progress: true,
+                url: "",
+                notes: "",
+                timestamp: now,
+                user: &user,
+            };
+            let id = store.add_vote(&new)?;
+            Vote {
+                id,
+                build_id: Some(build.id),
+                aggregate_id: None,
+                job_id: r.to_string(),
+                success: false,
+                in_progress: true,
+                url: String::new(),
+                notes: String::new(),
+                timestamp: now,
+                user,
+            }
+        }
+    };
+    ctx.print(&api::to_text(&api::tested_repo(&shown, &build)))?;
+    Ok(0)
+}
+
+pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
+    let label = Label::promotable(&a.promote_name)?;
+    a.build.commit_hash.parse::<CommitHash>()?;
+    a.build.distro_hash.parse::<DistroHash>()?;
+    extended_hash(a.build.extended_hash.as_deref())?;
+    let trees = ctx.trees()?;
+    let mut store = ctx.store()?;
+    let build = ctx.build_by_hashes(&store, &a.build)?;
+    let user = ctx.user();
+    let outcome = promote::promote(
+        &mut store,
+        &trees,
+        &label,
+        &build,
+        &Actor {
+            user: &user,
+            kind: Kind::Manual,
+            reason: "repo-promote",
+        },
+        None,
+    )?;
+    match &outcome {
+        Outcome::Moved { previous, .. } => ctx.log(
+            Level::Info,
+            &format!(
+                "promoted {} to {label} by hand (was {})",
+                build.full_hash,
+                previous.as_deref().unwrap_or("unset")
+            ),
+        ),
+        Outcome::Unchanged => ctx.log(
+            Level::Info,
+            &format!(
+                "{label} already points at {}: nothing changed",
+                build.full_hash
+            ),
+        ),
+    }
+    let row = store
+        .promotions(&PromotionFilter {
+            name: Some(label.as_str()),
+            build_id: Some(build.id),
+            limit: 1,
+            ..Default::default()
+        })?
+        .into_iter()
+        .next();
+    let json = match row {
+        Some(p) => api::promotion(&p, &repo_url(ctx, &build)),
+        None => {
+            // The link was set outside promoter and never recorded.
+            return Err(Error::Failed(format!(
+                "{label} points at {} on disk, but no promotion of it is recorded",
+                build.full_hash
+            )));
+        }
+    };
+    ctx.print(&api::to_text(&json))?;
+    Ok(0)
+}

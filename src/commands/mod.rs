@@ -1,0 +1,172 @@
+//! One file per subcommand, each a short script over the domain modules.
+
+use std::cell::OnceCell;
+use std::io::Write;
+
+use crate::cli::{BuildHashes, Cli, Command, ConfigCommand, Global};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ident::{CommitHash, DistroHash, ExtendedHash};
+use crate::promote::Trees;
+use crate::store::builds::Build;
+use crate::store::Store;
+
+mod config_check;
+mod dlrn;
+mod import;
+mod init;
+
+/// What every command gets: the global options, and the config and store
+/// opened on first use.
+pub struct Ctx {
+    pub global: Global,
+    config: OnceCell<Config>,
+}
+
+impl Ctx {
+    pub fn new(global: Global) -> Ctx {
+        Ctx {
+            global,
+            config: OnceCell::new(),
+        }
+    }
+
+    /// The release config, loaded and validated once.
+    pub fn config(&self) -> Result<&Config> {
+        if let Some(c) = self.config.get() {
+            return Ok(c);
+        }
+        let path = Config::locate(self.global.config.as_deref());
+        let cfg = Config::load(&path)?;
+        Ok(self.config.get_or_init(|| cfg))
+    }
+
+    /// The database: `--db`, else the config's.
+    pub fn store(&self) -> Result<Store> {
+        match &self.global.db {
+            Some(p) => Store::open(p),
+            None => Store::open(&self.config()?.database),
+        }
+    }
+
+    pub fn trees(&self) -> Result<Trees> {
+        let c = self.config()?;
+        Ok(Trees {
+            trunk: c.trunk.clone(),
+            images: c.images.clone(),
+        })
+    }
+
+    /// Who is acting: `--username`, else `$DLRNAPI_USERNAME`, else `$USER`.
+    pub fn user(&self) -> String {
+        self.global
+            .username
+            .clone()
+            .or_else(|| std::env::var("DLRNAPI_USERNAME").ok())
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+
+    /// Writes data to stdout; a closed pipe is not an error.
+    pub fn print(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        let r = out
+            .write_all(text.as_bytes())
+            .and_then(|_| {
+                if text.ends_with('\n') {
+                    Ok(())
+                } else {
+                    out.write_all(b"\n")
+                }
+            })
+            .and_then(|_| out.flush());
+        match r {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Error::io("failed to write to stdout", e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A diagnostic line on stderr, with time and level, unless `-q`.
+    pub fn log(&self, level: Level, msg: &str) {
+        if self.global.quiet && level != Level::Error {
+            return;
+        }
+        if level == Level::Debug && self.global.verbose == 0 {
+            return;
+        }
+        eprintln!(
+            "{} {:<5} {msg}",
+            crate::clock::iso(crate::clock::now()),
+            level.as_str()
+        );
+    }
+
+    /// Looks up a build by hashes given on the command line (validated
+    /// here), or fails with "not found".
+    pub fn build_by_hashes(&self, store: &Store, h: &BuildHashes) -> Result<Build> {
+        let commit: CommitHash = h.commit_hash.parse()?;
+        let distro: DistroHash = h.distro_hash.parse()?;
+        let extended = extended_hash(h.extended_hash.as_deref())?;
+        store
+            .find_build(
+                commit.as_str(),
+                distro.as_str(),
+                extended.as_ref().map(|e| e.as_str()),
+            )?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no build with commit hash {commit} and distro hash {distro}{}",
+                    extended
+                        .map(|e| format!(" and extended hash {e}"))
+                        .unwrap_or_default()
+                ))
+            })
+    }
+}
+
+/// An `--extended-hash` value: empty or `None` mean none, as in dlrnapi.
+pub fn extended_hash(s: Option<&str>) -> Result<Option<ExtendedHash>> {
+    match s {
+        None | Some("") | Some("None") => Ok(None),
+        Some(e) => Ok(Some(e.parse()?)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// Runs the parsed command line; the exit status on success.
+pub fn run(cli: Cli) -> Result<u8> {
+    let ctx = Ctx::new(cli.global);
+    match cli.command {
+        Command::Init => init::run(&ctx),
+        Command::Config(ConfigCommand::Check) => config_check::run(&ctx),
+        Command::Import => import::run(&ctx),
+        Command::ReportResult(a) => dlrn::report_result(&ctx, a),
+        Command::RepoStatus(a) => dlrn::repo_status(&ctx, a),
+        Command::AggStatus(a) => dlrn::agg_status(&ctx, a),
+        Command::PromotionGet(a) => dlrn::promotion_get(&ctx, a),
+        Command::RepoGet(a) => dlrn::repo_get(&ctx, a, None),
+        Command::RepoUse(a) => dlrn::repo_get(&ctx, a.query, Some(a.reporting_job_id)),
+        Command::RepoPromote(a) => dlrn::repo_promote(&ctx, a),
+    }
+}

@@ -1,0 +1,15 @@
+//! `promoter`: runs RDO-style promotion pipelines on one machine, with its
+//! state in one SQLite file. The binary (`main.rs`) only parses the command
+//! line and maps the result to an exit code; everything else is here.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod ident;
+pub mod promote;
+pub mod store;
+pub mod trunk;

@@ -1,0 +1,298 @@
+//! Builds and their package lists.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::Store;
+use crate::error::{DbContext, Result};
+use crate::ident::FullHash;
+use crate::trunk::import::{BuilderLink, Scanned};
+
+/// A recorded build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Build {
+    pub id: i64,
+    pub commit_hash: String,
+    pub distro_hash: String,
+    /// `None` when the build has none.
+    pub extended_hash: Option<String>,
+    pub component: Option<String>,
+    pub project_name: String,
+    pub status: String,
+    pub flags: i64,
+    pub dt_build: i64,
+    pub repo_dir: String,
+    pub full_hash: String,
+    pub consistent: bool,
+}
+
+impl Build {
+    pub fn purged(&self) -> bool {
+        self.flags & 2 != 0
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.status == "SUCCESS"
+    }
+
+    /// `<commit>_<distro>[_<extended>]`, the form `--hash-pairs` uses.
+    pub fn hash_pair(&self) -> String {
+        match &self.extended_hash {
+            Some(e) => format!("{}_{}_{e}", self.commit_hash, self.distro_hash),
+            None => format!("{}_{}", self.commit_hash, self.distro_hash),
+        }
+    }
+}
+
+pub(crate) const COLUMNS: &str =
+    "b.id, b.commit_hash, b.distro_hash, b.extended_hash, b.component, \
+     b.project_name, b.status, b.flags, b.dt_build, b.repo_dir, b.full_hash, b.consistent";
+
+pub(crate) fn from_row(r: &Row) -> rusqlite::Result<Build> {
+    from_row_at(r, 0)
+}
+
+/// Reads a build from the columns of [`COLUMNS`] starting at `at`.
+pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<Build> {
+    let ext: String = r.get(at + 3)?;
+    Ok(Build {
+        id: r.get(at)?,
+        commit_hash: r.get(at + 1)?,
+        distro_hash: r.get(at + 2)?,
+        extended_hash: if ext.is_empty() { None } else { Some(ext) },
+        component: r.get(at + 4)?,
+        project_name: r.get(at + 5)?,
+        status: r.get(at + 6)?,
+        flags: r.get(at + 7)?,
+        dt_build: r.get(at + 8)?,
+        repo_dir: r.get(at + 9)?,
+        full_hash: r.get(at + 10)?,
+        consistent: r.get(at + 11)?,
+    })
+}
+
+impl Store {
+    /// The hash directories already recorded, relative to the trunk.
+    pub fn known_repo_dirs(&self) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT repo_dir FROM builds")
+            .context("failed to read the recorded builds")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .context("failed to read the recorded builds")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read the recorded builds")
+    }
+
+    /// The build with these hashes. Without an extended hash, like DLRN,
+    /// any extended hash matches and the newest successful build wins.
+    pub fn find_build(
+        &self,
+        commit: &str,
+        distro: &str,
+        extended: Option<&str>,
+    ) -> Result<Option<Build>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM builds b
+             WHERE b.commit_hash = :c AND b.distro_hash = :d
+               AND (:e IS NULL OR b.extended_hash = :e)
+             ORDER BY b.status = 'SUCCESS' DESC, b.id DESC LIMIT 1"
+        );
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(
+                    named_params! {":c": commit, ":d": distro, ":e": extended},
+                    from_row,
+                )
+                .optional()
+            })
+            .context("failed to look up the build")
+    }
+
+    pub fn build_by_id(&self, id: i64) -> Result<Option<Build>> {
+        let sql = format!("SELECT {COLUMNS} FROM builds b WHERE b.id = :id");
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(named_params! {":id": id}, from_row).optional())
+            .context("failed to look up the build")
+    }
+
+    pub fn build_by_repo_dir(&self, repo_dir: &str) -> Result<Option<Build>> {
+        let sql = format!("SELECT {COLUMNS} FROM builds b WHERE b.repo_dir = :r");
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(named_params! {":r": repo_dir}, from_row)
+                    .optional()
+            })
+            .context("failed to look up the build")
+    }
+
+    /// The builds with this full hash, newest first (usually one).
+    pub fn builds_by_full_hash(&self, full: &FullHash) -> Result<Vec<Build>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM builds b WHERE b.full_hash = :f ORDER BY b.id DESC");
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&sql)
+            .context("failed to look up the build")?;
+        let rows = stmt
+            .query_map(named_params! {":f": full.as_str()}, from_row)
+            .context("failed to look up the build")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to look up the build")
+    }
+
+    /// The id of the aggregate with this hash.
+    pub fn find_aggregate(&self, agg_hash: &str) -> Result<Option<i64>> {
+        self.conn()
+            .prepare_cached("SELECT id FROM aggregates WHERE agg_hash = :h")
+            .and_then(|mut s| {
+                s.query_row(named_params! {":h": agg_hash}, |r| r.get(0))
+                    .optional()
+            })
+            .context("failed to look up the aggregate")
+    }
+
+    /// Records scanned hash directories and the builder's links in one
+    /// transaction. Returns (builds added, consistent builds among them).
+    pub fn record_import(
+        &mut self,
+        scanned: &[Scanned],
+        links: &[BuilderLink],
+        now: i64,
+    ) -> Result<(usize, usize)> {
+        self.write(|tx| {
+            let mut added = 0;
+            let mut consistent = 0;
+            let mut packages = PackageCache::default();
+            for s in scanned {
+                let Some(id) = insert_build(tx, s, now)? else {
+                    continue;
+                };
+                added += 1;
+                for p in &s.packages {
+                    let pid = packages.id(tx, p)?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO build_packages (build_id, package_version_id) VALUES (?1, ?2)",
+                    )
+                    .and_then(|mut st| st.execute((id, pid)))
+                    .context("failed to record a package of a build")?;
+                }
+                if s.consistent {
+                    consistent += 1;
+                    tx.prepare_cached(
+                        "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
+                         VALUES (?1, 'consistent', 1, 0, '', '', ?2, 'dlrn', ?3)",
+                    )
+                    .and_then(|mut st| st.execute((id, s.row.dt_build, now)))
+                    .context("failed to record the consistent vote")?;
+                }
+            }
+            for l in links {
+                let build_id: Option<i64> = match &l.repo_dir {
+                    Some(r) => tx
+                        .prepare_cached("SELECT id FROM builds WHERE repo_dir = ?1")
+                        .and_then(|mut st| st.query_row([r], |row| row.get(0)).optional())
+                        .context("failed to look up a linked build")?,
+                    None => None,
+                };
+                let component = l.component.clone().unwrap_or_default();
+                tx.prepare_cached(
+                    "INSERT INTO labels (name, component, build_id, previous_build_id, source, updated_at)
+                     VALUES (:n, :c, :b, NULL, 'builder', :t)
+                     ON CONFLICT (name, component) DO UPDATE SET
+                       previous_build_id = CASE WHEN labels.build_id IS NOT excluded.build_id
+                                                THEN labels.build_id ELSE labels.previous_build_id END,
+                       updated_at = CASE WHEN labels.build_id IS NOT excluded.build_id
+                                         THEN excluded.updated_at ELSE labels.updated_at END,
+                       build_id = excluded.build_id",
+                )
+                .and_then(|mut st| {
+                    st.execute(named_params! {":n": l.name, ":c": component, ":b": build_id, ":t": now})
+                })
+                .context("failed to record a builder link")?;
+            }
+            Ok((added, consistent))
+        })
+    }
+}
+
+fn insert_build(tx: &Transaction, s: &Scanned, now: i64) -> Result<Option<i64>> {
+    let r = &s.row;
+    let full = FullHash::of(r.commit_hash.as_str(), r.distro_hash.as_str());
+    tx.prepare_cached(
+        "INSERT INTO builds (commit_hash, distro_hash, extended_hash, component, project_name,
+            commit_branch, status, flags, dt_commit, dt_distro, dt_extended, dt_build, notes,
+            dlrn_id, repo_dir, full_hash, consistent, package_count, imported_at)
+         VALUES (:ch, :dh, :eh, :comp, :proj, :branch, :status, :flags, :dtc, :dtd, :dte, :dtb,
+            :notes, :dlrn, :dir, :full, :cons, :pc, :now)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .and_then(|mut st| {
+        st.query_row(
+            named_params! {
+                ":ch": r.commit_hash.as_str(),
+                ":dh": r.distro_hash.as_str(),
+                ":eh": r.extended_hash.as_ref().map(|e| e.as_str()).unwrap_or(""),
+                ":comp": r.component,
+                ":proj": r.project_name,
+                ":branch": r.commit_branch,
+                ":status": r.status,
+                ":flags": r.flags,
+                ":dtc": r.dt_commit,
+                ":dtd": r.dt_distro,
+                ":dte": r.dt_extended,
+                ":dtb": r.dt_build,
+                ":notes": r.notes,
+                ":dlrn": r.dlrn_id,
+                ":dir": s.repo_dir,
+                ":full": full.as_str(),
+                ":cons": s.consistent,
+                ":pc": s.packages.len() as i64,
+                ":now": now,
+            },
+            |row| row.get(0),
+        )
+        .optional()
+    })
+    .context("failed to record a build")
+}
+
+/// Package versions seen during one import, so each distinct row of the
+/// many `versions.csv` files costs one lookup.
+#[derive(Default)]
+struct PackageCache {
+    ids: HashMap<crate::trunk::versions_csv::PackageRow, i64>,
+}
+
+impl PackageCache {
+    fn id(&mut self, tx: &Transaction, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
+        if let Some(id) = self.ids.get(p) {
+            return Ok(*id);
+        }
+        let f = &p.0;
+        let id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO package_versions (project, source_repo, source_sha, dist_repo, dist_sha,
+                    status, last_success, component, extended_sha, nvr)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT DO UPDATE SET project = excluded.project
+                 RETURNING id",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    rusqlite::params![f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]],
+                    |r| r.get(0),
+                )
+            })
+            .context("failed to record a package version")?;
+        self.ids.insert(p.clone(), id);
+        Ok(id)
+    }
+}

@@ -1,0 +1,260 @@
+//! The SQLite store: opening, migrating and the queries of each table
+//! family. Nothing outside this module builds SQL.
+//!
+//! # Locking
+//!
+//! The database is in WAL mode, so readers never wait for writers. Every
+//! writer starts with `BEGIN IMMEDIATE`, taking SQLite's write lock up
+//! front, and a busy timeout makes concurrent writers queue instead of
+//! failing with "database is locked". `run` additionally holds an exclusive
+//! `flock` on `<database>.lock` so that one run at a time moves labels.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::error::{DbContext, Error, IoContext, Result};
+
+pub mod builds;
+pub mod promotions;
+pub mod votes;
+
+/// The migrations, in order; entry N sets `user_version` to N + 1.
+const MIGRATIONS: &[&str] = &[include_str!(
+    "../../schema/0001_builds_votes_promotions.sql"
+)];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// An open, migrated database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when missing) and migrates the database at `path`.
+    /// A file that is not SQLite, or whose schema is newer than this binary,
+    /// is refused and left untouched.
+    pub fn open(path: &Path) -> Result<Store> {
+        check_header(path)?;
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                std::fs::create_dir_all(dir).at("create the database directory", dir)?;
+            }
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| not_a_database(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .context("failed to set the busy timeout")?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| not_a_database(path, e))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::BadDatabase(format!(
+                "database {} has schema version {version}, newer than this promoter's {SCHEMA_VERSION}: upgrade promoter; the file was not changed",
+                path.display()
+            )));
+        }
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure()?;
+        if version < SCHEMA_VERSION {
+            store.migrate()?;
+        }
+        Ok(store)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory().context("failed to open an in-memory database")?;
+        let mut store = Store {
+            conn,
+            path: PathBuf::from(":memory:"),
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| not_a_database(&self.path, e))?;
+        if mode != "wal" && self.path != Path::new(":memory:") {
+            self.conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+                .context("failed to switch the database to WAL mode")?;
+        }
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .context("failed to configure the database")?;
+        Ok(())
+    }
+
+    /// Applies the migrations this database lacks, in one transaction.
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("failed to start the schema migration")?;
+        // Read again under the write lock: another process may have migrated.
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .context("failed to read the schema version")?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            tx.execute_batch(sql)
+                .map_err(|e| Error::db(format!("failed to apply schema migration {}", i + 1), e))?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .context("failed to record the schema version")?;
+        tx.commit().context("failed to commit the schema migration")
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for read queries of the store's own modules.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: all of it lands or none.
+    pub fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("failed to start a write transaction")?;
+        let out = f(&tx)?;
+        tx.commit().context("failed to commit")?;
+        Ok(out)
+    }
+
+    /// `PRAGMA user_version` of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .context("failed to read the schema version")
+    }
+}
+
+/// Refuses a file that exists, is not empty and does not start with
+/// SQLite's magic, before SQLite gets a chance to touch it.
+fn check_header(path: &Path) -> Result<()> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::io(
+                format!("failed to open database {}", path.display()),
+                e,
+            ))
+        }
+    };
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::BadDatabase(format!(
+            "database {} is a directory, not an SQLite file",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => {
+                return Err(Error::io(
+                    format!("failed to read database {}", path.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    if n < 16 || &head != SQLITE_MAGIC {
+        return Err(Error::BadDatabase(format!(
+            "{} is not an SQLite database; the file was not changed",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn not_a_database(path: &Path, e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) | Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+            Error::BadDatabase(format!(
+                "{} is not a usable SQLite database ({e}); the file was not changed",
+                path.display()
+            ))
+        }
+        _ => Error::db(format!("failed to open database {}", path.display()), e),
+    }
+}
+
+pub use crate::clock::now;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_in_memory_to_the_latest_version() {
+        let s = Store::in_memory().unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn refuses_a_file_that_is_not_sqlite_and_leaves_it_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        std::fs::write(&p, b"this is not a database at all, just text").unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let err = Store::open(&p).err().unwrap();
+        assert!(matches!(err, Error::BadDatabase(_)), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn refuses_a_database_from_the_future_and_leaves_it_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("db.sqlite");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 999;")
+                .unwrap();
+        }
+        let before = std::fs::read(&p).unwrap();
+        let err = Store::open(&p).err().unwrap();
+        assert!(err.to_string().contains("newer than"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn reopening_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state/db.sqlite");
+        Store::open(&p).unwrap();
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+}

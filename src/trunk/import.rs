@@ -1,0 +1,303 @@
+//! The import walk: finds hash directories the database does not have yet,
+//! reads their `commit.yaml` and `versions.csv`, and reads the builder's
+//! `current` and `consistent` links. What the builder wrote wrong is
+//! skipped with a warning naming it; the rest is imported.
+//!
+//! The walk knows DLRN's layout, `[component/<c>/]<xx>/<yy>/<hash dir>`, so
+//! it lists three directory levels and never the content of a hash
+//! directory: an unchanged trunk costs one `readdir` per shard directory.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::commit_yaml::{self, CommitRow};
+use super::versions_csv::{self, PackageRow};
+use super::{label_dir, resolve_within};
+
+/// The links the builder keeps in the trunk root (and in each component).
+pub const BUILDER_LINKS: [&str; 2] = ["current", "consistent"];
+
+/// A hash directory read from disk, not yet recorded.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    pub repo_dir: String,
+    pub row: CommitRow,
+    pub packages: Vec<PackageRow>,
+    pub consistent: bool,
+    /// A problem that did not stop the import of this build.
+    pub warning: Option<String>,
+}
+
+/// Where a builder link points: a hash directory relative to the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderLink {
+    pub name: String,
+    pub component: Option<String>,
+    pub repo_dir: Option<String>,
+}
+
+/// What a scan of the trunk found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub hash_dirs: usize,
+    pub new: Vec<Scanned>,
+    pub links: Vec<BuilderLink>,
+    pub warnings: Vec<String>,
+    /// Hash directories without a `commit.yaml` (still being written, or
+    /// older than DLRN's commit.yaml): skipped, retried next time.
+    pub incomplete: usize,
+}
+
+/// Scans the trunk at `root`, reading only the hash directories that are
+/// not in `known` (paths relative to the root).
+pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
+    let mut scan = Scan::default();
+    let mut todo: Vec<String> = Vec::new();
+    let mut components: Vec<Option<String>> = vec![None];
+    match std::fs::read_dir(root.join("component")) {
+        Ok(entries) => {
+            for e in entries.flatten() {
+                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if !is_dir {
+                    continue;
+                }
+                match e.file_name().into_string() {
+                    Ok(name) if !name.starts_with('.') => components.push(Some(name)),
+                    Ok(_) => {}
+                    Err(raw) => scan.warnings.push(format!(
+                        "{}: skipped: the component name is not UTF-8",
+                        root.join("component").join(raw).display()
+                    )),
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => scan.warnings.push(format!(
+            "{}: skipped: {e}",
+            root.join("component").display()
+        )),
+    }
+    components.sort();
+    for component in &components {
+        let base_rel = match component {
+            Some(c) => format!("component/{c}/"),
+            None => String::new(),
+        };
+        find_hash_dirs(root, &base_rel, known, &mut todo, &mut scan);
+        for name in BUILDER_LINKS {
+            if let Some(link) =
+                read_builder_link(root, component.as_deref(), name, &mut scan.warnings)
+            {
+                scan.links.push(link);
+            }
+        }
+    }
+
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = todo.len().div_ceil(threads).max(64);
+    let results: Vec<(Vec<Scanned>, Vec<String>, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = todo
+            .chunks(chunk)
+            .map(|part| s.spawn(move || read_hash_dirs(root, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a reader thread panicked"))
+            .collect()
+    });
+    for (new, warnings, incomplete) in results {
+        scan.new.extend(new);
+        scan.warnings.extend(warnings);
+        scan.incomplete += incomplete;
+    }
+    scan
+}
+
+fn find_hash_dirs(
+    root: &Path,
+    base_rel: &str,
+    known: &HashSet<String>,
+    todo: &mut Vec<String>,
+    scan: &mut Scan,
+) {
+    let base = root.join(base_rel);
+    let walker = WalkDir::new(&base)
+        .min_depth(3)
+        .max_depth(3)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| {
+            let t = e.file_type();
+            e.depth() == 0
+                || (t.is_dir() && (e.depth() == 3 || e.file_name().len() == 2))
+                || (t.is_symlink() && e.depth() == 3)
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                if e.io_error().map(|i| i.kind()) != Some(std::io::ErrorKind::NotFound)
+                    || e.depth() > 0
+                {
+                    scan.warnings
+                        .push(format!("{}: skipped: {e}", base.display()));
+                }
+                continue;
+            }
+        };
+        let rel = match entry.path().strip_prefix(root).map(|p| p.to_str()) {
+            Ok(Some(s)) => s.to_string(),
+            _ => {
+                scan.warnings.push(format!(
+                    "{}: skipped: the path is not UTF-8",
+                    entry.path().display()
+                ));
+                continue;
+            }
+        };
+        if entry.file_type().is_symlink() {
+            scan.warnings.push(format!(
+                "{}: skipped: a symbolic link where a hash directory belongs",
+                entry.path().display()
+            ));
+            continue;
+        }
+        scan.hash_dirs += 1;
+        if !known.contains(&rel) {
+            todo.push(rel);
+        }
+    }
+}
+
+fn read_hash_dirs(root: &Path, dirs: &[String]) -> (Vec<Scanned>, Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut incomplete = 0;
+    for rel in dirs {
+        match read_hash_dir(root, rel) {
+            Ok(Some(mut s)) => {
+                warnings.extend(s.warning.take());
+                out.push(s);
+            }
+            Ok(None) => incomplete += 1,
+            Err(w) => warnings.push(w),
+        }
+    }
+    (out, warnings, incomplete)
+}
+
+/// Reads one hash directory; `Ok(None)` when it has no `commit.yaml` yet.
+fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
+    let dir = root.join(rel);
+    let shown = || dir.display().to_string();
+    let text = match std::fs::read(dir.join("commit.yaml")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}/commit.yaml: skipped: {e}", shown())),
+    };
+    let text = String::from_utf8(text)
+        .map_err(|_| format!("{}/commit.yaml: skipped: it is not UTF-8", shown()))?;
+    let rows = commit_yaml::parse(&text)
+        .map_err(|e| format!("{}/commit.yaml: skipped: it does not parse: {e}", shown()))?;
+    let row = rows
+        .into_iter()
+        .find(|r| r.repo_dir() == rel)
+        .ok_or_else(|| {
+            format!(
+                "{}/commit.yaml: skipped: it describes no build whose hash directory is {rel}",
+                shown()
+            )
+        })?;
+    let mut warning = None;
+    let packages = match std::fs::read(dir.join("versions.csv")) {
+        Ok(bytes) => match String::from_utf8(bytes)
+            .map_err(|_| "it is not UTF-8".to_string())
+            .and_then(|t| versions_csv::parse(&t))
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The build is real; only its package list is unreadable.
+                warning = Some(format!("{}/versions.csv: ignored: {e}", shown()));
+                Vec::new()
+            }
+        },
+        Err(_) => Vec::new(),
+    };
+    let consistent =
+        versions_csv::is_consistent(&packages) && row.status == "SUCCESS" && !row.purged();
+    Ok(Some(Scanned {
+        repo_dir: rel.to_string(),
+        row,
+        packages,
+        consistent,
+        warning,
+    }))
+}
+
+fn read_builder_link(
+    root: &Path,
+    component: Option<&str>,
+    name: &str,
+    warnings: &mut Vec<String>,
+) -> Option<BuilderLink> {
+    let dir = label_dir(root, component);
+    let target = match super::links::read(&dir, name) {
+        Ok(Some(t)) => t,
+        Ok(None) => return None,
+        Err(e) => {
+            warnings.push(format!("{}: skipped: {e}", dir.join(name).display()));
+            return None;
+        }
+    };
+    let dir_rel: PathBuf = match component {
+        Some(c) => Path::new("component").join(c),
+        None => PathBuf::new(),
+    };
+    let link = dir.join(name);
+    let Some(rel) = resolve_within(root, &dir_rel, &target) else {
+        warnings.push(format!(
+            "{}: skipped: it points at {}, outside the trunk",
+            link.display(),
+            target.display()
+        ));
+        return None;
+    };
+    // The builder may link to a directory under a link (a loop, or a chain);
+    // only a real hash directory counts.
+    match std::fs::symlink_metadata(root.join(&rel)) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            warnings.push(format!(
+                "{}: skipped: {} is not a hash directory",
+                link.display(),
+                target.display()
+            ));
+            return None;
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "{}: skipped: {}: {e}",
+                link.display(),
+                target.display()
+            ));
+            return None;
+        }
+    }
+    let Some(rel) = rel.to_str() else {
+        warnings.push(format!(
+            "{}: skipped: the target is not UTF-8",
+            link.display()
+        ));
+        return None;
+    };
+    Some(BuilderLink {
+        name: name.to_string(),
+        component: component.map(String::from),
+        repo_dir: Some(rel.to_string()),
+    })
+}

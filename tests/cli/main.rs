@@ -1,0 +1,8 @@
+//! Integration tests: the real binary on workspaces copied from fixtures/.
+
+mod util;
+
+mod config;
+mod database;
+mod dlrn_api;
+mod import;

@@ -1,0 +1,207 @@
+//! Helpers for driving the real binary on workspaces copied from fixtures/.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_promoter");
+
+/// A scratch copy of the sample trunk, images and config.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+/// What one invocation gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.code(0)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+
+    /// Asserts stderr holds exactly one error line (plus `caused by:` lines)
+    /// that contains `needle`.
+    #[track_caller]
+    pub fn error_says(&self, needle: &str) -> &Run {
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("promoter: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "one error line expected:\n{}", self.stderr);
+        assert!(
+            errors[0].contains(needle),
+            "{needle:?} not in the error:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Copies a tree, keeping symlinks as symlinks.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let dest = to.join(e.file_name());
+        if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(e.path()).unwrap(), &dest).unwrap();
+        } else if t.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+impl Workspace {
+    /// The sample trunk, images and config.
+    pub fn sample() -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&fixtures().join("trunk"), &dir.path().join("trunk"));
+        copy_tree(&fixtures().join("images"), &dir.path().join("images"));
+        std::fs::copy(
+            fixtures().join("promoter.yaml"),
+            dir.path().join("promoter.yaml"),
+        )
+        .unwrap();
+        Workspace { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn trunk(&self) -> PathBuf {
+        self.path().join("trunk")
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.path().join("images")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path().join("state/master.sqlite")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("promoter.yaml")
+    }
+
+    /// Replaces the config with `text`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    /// Runs `promoter -c <config> ARGS` in the workspace.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = Command::new(BIN);
+        c.current_dir(self.path())
+            .arg("-c")
+            .arg(self.config())
+            .args(args)
+            .env_remove("PROMOTER_CONFIG")
+            .env("USER", "tester")
+            .env_remove("DLRNAPI_USERNAME");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        Run::from(c.output().unwrap())
+    }
+
+    /// Runs the binary with only `--db`, as a CI job elsewhere would.
+    pub fn run_db(&self, args: &[&str]) -> Run {
+        let out = Command::new(BIN)
+            .current_dir(self.path())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env_remove("PROMOTER_CONFIG")
+            .env("USER", "ci")
+            .env_remove("DLRNAPI_USERNAME")
+            .output()
+            .unwrap();
+        Run::from(out)
+    }
+
+    /// Reads one value with SQL, straight from the database file.
+    pub fn sql<T: rusqlite::types::FromSql>(&self, q: &str) -> T {
+        let c = rusqlite::Connection::open(self.db()).unwrap();
+        c.query_row(q, [], |r| r.get(0)).unwrap()
+    }
+
+    /// The target of a link under the workspace.
+    pub fn link(&self, rel: &str) -> Option<String> {
+        std::fs::read_link(self.path().join(rel))
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// The hash directory (relative to the trunk) a builder link names.
+    pub fn builder_link(&self, name: &str) -> String {
+        self.link(&format!("trunk/{name}")).unwrap()
+    }
+}
+
+/// The commit hash and distro hash of a hash directory path.
+pub fn hashes_of(repo_dir: &str) -> (String, String) {
+    let name = repo_dir.rsplit('/').next().unwrap();
+    let commit_yaml =
+        std::fs::read_to_string(fixtures().join("trunk").join(repo_dir).join("commit.yaml"))
+            .unwrap();
+    let field = |k: &str| {
+        commit_yaml
+            .lines()
+            .find_map(|l| {
+                l.trim_start_matches("- ")
+                    .trim()
+                    .strip_prefix(&format!("{k}: "))
+            })
+            .unwrap()
+            .to_string()
+    };
+    let c = field("commit_hash");
+    assert!(name.starts_with(&c));
+    (c, field("distro_hash"))
+}
