@@ -20,13 +20,28 @@ if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
 fi
 
 cd "$ws"
-"$bin" -c promoter.yaml import
+"$bin" -c promoter.yaml run
+echo
+"$bin" -c promoter.yaml why
 
+full=$(readlink trunk/tripleo-ci-testing | xargs basename | cut -d_ -f1,2)
+commit=${full%_*}
+distro=$(grep '^  distro_hash:' "trunk/$(readlink trunk/tripleo-ci-testing)/commit.yaml" | awk '{print $2}')
 cat <<MSG
 
-The sample trunk is imported into quickstart/state/master.sqlite. Try:
+The pipeline ran on the sample trunk: quickstart/state/master.sqlite holds the
+builds, votes and promotions. Look inside:
 
-  sqlite3 -header -column quickstart/state/master.sqlite \\
-    'SELECT full_hash, project_name, status, consistent, built FROM builds_view ORDER BY built DESC LIMIT 5'
-  target/release/promoter --db quickstart/state/master.sqlite repo-get --max-age 0
+  sqlite3 -header -column quickstart/state/master.sqlite 'SELECT * FROM promotions_view'
+  sqlite3 -header -column quickstart/state/master.sqlite 'SELECT name, full_hash, updated FROM labels_view'
+
+current-tripleo waits for two CI jobs. Report them as CI elsewhere would, then run again:
+
+  cd quickstart
+  ../target/release/promoter --db state/master.sqlite report-result --job-id periodic-tripleo-ci-centos-7-ovb-3ctlr_1comp-featureset001-master \\
+      --commit-hash $commit --distro-hash $distro --info-url https://logs.example.org/1 --timestamp \$(date +%s) --success true
+  ../target/release/promoter --db state/master.sqlite report-result --job-id periodic-tripleo-ci-centos-7-multinode-1ctlr-featureset005-master \\
+      --commit-hash $commit --distro-hash $distro --info-url https://logs.example.org/2 --timestamp \$(date +%s) --success true
+  ../target/release/promoter -c promoter.yaml run
+  ../target/release/promoter -c promoter.yaml history
 MSG

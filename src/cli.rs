@@ -152,6 +152,135 @@ in the trunk and, when <images>/<full_hash> exists, in the image tree.
 Example:
   promoter -c master.yaml repo-promote --commit-hash C --distro-hash D --promote-name current-tripleo")]
     RepoPromote(RepoPromote),
+
+    /// The cron entry: import, then decide and promote each promotion in order
+    #[command(after_help = "\
+Takes the run lock (another run holding it: exit 75 at once), imports what the
+builder added, then for each promotion in config order: decides on its newest
+candidates and, when one meets the criteria, runs the promotion's hooks, moves
+the image links, the trunk links (previous-<name> first), and records the
+history row. Each step is recorded: a run killed in the middle is completed by
+the next run. A chain cascades within one run. Exit 0 whatever it decided.
+
+Examples:
+  promoter -c master.yaml run
+  promoter -c master.yaml run --promotion current-tripleo --dry-run
+  */5 * * * *  promoter -q -c /etc/promoter/master.yaml run   (crontab)")]
+    Run(Run),
+
+    /// Why a candidate is or is not promoted, one screen per promotion
+    #[command(after_help = "\
+Examples:
+  promoter -c master.yaml why
+  promoter -c master.yaml why --promotion current-tripleo --hash df33351c756647861fb4a5a1b4e46179ee318f2e_0977dbe5
+  promoter -c master.yaml why --json")]
+    Why(Why),
+
+    /// The promotion history, newest first
+    #[command(
+        after_help = "Example:\n  promoter -c master.yaml history --promotion current-tripleo --limit 5"
+    )]
+    History(History),
+
+    /// Point a label back at an earlier build, as a new history row
+    #[command(after_help = "\
+Without --to, goes back to the build previous-<name> points at; afterwards
+previous-<name> points at the build it rolled back from.
+
+Example:
+  promoter -c master.yaml rollback --promotion current-tripleo --reason 'breaks ovb deployments'")]
+    Rollback(Rollback),
+
+    /// Record an exception: a required job that need not pass
+    #[command(after_help = "\
+Example:
+  promoter -c master.yaml waive --promotion current-tripleo \\
+      --job-id periodic-tripleo-ci-centos-7-multinode-1ctlr-featureset005-master \\
+      --reason 'infra outage, LP#1234' --expires 2d")]
+    Waive(Waive),
+
+    /// List waivers
+    #[command(after_help = "Example:\n  promoter -c master.yaml waivers --all")]
+    Waivers(Waivers),
+
+    /// Remove a waiver (recorded, not deleted)
+    #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
+    Unwaive(Unwaive),
+}
+
+#[derive(Debug, Args)]
+pub struct Run {
+    /// Only these promotions (repeat the flag for several), still in config order
+    #[arg(long = "promotion", value_name = "NAME")]
+    pub promotions: Vec<String>,
+    /// Decide and print what would happen; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Why {
+    /// The promotion to explain [default: each]
+    #[arg(long, value_name = "NAME")]
+    pub promotion: Option<String>,
+    /// The build to explain [default: the newest candidate]
+    #[arg(long, value_name = "FULL_HASH")]
+    pub hash: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct History {
+    /// Only this promotion (label)
+    #[arg(long, value_name = "NAME")]
+    pub promotion: Option<String>,
+    /// At most this many rows
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct Rollback {
+    /// The label to point back
+    #[arg(long, value_name = "NAME")]
+    pub promotion: String,
+    /// The build to point it at [default: the one previous-<name> points at]
+    #[arg(long, value_name = "FULL_HASH")]
+    pub to: Option<String>,
+    /// Why, for the history
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Waive {
+    /// The promotion whose criteria the waiver relaxes
+    #[arg(long, value_name = "NAME")]
+    pub promotion: String,
+    /// The required job that need not pass
+    #[arg(long, value_name = "ID")]
+    pub job_id: String,
+    /// Only for this build [default: every build]
+    #[arg(long, value_name = "FULL_HASH")]
+    pub hash: Option<String>,
+    /// Why, for the record
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// How long it lasts, such as 12h or 3d [default: until removed]
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Waivers {
+    /// Also expired and removed waivers
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Unwaive {
+    /// The waiver's id, as `waivers` lists it
+    pub id: i64,
 }
 
 #[derive(Debug, Subcommand)]

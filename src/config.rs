@@ -192,7 +192,7 @@ pub struct PublishTarget {
 }
 
 /// One required job of a promotion, after matrix expansion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Requirement {
     pub id: JobId,
     pub alternatives: Vec<JobId>,

@@ -3,10 +3,13 @@
 //! line and maps the result to an exit code; everything else is here.
 
 pub mod api;
+pub mod assess;
+pub mod build_env;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod decide;
 pub mod duration;
 pub mod error;
 pub mod ident;

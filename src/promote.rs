@@ -9,6 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::ident::Label;
 use crate::store::builds::Build;
 use crate::store::promotions::{record_promotion, Kind, NewPromotion};
+use crate::store::runs::{Attempt, Step};
 use crate::store::Store;
 use crate::trunk::{label_dir, label_target, links, resolve_within};
 
@@ -108,7 +109,8 @@ pub fn promote(
     if current.as_deref() == Some(build.repo_dir.as_str()) {
         return Ok(Outcome::Unchanged);
     }
-    let images = move_image_links(trees, label, build)?;
+    let image_now = current_image(trees, label.as_str())?;
+    let images = move_image_links(trees, label, build, image_now.as_deref().map(Path::new))?;
     move_trunk_links(trees, label, build, current.as_deref())?;
     let previous_build = match &current {
         Some(r) => store.build_by_repo_dir(r)?,
@@ -138,18 +140,20 @@ pub fn promote(
     })
 }
 
-/// `<images>/previous-<name>` then `<images>/<name>` → `<full_hash>`, when
-/// the build has an image directory. Returns whether links were written.
-fn move_image_links(trees: &Trees, label: &Label, build: &Build) -> Result<bool> {
+/// `<images>/previous-<name>` → `previous` then `<images>/<name>` →
+/// `<full_hash>`, when the build has an image directory. Returns whether
+/// links were written.
+fn move_image_links(
+    trees: &Trees,
+    label: &Label,
+    build: &Build,
+    previous: Option<&Path>,
+) -> Result<bool> {
     let dir = &trees.images;
     if !dir.join(&build.full_hash).is_dir() {
         return Ok(false);
     }
-    let old = links::read(dir, label.as_str()).at("read link", &dir.join(label.as_str()))?;
-    if let Some(old) = &old {
-        if old == Path::new(&build.full_hash) {
-            return Ok(true);
-        }
+    if let Some(old) = previous.filter(|p| *p != Path::new(&build.full_hash)) {
         links::swap(dir, &label.previous(), old).at("write link", &dir.join(label.previous()))?;
     }
     links::swap(dir, label.as_str(), Path::new(&build.full_hash))
@@ -157,20 +161,235 @@ fn move_image_links(trees: &Trees, label: &Label, build: &Build) -> Result<bool>
     Ok(true)
 }
 
+/// `previous-<name>` → `previous` (a hash directory relative to the trunk),
+/// then `<name>` → the build's hash directory.
 fn move_trunk_links(
     trees: &Trees,
     label: &Label,
     build: &Build,
-    current: Option<&str>,
+    previous: Option<&str>,
 ) -> Result<()> {
     let component = build.component.as_deref();
     let dir = label_dir(&trees.trunk, component);
-    if let Some(cur) = current {
-        let prev_target = label_target(cur, component);
+    if let Some(prev) = previous.filter(|p| *p != build.repo_dir) {
+        let prev_target = label_target(prev, component);
         links::swap(&dir, &label.previous(), Path::new(&prev_target))
             .at("write link", &dir.join(label.previous()))?;
     }
     let target = label_target(&build.repo_dir, component);
     links::swap(&dir, label.as_str(), Path::new(&target))
         .at("write link", &dir.join(label.as_str()))
+}
+
+/// The target of the image link `label`, as written (a full hash).
+pub fn current_image(trees: &Trees, label: &str) -> Result<Option<String>> {
+    let dir = &trees.images;
+    Ok(links::read(dir, label)
+        .at("read link", &dir.join(label))?
+        .map(|p| p.to_string_lossy().into_owned()))
+}
+
+/// What `run` needs to carry out a promotion.
+pub struct Carry<'a> {
+    pub trees: &'a Trees,
+    pub hooks: &'a [Vec<String>],
+    /// The `PROMOTER_*` variables of the build, for hooks.
+    pub env: Vec<(String, String)>,
+    /// Where hook commands with a relative path are found.
+    pub base_dir: &'a Path,
+    /// Where hook output goes.
+    pub log_dir: PathBuf,
+    pub user: &'a str,
+}
+
+/// How carrying out a promotion ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried {
+    Done {
+        history_id: i64,
+        images: bool,
+    },
+    /// Stopped before moving anything more; the reason says why.
+    Stopped {
+        reason: String,
+    },
+}
+
+/// Carries out `attempt` from its recorded step: hooks, image links, trunk
+/// links, history row, recording each step. Before each link move, the
+/// label is read again: if someone else moved it since the attempt was
+/// decided, the promotion stops and leaves the links as it found them.
+pub fn carry_out(
+    store: &mut Store,
+    c: &Carry,
+    attempt: &mut Attempt,
+    label: &Label,
+    build: &Build,
+) -> Result<Carried> {
+    if attempt.step == Step::Decided {
+        if let Err(reason) = run_hooks(c, label) {
+            store.set_step(attempt.id, Step::Stopped, &reason)?;
+            attempt.step = Step::Stopped;
+            return Ok(Carried::Stopped { reason });
+        }
+        advance(store, attempt, Step::Hooks)?;
+    }
+    let mut images = false;
+    if attempt.step == Step::Hooks {
+        let now = current_image(c.trees, label.as_str())?;
+        if now != attempt.previous_image && now.as_deref() != Some(build.full_hash.as_str()) {
+            return stop(
+                store,
+                attempt,
+                moved_by_someone(label, "image", &attempt.previous_image, &now),
+            );
+        }
+        images = move_image_links(
+            c.trees,
+            label,
+            build,
+            attempt.previous_image.as_deref().map(Path::new),
+        )?;
+        advance(store, attempt, Step::Images)?;
+    }
+    if attempt.step == Step::Images {
+        let component = build.component.as_deref();
+        let now = current_target(&c.trees.trunk, label.as_str(), component)?;
+        if now != attempt.previous_repo_dir && now.as_deref() != Some(build.repo_dir.as_str()) {
+            return stop(
+                store,
+                attempt,
+                moved_by_someone(label, "trunk", &attempt.previous_repo_dir, &now),
+            );
+        }
+        move_trunk_links(c.trees, label, build, attempt.previous_repo_dir.as_deref())?;
+        advance(store, attempt, Step::Trunk)?;
+    }
+    let previous = match &attempt.previous_repo_dir {
+        Some(r) => store.build_by_repo_dir(r)?.map(|b| b.id),
+        None => None,
+    };
+    let now = crate::clock::now();
+    let id = attempt.id;
+    let history_id = store.write(|tx| {
+        let hid = record_promotion(
+            tx,
+            &NewPromotion {
+                name: label.as_str(),
+                build_id: build.id,
+                previous_build_id: previous,
+                aggregate_hash: None,
+                component: build.component.as_deref(),
+                kind: Kind::Promote,
+                timestamp: now,
+                user: c.user,
+                reason: "",
+            },
+        )?;
+        crate::store::runs::set_step(tx, id, Step::Done, "", now)?;
+        crate::store::runs::link_attempt(tx, id, hid)?;
+        Ok(hid)
+    })?;
+    attempt.step = Step::Done;
+    fault_point(Step::Done);
+    Ok(Carried::Done { history_id, images })
+}
+
+fn advance(store: &mut Store, attempt: &mut Attempt, step: Step) -> Result<()> {
+    store.set_step(attempt.id, step, "")?;
+    attempt.step = step;
+    fault_point(step);
+    Ok(())
+}
+
+fn stop(store: &mut Store, attempt: &mut Attempt, reason: String) -> Result<Carried> {
+    store.set_step(attempt.id, Step::Stopped, &reason)?;
+    attempt.step = Step::Stopped;
+    Ok(Carried::Stopped { reason })
+}
+
+fn moved_by_someone(
+    label: &Label,
+    tree: &str,
+    was: &Option<String>,
+    now: &Option<String>,
+) -> String {
+    format!(
+        "the {tree} link {label} was moved by someone else since this run read it (from {} to {}); left as found",
+        was.as_deref().unwrap_or("nothing"),
+        now.as_deref().unwrap_or("nothing")
+    )
+}
+
+/// Runs the promotion's hooks in order; the first failure stops them.
+fn run_hooks(c: &Carry, label: &Label) -> Result<(), String> {
+    if c.hooks.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&c.log_dir).map_err(|e| {
+        format!(
+            "cannot create the hook log directory {}: {e}",
+            c.log_dir.display()
+        )
+    })?;
+    for (i, argv) in c.hooks.iter().enumerate() {
+        let log_path = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+        let err = log
+            .try_clone()
+            .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+        let program = resolve_program(c.base_dir, &argv[0]);
+        let status = std::process::Command::new(&program)
+            .args(&argv[1..])
+            .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PROMOTER_LOG_DIR", &c.log_dir)
+            .current_dir(c.base_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .status()
+            .map_err(|e| format!("hook {} could not start: {e}", argv.join(" ")))?;
+        if !status.success() {
+            return Err(format!(
+                "hook {} failed ({}); see {}",
+                argv.join(" "),
+                describe_status(status),
+                log_path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A command with a relative path is relative to `base`; a bare name is
+/// looked up in `PATH`.
+pub fn resolve_program(base: &Path, program: &str) -> PathBuf {
+    let p = Path::new(program);
+    if p.is_relative() && program.contains('/') {
+        base.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// "exit status 3" or "killed by signal 9".
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    }
+}
+
+/// Crash-test hook: `PROMOTER_FAULT=<step>` kills this process with
+/// SIGKILL right after that step is recorded, as a power cut would.
+fn fault_point(step: Step) {
+    if std::env::var("PROMOTER_FAULT").is_ok_and(|f| f == format!("after-{}", step.as_str())) {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
 }

@@ -25,6 +25,47 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
     Ok(0)
 }
 
+/// What `run` does first: a full import when the builder's links moved
+/// since the last import (or point at builds not recorded), else nothing.
+/// A new successful build moves `current`, a new consistent one
+/// `consistent`, so an unchanged pair means no new candidate.
+pub(crate) fn import_if_moved(
+    ctx: &Ctx,
+    store: &mut crate::store::Store,
+    trunk: &std::path::Path,
+) -> Result<Option<Summary>> {
+    if !trunk.is_dir() {
+        return Err(Error::NotFound(format!(
+            "trunk {} is not a directory",
+            trunk.display()
+        )));
+    }
+    let (links, _) = crate::trunk::import::builder_links(trunk);
+    let recorded = store.labels()?;
+    let mut unchanged = !links.is_empty();
+    for l in &links {
+        let seen = recorded
+            .iter()
+            .find(|r| r.name == l.name && r.component == l.component && r.source == "builder");
+        let same = match (seen.and_then(|r| r.build_id), &l.repo_dir) {
+            (Some(id), Some(dir)) => store.build_by_id(id)?.is_some_and(|b| &b.repo_dir == dir),
+            _ => false,
+        };
+        if !same {
+            unchanged = false;
+            break;
+        }
+    }
+    if unchanged {
+        ctx.log(
+            Level::Debug,
+            "the builder's links have not moved: nothing new to import",
+        );
+        return Ok(None);
+    }
+    import(ctx, store, trunk).map(Some)
+}
+
 /// Imports the trunk into `store`, logging warnings; shared with `run`.
 pub(crate) fn import(
     ctx: &Ctx,

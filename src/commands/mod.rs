@@ -13,8 +13,13 @@ use crate::store::Store;
 
 mod config_check;
 mod dlrn;
+mod history;
 mod import;
 mod init;
+mod rollback;
+mod run;
+mod waive;
+mod why;
 
 /// What every command gets: the global options, and the config and store
 /// opened on first use.
@@ -65,6 +70,7 @@ impl Ctx {
             .or_else(|| std::env::var("DLRNAPI_USERNAME").ok())
             .or_else(|| std::env::var("USER").ok())
             .filter(|u| !u.is_empty())
+            .or_else(login_name)
             .unwrap_or_else(|| "unknown".to_string())
     }
 
@@ -104,6 +110,29 @@ impl Ctx {
         );
     }
 
+    /// The configured promotion called `name`, or "not found".
+    pub fn promotion(&self, name: &str) -> Result<&crate::config::PromotionDef> {
+        let cfg = self.config()?;
+        cfg.promotion(name).ok_or_else(|| {
+            let known: Vec<&str> = cfg.promotions.iter().map(|p| p.name.as_str()).collect();
+            Error::NotFound(format!(
+                "no promotion {name:?} in {} (it has: {})",
+                cfg.path.display(),
+                known.join(", ")
+            ))
+        })
+    }
+
+    /// The build with this full hash (the newest, if several), or "not found".
+    pub fn build_by_full_hash(&self, store: &Store, hash: &str) -> Result<Build> {
+        let full: crate::ident::FullHash = hash.parse()?;
+        store
+            .builds_by_full_hash(&full)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("no build with full hash {full}")))
+    }
+
     /// Looks up a build by hashes given on the command line (validated
     /// here), or fails with "not found".
     pub fn build_by_hashes(&self, store: &Store, h: &BuildHashes) -> Result<Build> {
@@ -124,6 +153,22 @@ impl Ctx {
                         .unwrap_or_default()
                 ))
             })
+    }
+}
+
+/// The login name of this process's user, from the password database.
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid returns a pointer into static storage or null; the
+    // name is copied out at once, before any other call could reuse it.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name)
+            .to_str()
+            .ok()
+            .map(String::from)
     }
 }
 
@@ -168,5 +213,12 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::RepoGet(a) => dlrn::repo_get(&ctx, a, None),
         Command::RepoUse(a) => dlrn::repo_get(&ctx, a.query, Some(a.reporting_job_id)),
         Command::RepoPromote(a) => dlrn::repo_promote(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
+        Command::Why(a) => why::run(&ctx, a),
+        Command::History(a) => history::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Waive(a) => waive::waive(&ctx, a),
+        Command::Waivers(a) => waive::list(&ctx, a),
+        Command::Unwaive(a) => waive::unwaive(&ctx, a),
     }
 }

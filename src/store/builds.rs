@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{named_params, OptionalExtension, Row, Transaction};
+use rusqlite::{named_params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::Store;
@@ -147,6 +147,27 @@ impl Store {
             .context("failed to look up the build")
     }
 
+    /// The newest promotable builds, newest first: consistent ones only
+    /// with `consistent`.
+    pub fn newest_builds(&self, consistent: bool, limit: usize) -> Result<Vec<i64>> {
+        let sql = if consistent {
+            "SELECT id FROM builds WHERE consistent AND status = 'SUCCESS' AND flags & 2 = 0
+             ORDER BY dt_build DESC, id DESC LIMIT :l"
+        } else {
+            "SELECT id FROM builds WHERE status = 'SUCCESS' AND flags & 2 = 0
+             ORDER BY dt_build DESC, id DESC LIMIT :l"
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached(sql)
+            .context("failed to read the newest builds")?;
+        let rows = stmt
+            .query_map(named_params! {":l": limit as i64}, |r| r.get(0))
+            .context("failed to read the newest builds")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read the newest builds")
+    }
+
     /// The id of the aggregate with this hash.
     pub fn find_aggregate(&self, agg_hash: &str) -> Result<Option<i64>> {
         self.conn()
@@ -222,7 +243,7 @@ impl Store {
     }
 }
 
-fn insert_build(tx: &Transaction, s: &Scanned, now: i64) -> Result<Option<i64>> {
+fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
     let r = &s.row;
     let full = FullHash::of(r.commit_hash.as_str(), r.distro_hash.as_str());
     tx.prepare_cached(
@@ -272,7 +293,7 @@ struct PackageCache {
 }
 
 impl PackageCache {
-    fn id(&mut self, tx: &Transaction, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
+    fn id(&mut self, tx: &Connection, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
         if let Some(id) = self.ids.get(p) {
             return Ok(*id);
         }

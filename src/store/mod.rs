@@ -19,13 +19,17 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{DbContext, Error, IoContext, Result};
 
 pub mod builds;
+pub mod lock;
 pub mod promotions;
+pub mod runs;
 pub mod votes;
+pub mod waivers;
 
 /// The migrations, in order; entry N sets `user_version` to N + 1.
-const MIGRATIONS: &[&str] = &[include_str!(
-    "../../schema/0001_builds_votes_promotions.sql"
-)];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema/0001_builds_votes_promotions.sql"),
+    include_str!("../../schema/0002_runs_attempts_waivers.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -136,7 +140,18 @@ impl Store {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction: all of it lands or none.
-    pub fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+    /// Inside [`Store::begin_dry_run`], it runs in a savepoint instead, and
+    /// nothing lands.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            let sp = self
+                .conn
+                .savepoint()
+                .context("failed to start a savepoint")?;
+            let out = f(&sp)?;
+            sp.commit().context("failed to release the savepoint")?;
+            return Ok(out);
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -144,6 +159,20 @@ impl Store {
         let out = f(&tx)?;
         tx.commit().context("failed to commit")?;
         Ok(out)
+    }
+
+    /// Starts a transaction that [`Store::end_dry_run`] rolls back: every
+    /// write in between is seen by later reads and then undone.
+    pub fn begin_dry_run(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .context("failed to start the dry run's transaction")
+    }
+
+    pub fn end_dry_run(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("ROLLBACK")
+            .context("failed to roll the dry run back")
     }
 
     /// `PRAGMA user_version` of the open database.

@@ -1,6 +1,6 @@
 //! The promotion history (append-only) and where each label points.
 
-use rusqlite::{named_params, OptionalExtension, ToSql, Transaction};
+use rusqlite::{named_params, Connection, OptionalExtension, ToSql};
 use serde::Serialize;
 
 use super::builds::{self, Build};
@@ -145,6 +145,45 @@ impl Store {
             .context("failed to read the promotion history")
     }
 
+    /// The builds label `name` was moved to, newest first by their latest
+    /// move, at most `limit` of them.
+    pub fn label_history(&self, name: &str, limit: usize) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT build_id FROM promotions WHERE name = :n
+                 GROUP BY build_id ORDER BY max(id) DESC LIMIT :l",
+            )
+            .context("failed to read a label's history")?;
+        let rows = stmt
+            .query_map(named_params! {":n": name, ":l": limit as i64}, |r| r.get(0))
+            .context("failed to read a label's history")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read a label's history")
+    }
+
+    /// Which of `builds` were ever promoted to `name`.
+    pub fn ever_promoted(
+        &self,
+        name: &str,
+        builds: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let mut out = std::collections::HashSet::new();
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT 1 FROM promotions WHERE build_id = :b AND name = :n LIMIT 1")
+            .context("failed to read the promotion history")?;
+        for &b in builds {
+            if stmt
+                .exists(named_params! {":b": b, ":n": name})
+                .context("failed to read the promotion history")?
+            {
+                out.insert(b);
+            }
+        }
+        Ok(out)
+    }
+
     /// Where label `name` points, as last recorded.
     pub fn label(&self, name: &str, component: Option<&str>) -> Result<Option<LabelRow>> {
         self.conn()
@@ -192,7 +231,7 @@ fn label_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelRow> {
 }
 
 /// Appends a history row and moves the label's record, in `tx`.
-pub(crate) fn record_promotion(tx: &Transaction, p: &NewPromotion) -> Result<i64> {
+pub(crate) fn record_promotion(tx: &Connection, p: &NewPromotion) -> Result<i64> {
     tx.prepare_cached(
         "INSERT INTO promotions (name, build_id, previous_build_id, aggregate_hash, component, kind, timestamp, user, reason)
          VALUES (:n, :b, :pb, :a, :c, :k, :t, :u, :r)",

@@ -149,6 +149,32 @@ impl Store {
             .context("failed to search the votes")
     }
 
+    /// What the decision needs of the votes of a build.
+    pub fn vote_facts(&self, build_id: i64) -> Result<Vec<crate::decide::VoteFact>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT id, job_id, success, in_progress, timestamp, url, notes FROM votes
+                 WHERE build_id = :b ORDER BY id",
+            )
+            .context("failed to read votes")?;
+        let rows = stmt
+            .query_map(named_params! {":b": build_id}, |r| {
+                Ok(crate::decide::VoteFact {
+                    id: r.get(0)?,
+                    job_id: r.get(1)?,
+                    success: r.get(2)?,
+                    in_progress: r.get(3)?,
+                    timestamp: r.get(4)?,
+                    url: r.get(5)?,
+                    notes: r.get(6)?,
+                })
+            })
+            .context("failed to read votes")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read votes")
+    }
+
     /// How many votes are recorded.
     pub fn vote_count(&self) -> Result<i64> {
         self.conn()
@@ -157,7 +183,7 @@ impl Store {
     }
 }
 
-pub(crate) fn insert_vote(tx: &rusqlite::Transaction, v: &NewVote, now: i64) -> Result<i64> {
+pub(crate) fn insert_vote(tx: &rusqlite::Connection, v: &NewVote, now: i64) -> Result<i64> {
     let (build, agg) = match v.target {
         VoteTarget::Build(b) => (Some(b), None),
         VoteTarget::Aggregate(a) => (None, Some(a)),

@@ -55,45 +55,15 @@ pub struct Scan {
 pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
     let mut scan = Scan::default();
     let mut todo: Vec<String> = Vec::new();
-    let mut components: Vec<Option<String>> = vec![None];
-    match std::fs::read_dir(root.join("component")) {
-        Ok(entries) => {
-            for e in entries.flatten() {
-                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                if !is_dir {
-                    continue;
-                }
-                match e.file_name().into_string() {
-                    Ok(name) if !name.starts_with('.') => components.push(Some(name)),
-                    Ok(_) => {}
-                    Err(raw) => scan.warnings.push(format!(
-                        "{}: skipped: the component name is not UTF-8",
-                        root.join("component").join(raw).display()
-                    )),
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => scan.warnings.push(format!(
-            "{}: skipped: {e}",
-            root.join("component").display()
-        )),
-    }
-    components.sort();
+    let components = components(root, &mut scan.warnings);
     for component in &components {
         let base_rel = match component {
             Some(c) => format!("component/{c}/"),
             None => String::new(),
         };
         find_hash_dirs(root, &base_rel, known, &mut todo, &mut scan);
-        for name in BUILDER_LINKS {
-            if let Some(link) =
-                read_builder_link(root, component.as_deref(), name, &mut scan.warnings)
-            {
-                scan.links.push(link);
-            }
-        }
     }
+    scan.links = read_links(root, &components, &mut scan.warnings);
 
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -116,6 +86,62 @@ pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
         scan.incomplete += incomplete;
     }
     scan
+}
+
+/// The builder's links of the whole trunk and of each component, without
+/// walking the hash directories: what `run` checks to see whether anything
+/// new can have arrived.
+pub fn builder_links(root: &Path) -> (Vec<BuilderLink>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let components = components(root, &mut warnings);
+    let links = read_links(root, &components, &mut warnings);
+    (links, warnings)
+}
+
+/// `None` (the trunk root) and every component, sorted.
+fn components(root: &Path, warnings: &mut Vec<String>) -> Vec<Option<String>> {
+    let mut components: Vec<Option<String>> = vec![None];
+    match std::fs::read_dir(root.join("component")) {
+        Ok(entries) => {
+            for e in entries.flatten() {
+                let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                if !is_dir {
+                    continue;
+                }
+                match e.file_name().into_string() {
+                    Ok(name) if !name.starts_with('.') => components.push(Some(name)),
+                    Ok(_) => {}
+                    Err(raw) => warnings.push(format!(
+                        "{}: skipped: the component name is not UTF-8",
+                        root.join("component").join(raw).display()
+                    )),
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => warnings.push(format!(
+            "{}: skipped: {e}",
+            root.join("component").display()
+        )),
+    }
+    components.sort();
+    components
+}
+
+fn read_links(
+    root: &Path,
+    components: &[Option<String>],
+    warnings: &mut Vec<String>,
+) -> Vec<BuilderLink> {
+    let mut links = Vec::new();
+    for component in components {
+        for name in BUILDER_LINKS {
+            if let Some(link) = read_builder_link(root, component.as_deref(), name, warnings) {
+                links.push(link);
+            }
+        }
+    }
+    links
 }
 
 fn find_hash_dirs(

@@ -6,3 +6,4 @@ mod config;
 mod database;
 mod dlrn_api;
 mod import;
+mod pipeline;

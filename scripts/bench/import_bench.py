@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Times `promoter import` of a synthetic trunk against the baseline
+`find TRUNK -name commit.yaml -exec cat {} +`, in one run, and prints ratios.
+
+  import_bench.py --bin target/release/promoter [--hashes 20000] [--packages 10]
+                  [--runs 3] [--cache-dir /tmp/promoter-bench]
+
+The trunk is generated once (scripts/gen-trunk.py synthetic) and cached.
+Every command runs once untimed first so that all of them read a warm page
+cache; the median of --runs timed runs is reported. Peak RSS comes from
+getrusage of the child.
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def timed(argv, **kw):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit("failed (exit %d): %s\n%s" % (r.returncode, " ".join(argv), r.stderr.decode()[-2000:]))
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return dt, max(rss, before)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=os.path.join(HERE, "..", "..", "target", "release", "promoter"))
+    ap.add_argument("--hashes", type=int, default=20000)
+    ap.add_argument("--packages", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cache-dir", default="/tmp/promoter-bench")
+    a = ap.parse_args()
+
+    trunk = os.path.join(a.cache_dir, "trunk-%d-%d" % (a.hashes, a.packages))
+    if not os.path.exists(os.path.join(trunk, "current")):
+        shutil.rmtree(trunk, ignore_errors=True)
+        print("generating %s (once)" % trunk, file=sys.stderr)
+        subprocess.run([sys.executable, os.path.join(HERE, "..", "gen-trunk.py"), "synthetic", trunk,
+                        "--hashes", str(a.hashes), "--packages", str(a.packages)], check=True)
+
+    work = tempfile.mkdtemp(prefix="promoter-import-bench-")
+    cfg = os.path.join(work, "promoter.yaml")
+    with open(cfg, "w") as f:
+        f.write("release: bench\ntrunk: %s\ndatabase: %s/state.sqlite\n" % (trunk, work))
+    db = os.path.join(work, "state.sqlite")
+
+    def fresh_import():
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.remove(db + suffix)
+        return timed([a.bin, "-q", "-c", cfg, "import"])
+
+    baseline = ["find", trunk, "-name", "commit.yaml", "-exec", "cat", "{}", "+"]
+    timed(baseline)  # warm the cache
+    fresh_import()
+    base_t = statistics.median(timed(baseline)[0] for _ in range(a.runs))
+    imports = [fresh_import() for _ in range(a.runs)]
+    imp_t = statistics.median(t for t, _ in imports)
+    imp_rss = max(r for _, r in imports)
+    reimports = [timed([a.bin, "-q", "-c", cfg, "import"]) for _ in range(a.runs)]
+    re_t = statistics.median(t for t, _ in reimports)
+    shutil.rmtree(work, ignore_errors=True)
+
+    rows = [
+        ("find -name commit.yaml -exec cat", base_t, None, None, None),
+        ("promoter import (empty db)", imp_t, imp_t / base_t, 2.0, 1.0),
+        ("promoter import (unchanged trunk)", re_t, re_t / base_t, 1.0, 0.5),
+    ]
+    print("trunk: %d hash directories, %d packages per versions.csv; median of %d runs, warm cache"
+          % (a.hashes, a.packages, a.runs))
+    print("%-36s %9s %8s %6s %6s" % ("command", "seconds", "ratio", "must", "aim"))
+    for name, t, ratio, must, aim in rows:
+        if ratio is None:
+            print("%-36s %9.3f" % (name, t))
+        else:
+            print("%-36s %9.3f %7.2fx %6s %6s" % (name, t, ratio, "ok" if ratio <= must else "MISS",
+                                                 "ok" if ratio <= aim else "-"))
+    print("peak RSS of import: %.1f MiB (must < 64, aim < 32)" % (imp_rss / 1024.0))
+    print(json.dumps({"bench": "import", "hashes": a.hashes, "baseline_s": base_t, "import_s": imp_t,
+                      "reimport_s": re_t, "import_ratio": imp_t / base_t, "reimport_ratio": re_t / base_t,
+                      "import_max_rss_kib": imp_rss}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+//! Gathers what a decision needs from the store (candidates, votes,
+//! waivers) and decides: the thin layer between the database and the pure
+//! functions of `decide`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::config::{Config, PromotionDef, Requirement};
+use crate::decide::{self, Decision, Evaluation};
+use crate::error::{Error, Result};
+use crate::store::builds::Build;
+use crate::store::Store;
+
+/// A promotion's candidates and the decision on them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    pub promotion: String,
+    pub candidate_label: String,
+    /// Newest first, already cut at the first build ever promoted here.
+    pub candidates: Vec<Build>,
+    pub requirements: Vec<Requirement>,
+    pub decision: Decision,
+}
+
+impl Assessment {
+    pub fn build(&self, id: i64) -> Option<&Build> {
+        self.candidates.iter().find(|b| b.id == id)
+    }
+
+    /// The evaluation of the newest candidate.
+    pub fn newest(&self) -> Option<(&Build, &Evaluation)> {
+        let e = self.decision.evaluations.first()?;
+        Some((self.build(e.build_id)?, e))
+    }
+
+    pub fn promoted_build(&self) -> Option<&Build> {
+        self.decision.promote.and_then(|id| self.build(id))
+    }
+}
+
+/// The history of the candidate label, newest first.
+fn candidate_history(store: &Store, label: &str, limit: usize) -> Result<Vec<i64>> {
+    match label {
+        "consistent" => store.newest_builds(true, limit),
+        "current" => store.newest_builds(false, limit),
+        other => store.label_history(other, limit),
+    }
+}
+
+/// Decides one promotion on what the store holds now.
+pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result<Assessment> {
+    let history = candidate_history(store, p.candidate_label.as_str(), cfg.latest_hashes_count)?;
+    let promoted = store.ever_promoted(p.name.as_str(), &history)?;
+    let ids = decide::candidates(&history, &promoted, cfg.latest_hashes_count);
+    let mut candidates = Vec::with_capacity(ids.len());
+    let mut votes = HashMap::new();
+    for id in ids {
+        let b = store.build_by_id(id)?.ok_or_else(|| {
+            Error::Failed(format!("build {id} is in the history but not recorded"))
+        })?;
+        // A purged or failed build in a label's history is never promoted.
+        if !b.succeeded() || b.purged() {
+            continue;
+        }
+        votes.insert(id, store.vote_facts(id)?);
+        candidates.push(b);
+    }
+    let requirements = cfg.required_jobs(p);
+    let waivers = store.live_waivers(p.name.as_str(), now)?;
+    let order: Vec<i64> = candidates.iter().map(|b| b.id).collect();
+    let decision = decide::decide(
+        &requirements,
+        &order,
+        |id| votes.get(&id).cloned().unwrap_or_default(),
+        &waivers,
+        now,
+    );
+    Ok(Assessment {
+        promotion: p.name.to_string(),
+        candidate_label: p.candidate_label.to_string(),
+        candidates,
+        requirements,
+        decision,
+    })
+}
+
+/// Checks the criteria of `p` against one given build.
+pub fn evaluate_build(
+    store: &Store,
+    cfg: &Config,
+    p: &PromotionDef,
+    build: &Build,
+    now: i64,
+) -> Result<Evaluation> {
+    let votes = store.vote_facts(build.id)?;
+    let waivers = store.live_waivers(p.name.as_str(), now)?;
+    Ok(decide::evaluate(
+        &cfg.required_jobs(p),
+        build.id,
+        &votes,
+        &waivers,
+        now,
+    ))
+}

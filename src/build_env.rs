@@ -1,0 +1,30 @@
+//! The `PROMOTER_*` variables a job or a hook gets for a build.
+
+use crate::config::Config;
+use crate::store::builds::Build;
+
+/// The variables for `build` under `promotion`, in a stable order.
+pub fn variables(cfg: &Config, promotion: &str, build: &Build) -> Vec<(String, String)> {
+    let repo_dir = cfg.trunk.join(&build.repo_dir);
+    let vars = [
+        ("PROMOTER_PROMOTION", promotion.to_string()),
+        ("PROMOTER_RELEASE", cfg.release.clone()),
+        ("PROMOTER_COMMIT_HASH", build.commit_hash.clone()),
+        ("PROMOTER_DISTRO_HASH", build.distro_hash.clone()),
+        (
+            "PROMOTER_EXTENDED_HASH",
+            build.extended_hash.clone().unwrap_or_default(),
+        ),
+        ("PROMOTER_FULL_HASH", build.full_hash.clone()),
+        ("PROMOTER_REPO_DIR", repo_dir.display().to_string()),
+        (
+            "PROMOTER_REPO_FILE",
+            repo_dir.join("delorean.repo").display().to_string(),
+        ),
+        (
+            "PROMOTER_IMAGES_DIR",
+            cfg.images.join(&build.full_hash).display().to_string(),
+        ),
+    ];
+    vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}

@@ -1,0 +1,68 @@
+//! `history`: the promotion history, newest first.
+
+use super::Ctx;
+use crate::cli;
+use crate::error::{Error, Result};
+use crate::ident::Label;
+use crate::store::promotions::PromotionFilter;
+
+pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
+    if a.limit < 1 {
+        return Err(Error::Invalid("--limit must be at least 1".into()));
+    }
+    if let Some(n) = &a.promotion {
+        Label::any(n)?;
+    }
+    let store = ctx.store()?;
+    let rows = store.promotions(&PromotionFilter {
+        name: a.promotion.as_deref(),
+        limit: a.limit,
+        ..Default::default()
+    })?;
+    if ctx.global.json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id,
+                    "promotion": p.name,
+                    "full_hash": p.build.full_hash,
+                    "commit_hash": p.build.commit_hash,
+                    "distro_hash": p.build.distro_hash,
+                    "extended_hash": p.build.extended_hash,
+                    "component": p.component,
+                    "aggregate_hash": p.aggregate_hash,
+                    "kind": p.kind,
+                    "timestamp": p.timestamp,
+                    "user": p.user,
+                    "reason": p.reason,
+                })
+            })
+            .collect();
+        return ctx
+            .print(&serde_json::to_string_pretty(&out).expect("JSON"))
+            .map(|_| 0);
+    }
+    if rows.is_empty() {
+        ctx.print("no promotions recorded")?;
+        return Ok(0);
+    }
+    let mut out = format!(
+        "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}\n",
+        "ID", "TIME (UTC)", "LABEL", "BUILD", "KIND", "USER", "REASON"
+    );
+    for p in &rows {
+        out.push_str(&format!(
+            "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}\n",
+            p.id,
+            crate::clock::short(p.timestamp),
+            p.name,
+            p.build.full_hash,
+            p.kind.as_str(),
+            p.user,
+            p.reason
+        ));
+    }
+    ctx.print(&out)?;
+    Ok(0)
+}

@@ -1,0 +1,74 @@
+//! `rollback`: point a label back at an earlier build, as a new history row.
+
+use super::{Ctx, Level};
+use crate::cli;
+use crate::error::{Error, Result};
+use crate::ident::Label;
+use crate::promote::{self, Actor, Outcome};
+use crate::store::promotions::Kind;
+
+pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
+    let label = Label::promotable(&a.promotion)?;
+    if a.reason.trim().is_empty() {
+        return Err(Error::Invalid(
+            "--reason is empty: say why, for the history".into(),
+        ));
+    }
+    let trees = ctx.trees()?;
+    let mut store = ctx.store()?;
+    let current =
+        promote::current_target(&trees.trunk, label.as_str(), None)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "there is no label {label} in {}",
+                trees.trunk.display()
+            ))
+        })?;
+    let target = match &a.to {
+        Some(h) => ctx.build_by_full_hash(&store, h)?,
+        None => {
+            let prev = promote::current_target(&trees.trunk, &label.previous(), None)?.ok_or_else(
+                || {
+                    Error::NotFound(format!(
+                        "{label} has no {} link to go back to; give --to FULL_HASH",
+                        label.previous()
+                    ))
+                },
+            )?;
+            store.build_by_repo_dir(&prev)?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "{} points at {prev}, which is not a recorded build",
+                    label.previous()
+                ))
+            })?
+        }
+    };
+    if target.repo_dir == current {
+        return Err(Error::Refused(format!(
+            "{label} already points at {}: nothing to roll back",
+            target.full_hash
+        )));
+    }
+    let user = ctx.user();
+    let outcome = promote::promote(
+        &mut store,
+        &trees,
+        &label,
+        &target,
+        &Actor {
+            user: &user,
+            kind: Kind::Rollback,
+            reason: &a.reason,
+        },
+        None,
+    )?;
+    if let Outcome::Moved { previous, .. } = outcome {
+        let msg = format!(
+            "rolled {label} back from {} to {}",
+            previous.as_deref().unwrap_or(&current),
+            target.full_hash
+        );
+        ctx.log(Level::Info, &msg);
+        ctx.print(&msg)?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,231 @@
+//! `run`: the cron entry. Lock, import, then for each promotion in order:
+//! decide, promote (hooks, image links, trunk links, history row), each
+//! step recorded so that a killed run is completed by the next one.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Ctx, Level};
+use crate::assess::assess;
+use crate::cli;
+use crate::error::{Error, Result};
+use crate::ident::Label;
+use crate::promote::{self, Carried, Carry};
+use crate::store::lock::RunLock;
+use crate::store::runs::Attempt;
+use crate::store::Store;
+
+#[derive(Debug, Default, Serialize)]
+struct Tally {
+    run_id: i64,
+    promoted: i64,
+    blocked: i64,
+    stopped: i64,
+    idle: i64,
+}
+
+pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
+    let cfg = ctx.config()?;
+    for name in &a.promotions {
+        ctx.promotion(name)?;
+    }
+    let db_path = ctx
+        .global
+        .db
+        .clone()
+        .unwrap_or_else(|| cfg.database.clone());
+    // A dry run changes nothing, so it does not need the lock.
+    let _lock = if a.dry_run {
+        None
+    } else {
+        Some(RunLock::acquire(&db_path)?)
+    };
+    let mut store = Store::open(&db_path)?;
+    let started = Instant::now();
+    if a.dry_run {
+        store.begin_dry_run()?;
+    }
+    let run_id = store.start_run(crate::clock::now())?;
+    let mut tally = Tally {
+        run_id,
+        ..Tally::default()
+    };
+    let result = pipeline(ctx, &mut store, &a, &mut tally);
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = format!(
+        "run {run_id}: {} promoted, {} blocked, {} stopped, {} with nothing new in {seconds:.2}s",
+        tally.promoted, tally.blocked, tally.stopped, tally.idle
+    );
+    let outcome = if result.is_ok() {
+        "completed"
+    } else {
+        "failed"
+    };
+    if a.dry_run {
+        store.end_dry_run()?;
+    } else {
+        store.finish_run(
+            run_id,
+            outcome,
+            tally.promoted,
+            tally.blocked,
+            &summary,
+            crate::clock::now(),
+        )?;
+    }
+    result?;
+    ctx.log(Level::Info, &summary);
+    if ctx.global.json {
+        ctx.print(&serde_json::to_string(&tally).expect("a tally serializes"))?;
+    }
+    Ok(0)
+}
+
+fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Result<()> {
+    let cfg = ctx.config()?;
+    super::import::import_if_moved(ctx, store, &cfg.trunk)?;
+    let trees = ctx.trees()?;
+    let user = ctx.user();
+    let log_dir = cfg.logs.join("runs").join(tally.run_id.to_string());
+
+    if !a.dry_run {
+        for mut attempt in store.open_attempts()? {
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "completing the promotion to {} that run {} left at step {}",
+                    attempt.name,
+                    attempt.run_id,
+                    attempt.step.as_str()
+                ),
+            );
+            carry(ctx, store, &trees, &mut attempt, &user, &log_dir, tally)?;
+        }
+    }
+
+    for p in &cfg.promotions {
+        if !a.promotions.is_empty() && !a.promotions.iter().any(|n| n == p.name.as_str()) {
+            continue;
+        }
+        let now = crate::clock::now();
+        let assessment = assess(store, cfg, p, now)?;
+        let Some(build) = assessment.promoted_build().cloned() else {
+            match assessment.newest() {
+                Some((b, e)) => {
+                    tally.blocked += 1;
+                    ctx.log(
+                        Level::Info,
+                        &format!("{}: {} is blocked: {}", p.name, b.full_hash, e.summary()),
+                    );
+                }
+                None => {
+                    tally.idle += 1;
+                    ctx.log(
+                        Level::Debug,
+                        &format!(
+                            "{}: no candidate: {} has no build newer than the last one promoted",
+                            p.name, p.candidate_label
+                        ),
+                    );
+                }
+            }
+            continue;
+        };
+        let current =
+            promote::current_target(&trees.trunk, p.name.as_str(), build.component.as_deref())?;
+        if current.as_deref() == Some(build.repo_dir.as_str()) {
+            tally.idle += 1;
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "{}: already points at {}; nothing to do",
+                    p.name, build.full_hash
+                ),
+            );
+            continue;
+        }
+        if a.dry_run {
+            ctx.print(&format!(
+                "would promote {} to {} (now {})",
+                build.full_hash,
+                p.name,
+                current.as_deref().unwrap_or("unset")
+            ))?;
+            tally.promoted += 1;
+            continue;
+        }
+        let image = promote::current_image(&trees, p.name.as_str())?;
+        let mut attempt = store.new_attempt(
+            tally.run_id,
+            p.name.as_str(),
+            build.id,
+            current.as_deref(),
+            image.as_deref(),
+            now,
+        )?;
+        carry(ctx, store, &trees, &mut attempt, &user, &log_dir, tally)?;
+    }
+    Ok(())
+}
+
+/// Carries out one attempt and logs how it ended.
+fn carry(
+    ctx: &Ctx,
+    store: &mut Store,
+    trees: &promote::Trees,
+    attempt: &mut Attempt,
+    user: &str,
+    log_dir: &std::path::Path,
+    tally: &mut Tally,
+) -> Result<()> {
+    let cfg = ctx.config()?;
+    let label = Label::promotable(&attempt.name)?;
+    let build = store
+        .build_by_id(attempt.build_id)?
+        .ok_or_else(|| Error::Failed(format!("build {} is not recorded", attempt.build_id)))?;
+    let hooks = cfg
+        .promotion(&attempt.name)
+        .map(|p| p.hooks.clone())
+        .unwrap_or_default();
+    let base_dir = cfg
+        .path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(std::path::Path::new("."));
+    let c = Carry {
+        trees,
+        hooks: &hooks,
+        env: crate::build_env::variables(cfg, &attempt.name, &build),
+        base_dir,
+        log_dir: log_dir.to_path_buf(),
+        user,
+    };
+    match promote::carry_out(store, &c, attempt, &label, &build)? {
+        Carried::Done { images, .. } => {
+            tally.promoted += 1;
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "promoted {} to {label}{}",
+                    build.full_hash,
+                    if images { " (trunk and images)" } else { "" }
+                ),
+            );
+        }
+        Carried::Stopped { reason } => {
+            tally.stopped += 1;
+            ctx.log(
+                Level::Warn,
+                &format!("{label}: did not promote {}: {reason}", build.full_hash),
+            );
+        }
+    }
+    Ok(())
+}

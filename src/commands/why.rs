@@ -1,0 +1,221 @@
+//! `why`: why a candidate is or is not promoted, a summary line first, then
+//! each required job with its vote. Exits 0 whatever the verdict.
+
+use serde::Serialize;
+
+use super::Ctx;
+use crate::assess::{assess, evaluate_build};
+use crate::cli;
+use crate::clock;
+use crate::config::PromotionDef;
+use crate::decide::{Evaluation, JobState};
+use crate::error::Result;
+use crate::promote;
+use crate::store::builds::Build;
+use crate::store::Store;
+
+/// The explanation of one promotion, human and JSON alike.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub promotion: String,
+    pub candidate_label: String,
+    /// promotable, blocked, promoted (the label points at it), no_candidate
+    pub verdict: &'static str,
+    pub summary: String,
+    /// Where the label points now (a full hash), if anywhere.
+    pub label_now: Option<String>,
+    pub build: Option<Build>,
+    /// The build's place among the candidates (0 = newest), and how many.
+    pub candidate_rank: Option<usize>,
+    pub candidates: usize,
+    pub passed: usize,
+    pub required: usize,
+    pub jobs: Vec<crate::decide::JobCheck>,
+}
+
+pub fn run(ctx: &Ctx, a: cli::Why) -> Result<u8> {
+    let cfg = ctx.config()?;
+    let promotions: Vec<&PromotionDef> = match &a.promotion {
+        Some(n) => vec![ctx.promotion(n)?],
+        None => cfg.promotions.iter().collect(),
+    };
+    let store = ctx.store()?;
+    let forced = match &a.hash {
+        Some(h) => Some(ctx.build_by_full_hash(&store, h)?),
+        None => None,
+    };
+    let trees = ctx.trees()?;
+    let now = clock::now();
+    let mut out = Vec::new();
+    for p in promotions {
+        out.push(explain(ctx, &store, &trees, p, forced.as_ref(), now)?);
+    }
+    if ctx.global.json {
+        let text = if a.promotion.is_some() {
+            serde_json::to_string_pretty(&out[0])
+        } else {
+            serde_json::to_string_pretty(&out)
+        };
+        ctx.print(&text.expect("JSON"))?;
+    } else {
+        let text: Vec<String> = out.iter().map(render).collect();
+        ctx.print(&text.join("\n"))?;
+    }
+    Ok(0)
+}
+
+fn explain(
+    ctx: &Ctx,
+    store: &Store,
+    trees: &promote::Trees,
+    p: &PromotionDef,
+    forced: Option<&Build>,
+    now: i64,
+) -> Result<Explanation> {
+    let cfg = ctx.config()?;
+    let assessment = assess(store, cfg, p, now)?;
+    let component = forced.and_then(|b| b.component.clone());
+    let label_dir = promote::current_target(&trees.trunk, p.name.as_str(), component.as_deref())?;
+    let label_build = match &label_dir {
+        Some(d) => store.build_by_repo_dir(d)?,
+        None => None,
+    };
+    let label_now = label_build
+        .as_ref()
+        .map(|b| b.full_hash.clone())
+        .or(label_dir.clone());
+    // The build to explain: the one asked for, else the newest candidate,
+    // else the one the label points at (nothing newer waits).
+    let (build, evaluation): (Option<Build>, Option<Evaluation>) = match forced {
+        Some(b) => (
+            Some(b.clone()),
+            Some(evaluate_build(store, cfg, p, b, now)?),
+        ),
+        None => match (assessment.newest(), &label_build) {
+            (Some((b, e)), _) => (Some(b.clone()), Some(e.clone())),
+            (None, Some(b)) => (
+                Some(b.clone()),
+                Some(evaluate_build(store, cfg, p, b, now)?),
+            ),
+            (None, None) => (None, None),
+        },
+    };
+    let candidate_rank = build
+        .as_ref()
+        .and_then(|b| assessment.candidates.iter().position(|c| c.id == b.id));
+    let (passed, required) = evaluation.as_ref().map(|e| e.counts()).unwrap_or((0, 0));
+    let (verdict, summary) = match (&build, &evaluation) {
+        (Some(b), Some(e)) => {
+            let verdict = if label_build.as_ref().is_some_and(|l| l.id == b.id) {
+                "promoted"
+            } else if e.met() {
+                "promotable"
+            } else {
+                "blocked"
+            };
+            let head = match verdict {
+                "promoted" if assessment.candidates.is_empty() => format!(
+                    "{} is where {} points, and no newer candidate waits in {}; {}",
+                    b.full_hash,
+                    p.name,
+                    p.candidate_label,
+                    e.summary()
+                ),
+                "promoted" => format!(
+                    "{} is where {} points; {}",
+                    b.full_hash,
+                    p.name,
+                    e.summary()
+                ),
+                "promotable" => format!("{} can be promoted: {}", b.full_hash, e.summary()),
+                _ => format!("{} is blocked: {}", b.full_hash, e.summary()),
+            };
+            (verdict, head)
+        }
+        _ => (
+            "no_candidate",
+            format!(
+                "no candidate: {} has no build newer than the last one promoted to {}",
+                p.candidate_label, p.name
+            ),
+        ),
+    };
+    Ok(Explanation {
+        promotion: p.name.to_string(),
+        candidate_label: p.candidate_label.to_string(),
+        verdict,
+        summary,
+        label_now,
+        build,
+        candidate_rank,
+        candidates: assessment.candidates.len(),
+        passed,
+        required,
+        jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
+    })
+}
+
+fn render(e: &Explanation) -> String {
+    let mut s = format!("{}: {}\n", e.promotion, e.summary);
+    if let Some(b) = &e.build {
+        let rank = match e.candidate_rank {
+            Some(0) => format!(
+                "the newest of {} candidates from {}",
+                e.candidates, e.candidate_label
+            ),
+            Some(i) => format!(
+                "candidate {} of {} from {}",
+                i + 1,
+                e.candidates,
+                e.candidate_label
+            ),
+            None => format!("not a candidate from {}", e.candidate_label),
+        };
+        s.push_str(&format!(
+            "  build     {} ({}, built {}), {rank}\n",
+            b.full_hash,
+            b.project_name,
+            clock::short(b.dt_build)
+        ));
+    }
+    s.push_str(&format!(
+        "  label     {} -> {}\n",
+        e.promotion,
+        e.label_now.as_deref().unwrap_or("(not set)")
+    ));
+    let width = e.jobs.iter().map(|j| j.job_id.len()).max().unwrap_or(0);
+    for j in &e.jobs {
+        let detail = match &j.state {
+            JobState::Waived { waiver } => format!(
+                "waiver {} by {}: {}{}",
+                waiver.id,
+                waiver.user,
+                waiver.reason,
+                waiver
+                    .expires_at
+                    .map(|t| format!(" (until {})", clock::short(t)))
+                    .unwrap_or_default()
+            ),
+            JobState::Disabled { reason } => reason.clone(),
+            JobState::Missing => "no vote".into(),
+            state => {
+                let v = state.vote().expect("a state with a vote");
+                let mut d = format!("{}  {}", clock::short(v.timestamp), v.url);
+                if let JobState::Passed { by: Some(alt), .. } = state {
+                    d.push_str(&format!("  (by alternative {alt})"));
+                }
+                if !v.notes.is_empty() && !state.satisfied() {
+                    d.push_str(&format!("  {}", v.notes));
+                }
+                d
+            }
+        };
+        s.push_str(&format!(
+            "  {:<9} {:<width$}  {}\n",
+            j.state.word(),
+            j.job_id,
+            detail.trim_end()
+        ));
+    }
+    s
+}

@@ -1,0 +1,85 @@
+//! The run lock: an exclusive `flock` on `<database>.lock`, taken without
+//! waiting. The holder's pid is written into the file, so a second `run`
+//! can say who holds it. The kernel drops the lock when the holder dies.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+/// Held while the value lives.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+impl RunLock {
+    /// Takes the lock beside `database`, or fails at once with
+    /// [`Error::Busy`] naming the holder.
+    pub fn acquire(database: &Path) -> Result<RunLock> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).at("create the state directory", dir)?;
+            }
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .at("open the lock file", &path)?;
+        // SAFETY: flock on a file descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let who = if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("pid {holder}")
+                };
+                return Err(Error::Busy(format!(
+                    "another run holds the lock {} ({who}); this run did nothing",
+                    path.display()
+                )));
+            }
+            return Err(Error::io(format!("failed to lock {}", path.display()), err));
+        }
+        file.set_len(0).at("write the lock file", &path)?;
+        file.seek(SeekFrom::Start(0))
+            .at("write the lock file", &path)?;
+        writeln!(file, "{}", std::process::id()).at("write the lock file", &path)?;
+        Ok(RunLock { _file: file, path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_with_the_holder_pid_and_freed_on_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("db.sqlite");
+        let first = RunLock::acquire(&db).unwrap();
+        let err = RunLock::acquire(&db).unwrap_err();
+        assert!(matches!(err, Error::Busy(_)));
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        RunLock::acquire(&db).unwrap();
+    }
+}
