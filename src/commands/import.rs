@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{Ctx, Level};
 use crate::error::{Error, Result};
-use crate::trunk::import::scan;
+use crate::trunk::import::{read_each, scan, Read};
 
 #[derive(Serialize)]
 pub(crate) struct Summary {
@@ -80,17 +80,36 @@ pub(crate) fn import(
     }
     let known = store.known_repo_dirs()?;
     let found = scan(trunk, &known);
+    let mut skipped = found.warnings.len();
     for w in &found.warnings {
         ctx.log(Level::Warn, w);
     }
+    let mut incomplete = 0;
     let (new_builds, consistent) =
-        store.record_import(&found.new, &found.links, crate::clock::now())?;
-    if found.incomplete > 0 {
+        store.record_import(&found.links, crate::clock::now(), |add| {
+            read_each(trunk, &found.todo, |r| match r {
+                Read::Build(mut b) => {
+                    if let Some(w) = b.warning.take() {
+                        ctx.log(Level::Warn, &w);
+                    }
+                    add(*b)
+                }
+                Read::Incomplete => {
+                    incomplete += 1;
+                    Ok(())
+                }
+                Read::Skipped(w) => {
+                    skipped += 1;
+                    ctx.log(Level::Warn, &w);
+                    Ok(())
+                }
+            })
+        })?;
+    if incomplete > 0 {
         ctx.log(
             Level::Info,
             &format!(
-                "{} hash directories have no commit.yaml yet; they will be read when they do",
-                found.incomplete
+                "{incomplete} hash directories have no commit.yaml yet; they will be read when they do"
             ),
         );
     }
@@ -111,7 +130,7 @@ pub(crate) fn import(
         hash_dirs: found.hash_dirs,
         new_builds,
         consistent,
-        skipped: found.warnings.len(),
-        incomplete: found.incomplete,
+        skipped,
+        incomplete,
     })
 }

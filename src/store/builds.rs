@@ -180,20 +180,23 @@ impl Store {
     }
 
     /// Records scanned hash directories and the builder's links in one
-    /// transaction. Returns (builds added, consistent builds among them).
+    /// transaction; Returns (builds added, consistent builds among them).
+    /// `feed` is handed a sink and gives it each scanned build, so that
+    /// reading the trunk and writing the rows overlap and memory stays
+    /// bounded.
     pub fn record_import(
         &mut self,
-        scanned: &[Scanned],
         links: &[BuilderLink],
         now: i64,
+        feed: impl FnOnce(&mut dyn FnMut(Scanned) -> Result<()>) -> Result<()>,
     ) -> Result<(usize, usize)> {
         self.write(|tx| {
             let mut added = 0;
             let mut consistent = 0;
             let mut packages = PackageCache::default();
-            for s in scanned {
-                let Some(id) = insert_build(tx, s, now)? else {
-                    continue;
+            let mut add = |s: Scanned| -> Result<()> {
+                let Some(id) = insert_build(tx, &s, now)? else {
+                    return Ok(());
                 };
                 added += 1;
                 for p in &s.packages {
@@ -213,7 +216,9 @@ impl Store {
                     .and_then(|mut st| st.execute((id, s.row.dt_build, now)))
                     .context("failed to record the consistent vote")?;
                 }
-            }
+                Ok(())
+            };
+            feed(&mut add)?;
             for l in links {
                 let build_id: Option<i64> = match &l.repo_dir {
                     Some(r) => tx
@@ -297,7 +302,7 @@ impl PackageCache {
         if let Some(id) = self.ids.get(p) {
             return Ok(*id);
         }
-        let f = &p.0;
+        let f: Vec<&str> = (0..10).map(|i| p.field(i)).collect();
         let id: i64 = tx
             .prepare_cached(
                 "INSERT INTO package_versions (project, source_repo, source_sha, dist_repo, dist_sha,

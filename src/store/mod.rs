@@ -106,7 +106,10 @@ impl Store {
                 .context("failed to switch the database to WAL mode")?;
         }
         self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .execute_batch(
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;
+                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
+            )
             .context("failed to configure the database")?;
         Ok(())
     }

@@ -56,7 +56,7 @@ struct RawFile {
     commits: Vec<RawRow>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct RawRow {
     commit_hash: Option<Scalar>,
     distro_hash: Option<Scalar>,
@@ -91,11 +91,81 @@ fn seconds(field: &str, v: Option<Scalar>) -> Result<Option<i64>, String> {
 
 /// Parses a `commit.yaml`; the error says what is wrong, for a warning.
 pub fn parse(text_in: &str) -> Result<Vec<CommitRow>, String> {
-    let raw: RawFile = serde_yaml::from_str(text_in).map_err(|e| e.to_string())?;
+    let raw = match fast_parse(text_in) {
+        Some(rows) => RawFile { commits: rows },
+        None => serde_yaml::from_str(text_in).map_err(|e| e.to_string())?,
+    };
     if raw.commits.is_empty() {
         return Err("it lists no commits".into());
     }
     raw.commits.into_iter().map(row).collect()
+}
+
+/// Reads the exact shape DLRN writes (`commits:` then `- key: value` and
+/// `  key: value` lines, plain or single-quoted scalars) without a YAML
+/// parser; `None` for anything else, which the YAML parser then reads.
+fn fast_parse(text: &str) -> Option<Vec<RawRow>> {
+    let mut lines = text.lines().filter(|l| !l.is_empty());
+    if lines.next()? != "commits:" {
+        return None;
+    }
+    let mut rows: Vec<RawRow> = Vec::new();
+    for line in lines {
+        let body = if let Some(b) = line.strip_prefix("- ") {
+            rows.push(RawRow::default());
+            b
+        } else {
+            line.strip_prefix("  ")?
+        };
+        let (key, value) = body.split_once(':')?;
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return None;
+        }
+        let value = match value {
+            "" => None,
+            v => Some(scalar(v.strip_prefix(' ')?)?),
+        };
+        let row = rows.last_mut()?;
+        let slot = match key {
+            "commit_hash" => &mut row.commit_hash,
+            "distro_hash" => &mut row.distro_hash,
+            "extended_hash" => &mut row.extended_hash,
+            "component" => &mut row.component,
+            "project_name" => &mut row.project_name,
+            "commit_branch" => &mut row.commit_branch,
+            "status" => &mut row.status,
+            "flags" => &mut row.flags,
+            "dt_commit" => &mut row.dt_commit,
+            "dt_distro" => &mut row.dt_distro,
+            "dt_extended" => &mut row.dt_extended,
+            "dt_build" => &mut row.dt_build,
+            "notes" => &mut row.notes,
+            "id" => &mut row.id,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return None; // a duplicate key: let the YAML parser judge
+        }
+        *slot = value.map(Scalar::Str);
+    }
+    Some(rows)
+}
+
+/// A plain or single-quoted scalar on one line; `None` when it takes a
+/// real YAML parser to read.
+fn scalar(v: &str) -> Option<String> {
+    if let Some(inner) = v.strip_prefix('\'') {
+        let inner = inner.strip_suffix('\'')?;
+        if inner.replace("''", "").contains('\'') {
+            return None;
+        }
+        return Some(inner.replace("''", "'"));
+    }
+    let special = v.starts_with(|c: char| "\"[]{}&*!|>%@`#,?-".contains(c) || c.is_whitespace());
+    if v.is_empty() || special || v.contains(": ") || v.contains(" #") || v.ends_with(' ') {
+        return None;
+    }
+    Some(v.to_string())
 }
 
 fn row(r: RawRow) -> Result<CommitRow, String> {
@@ -190,6 +260,30 @@ mod tests {
         assert_eq!(r.dt_commit, Some(1616646661));
         assert!(r.purged());
         assert_eq!(r.repo_dir(), "ab/c1/abc123_def45678");
+    }
+
+    #[test]
+    fn the_fast_reader_agrees_with_the_yaml_parser() {
+        let samples = [
+            GENERATED.to_string(),
+            "commits:\n- commit_hash: abc123\n  distro_hash: def4567890\n  dt_build: '1616646700'\n  dt_commit: '1616646661.0'\n  flags: '2'\n  project_name: p\n  status: SUCCESS\n  extended_hash:\n  notes: 'it''s fine'\n".to_string(),
+        ];
+        for text in samples {
+            assert!(fast_parse(&text).is_some(), "{text}");
+            let fast = parse(&text).unwrap();
+            let raw: RawFile = serde_yaml::from_str(&text).unwrap();
+            let slow: Vec<CommitRow> = raw.commits.into_iter().map(|r| row(r).unwrap()).collect();
+            assert_eq!(fast, slow);
+        }
+        // Shapes it leaves to the YAML parser.
+        for text in [
+            "commits:\n- notes: \"a\n\n  b\"\n",
+            "commits:\n- notes: a: b\n",
+            "commits: []\n",
+            "commits:\n- commit_hash: a\n  commit_hash: b\n",
+        ] {
+            assert!(fast_parse(text).is_none(), "{text:?}");
+        }
     }
 
     #[test]

@@ -42,50 +42,81 @@ pub struct BuilderLink {
 #[derive(Debug, Default)]
 pub struct Scan {
     pub hash_dirs: usize,
-    pub new: Vec<Scanned>,
+    /// The hash directories to read, relative to the root.
+    pub todo: Vec<String>,
     pub links: Vec<BuilderLink>,
     pub warnings: Vec<String>,
-    /// Hash directories without a `commit.yaml` (still being written, or
-    /// older than DLRN's commit.yaml): skipped, retried next time.
-    pub incomplete: usize,
 }
 
-/// Scans the trunk at `root`, reading only the hash directories that are
-/// not in `known` (paths relative to the root).
+/// Walks the trunk at `root`: the hash directories that are not in
+/// `known` (paths relative to the root) and the builder's links. Reads no
+/// hash directory; [`read_each`] does that.
 pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
     let mut scan = Scan::default();
-    let mut todo: Vec<String> = Vec::new();
     let components = components(root, &mut scan.warnings);
     for component in &components {
         let base_rel = match component {
             Some(c) => format!("component/{c}/"),
             None => String::new(),
         };
-        find_hash_dirs(root, &base_rel, known, &mut todo, &mut scan);
+        find_hash_dirs(root, &base_rel, known, &mut scan);
     }
     scan.links = read_links(root, &components, &mut scan.warnings);
+    scan
+}
 
+/// What reading one hash directory gave.
+#[derive(Debug)]
+pub enum Read {
+    Build(Box<Scanned>),
+    /// No `commit.yaml` yet.
+    Incomplete,
+    /// Skipped, with the warning that says why.
+    Skipped(String),
+}
+
+/// Reads the hash directories `dirs` on a few threads and hands each result
+/// to `f` on the calling thread, in no particular order. Memory stays
+/// bounded: readers wait while `f` is behind. The first error of `f` stops
+/// the reading and is returned.
+pub fn read_each<E>(
+    root: &Path,
+    dirs: &[String],
+    mut f: impl FnMut(Read) -> Result<(), E>,
+) -> Result<(), E> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = todo.len().div_ceil(threads).max(64);
-    let results: Vec<(Vec<Scanned>, Vec<String>, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = todo
-            .chunks(chunk)
-            .map(|part| s.spawn(move || read_hash_dirs(root, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a reader thread panicked"))
-            .collect()
-    });
-    for (new, warnings, incomplete) in results {
-        scan.new.extend(new);
-        scan.warnings.extend(warnings);
-        scan.incomplete += incomplete;
-    }
-    scan
+        .clamp(1, 4);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(256);
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(rel) = dirs.get(i) else { break };
+                let r = match read_hash_dir(root, rel) {
+                    Ok(Some(b)) => Read::Build(Box::new(b)),
+                    Ok(None) => Read::Incomplete,
+                    Err(w) => Read::Skipped(w),
+                };
+                if tx.send(r).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for r in rx.iter() {
+            if let Err(e) = f(r) {
+                // Stop the readers: they see the closed channel.
+                next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// The builder's links of the whole trunk and of each component, without
@@ -144,13 +175,7 @@ fn read_links(
     links
 }
 
-fn find_hash_dirs(
-    root: &Path,
-    base_rel: &str,
-    known: &HashSet<String>,
-    todo: &mut Vec<String>,
-    scan: &mut Scan,
-) {
+fn find_hash_dirs(root: &Path, base_rel: &str, known: &HashSet<String>, scan: &mut Scan) {
     let base = root.join(base_rel);
     let walker = WalkDir::new(&base)
         .min_depth(3)
@@ -195,26 +220,9 @@ fn find_hash_dirs(
         }
         scan.hash_dirs += 1;
         if !known.contains(&rel) {
-            todo.push(rel);
+            scan.todo.push(rel);
         }
     }
-}
-
-fn read_hash_dirs(root: &Path, dirs: &[String]) -> (Vec<Scanned>, Vec<String>, usize) {
-    let mut out = Vec::new();
-    let mut warnings = Vec::new();
-    let mut incomplete = 0;
-    for rel in dirs {
-        match read_hash_dir(root, rel) {
-            Ok(Some(mut s)) => {
-                warnings.extend(s.warning.take());
-                out.push(s);
-            }
-            Ok(None) => incomplete += 1,
-            Err(w) => warnings.push(w),
-        }
-    }
-    (out, warnings, incomplete)
 }
 
 /// Reads one hash directory; `Ok(None)` when it has no `commit.yaml` yet.

@@ -15,31 +15,45 @@ pub const HEADER: [&str; 10] = [
     "Pkg NVR",
 ];
 
-/// One row, fields as written, in [`HEADER`] order.
+/// One row, fields as written, in [`HEADER`] order. The fields live in one
+/// string (one allocation per row: a trunk has millions of rows).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PackageRow(pub [String; 10]);
+pub struct PackageRow {
+    text: String,
+    ends: [u32; 10],
+}
 
 impl PackageRow {
+    /// Field `i` (0-based, in [`HEADER`] order).
+    pub fn field(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
     pub fn project(&self) -> &str {
-        &self.0[0]
+        self.field(0)
     }
     pub fn status(&self) -> &str {
-        &self.0[5]
+        self.field(5)
     }
 }
 
 /// Parses the file; the error says what is wrong, for a warning.
 pub fn parse(text: &str) -> Result<Vec<PackageRow>, String> {
-    let mut rows = Vec::new();
+    if text.len() > u32::MAX as usize {
+        return Err("it is larger than 4 GiB".into());
+    }
     let mut records = Records {
         rest: text,
         line: 0,
     };
-    let header = records
-        .next()
-        .ok_or("it is empty")?
-        .map_err(|e| format!("line 1: {e}"))?;
-    let header: Vec<&str> = header.iter().map(|s| s.trim()).collect();
+    let mut buf = String::new();
+    let mut ends = Vec::with_capacity(10);
+    match records.next_into(&mut buf, &mut ends) {
+        None => return Err("it is empty".into()),
+        Some(Err(e)) => return Err(format!("line 1: {e}")),
+        Some(Ok(())) => {}
+    }
+    let header: Vec<&str> = split(&buf, &ends).map(str::trim).collect();
     // Older DLRN wrote fewer columns; require the ones we read.
     if header.len() < 6 || header[..6] != HEADER[..6] {
         return Err(format!(
@@ -47,24 +61,47 @@ pub fn parse(text: &str) -> Result<Vec<PackageRow>, String> {
             HEADER.join(",")
         ));
     }
-    while let Some(rec) = records.next() {
-        let line = records.line;
-        let mut fields = rec.map_err(|e| format!("line {line}: {e}"))?;
-        if fields.len() == 1 && fields[0].is_empty() {
+    let width = header.len();
+    let mut rows = Vec::new();
+    loop {
+        buf.clear();
+        ends.clear();
+        let line = records.line + 1;
+        match records.next_into(&mut buf, &mut ends) {
+            None => break,
+            Some(Err(e)) => return Err(format!("line {line}: {e}")),
+            Some(Ok(())) => {}
+        }
+        if ends.len() == 1 && buf.is_empty() {
             continue;
         }
-        if fields.len() != header.len() {
+        if ends.len() != width {
             return Err(format!(
-                "line {line}: {} fields where the header has {}",
-                fields.len(),
-                header.len()
+                "line {line}: {} fields where the header has {width}",
+                ends.len()
             ));
         }
-        fields.resize(10, "None".to_string());
-        let arr: [String; 10] = fields.try_into().expect("ten fields");
-        rows.push(PackageRow(arr));
+        let mut text = buf.clone();
+        let mut fixed = [0u32; 10];
+        for (i, slot) in fixed.iter_mut().enumerate() {
+            *slot = match ends.get(i) {
+                Some(e) => *e,
+                None => {
+                    text.push_str("None");
+                    text.len() as u32
+                }
+            };
+        }
+        rows.push(PackageRow { text, ends: fixed });
     }
     Ok(rows)
+}
+
+fn split<'a>(buf: &'a str, ends: &'a [u32]) -> impl Iterator<Item = &'a str> {
+    ends.iter().enumerate().map(move |(i, &e)| {
+        let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+        &buf[start..e as usize]
+    })
 }
 
 /// Whether every package of the repo built: DLRN's consistency.
@@ -78,16 +115,14 @@ struct Records<'a> {
     line: usize,
 }
 
-impl Iterator for Records<'_> {
-    type Item = Result<Vec<String>, String>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Records<'_> {
+    /// Reads the next record's fields into `buf`, one after the other,
+    /// recording where each ends.
+    fn next_into(&mut self, buf: &mut String, ends: &mut Vec<u32>) -> Option<Result<(), String>> {
         if self.rest.is_empty() {
             return None;
         }
         self.line += 1;
-        let mut fields = Vec::new();
-        let mut field = String::new();
         let mut chars = self.rest.char_indices().peekable();
         let mut in_quotes = false;
         let mut at_start = true;
@@ -95,7 +130,7 @@ impl Iterator for Records<'_> {
             if in_quotes {
                 if c == '"' {
                     if let Some(&(_, '"')) = chars.peek() {
-                        field.push('"');
+                        buf.push('"');
                         chars.next();
                     } else {
                         in_quotes = false;
@@ -104,7 +139,7 @@ impl Iterator for Records<'_> {
                     if c == '\n' {
                         self.line += 1;
                     }
-                    field.push(c);
+                    buf.push(c);
                 }
                 continue;
             }
@@ -114,28 +149,27 @@ impl Iterator for Records<'_> {
                     at_start = false;
                 }
                 ',' => {
-                    fields.push(std::mem::take(&mut field));
+                    ends.push(buf.len() as u32);
                     at_start = true;
                 }
                 '\r' => {}
                 '\n' => {
-                    fields.push(field);
+                    ends.push(buf.len() as u32);
                     self.rest = &self.rest[i + 1..];
-                    return Some(Ok(fields));
+                    return Some(Ok(()));
                 }
                 _ => {
-                    field.push(c);
+                    buf.push(c);
                     at_start = false;
                 }
             }
         }
+        self.rest = "";
         if in_quotes {
-            self.rest = "";
             return Some(Err("a quoted field is not closed".into()));
         }
-        fields.push(field);
-        self.rest = "";
-        Some(Ok(fields))
+        ends.push(buf.len() as u32);
+        Some(Ok(()))
     }
 }
 
@@ -164,7 +198,7 @@ mod tests {
         let q = "Project,Source Repo,Source Sha,Dist Repo,Dist Sha,Status,Last Success Timestamp,Component,Extended Sha,Pkg NVR\n\"a,b\",r,1,d,2,SUCCESS,1,None,None,\"x \"\"y\"\"\"\n";
         let rows = parse(q).unwrap();
         assert_eq!(rows[0].project(), "a,b");
-        assert_eq!(rows[0].0[9], "x \"y\"");
+        assert_eq!(rows[0].field(9), "x \"y\"");
         for bad in [
             "",
             "not,a,header\n",
