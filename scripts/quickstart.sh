@@ -12,7 +12,7 @@ bin="$root/target/release/promoter"
 
 if [ ! -d "$ws/trunk" ]; then
     mkdir -p "$ws"
-    cp -a fixtures/trunk fixtures/images fixtures/promoter.yaml "$ws/"
+    cp -a fixtures/trunk fixtures/images fixtures/jobs fixtures/promoter.yaml "$ws/"
 fi
 if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "quickstart: installing sqlite3" >&2

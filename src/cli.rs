@@ -203,6 +203,10 @@ Example:
     #[command(after_help = "Example:\n  promoter -c master.yaml waivers --all")]
     Waivers(Waivers),
 
+    /// The test-environment broker: exclusive, expiring leases by pool
+    #[command(subcommand)]
+    Testenv(TestenvCommand),
+
     /// Remove a waiver (recorded, not deleted)
     #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
     Unwaive(Unwaive),
@@ -213,9 +217,12 @@ pub struct Run {
     /// Only these promotions (repeat the flag for several), still in config order
     #[arg(long = "promotion", value_name = "NAME")]
     pub promotions: Vec<String>,
-    /// Decide and print what would happen; change nothing
+    /// Decide and print what would happen; run no job, change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Run this job (or job instance) again on the newest candidate, even if it voted already
+    #[arg(long, value_name = "JOB")]
+    pub rerun: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +288,68 @@ pub struct Waivers {
 pub struct Unwaive {
     /// The waiver's id, as `waivers` lists it
     pub id: i64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TestenvCommand {
+    /// Add an environment to a pool, with the JSON descriptor its holder gets
+    #[command(
+        after_help = "Example:\n  promoter -c master.yaml testenv add ovb-1 --pool ovb --data ovb-1.json"
+    )]
+    Add(TestenvAdd),
+    /// Every environment, who holds it and since when
+    #[command(after_help = "Example:\n  promoter -c master.yaml testenv list")]
+    List,
+    /// Lease a free environment (for CI running elsewhere); prints the lease id and the descriptor's path
+    #[command(after_help = "\
+Exit 75 when every environment of the pool is held.
+
+Example:
+  read lease datafile < <(promoter -c master.yaml testenv acquire --pool ovb --holder \"$JOB_URL\" --ttl 4h)")]
+    Acquire(TestenvAcquire),
+    /// End a lease
+    #[command(after_help = "Example:\n  promoter -c master.yaml testenv release 12")]
+    Release(TestenvRelease),
+    /// Remove an environment nobody holds
+    #[command(after_help = "Example:\n  promoter -c master.yaml testenv remove ovb-1")]
+    Remove(TestenvRemove),
+}
+
+#[derive(Debug, Args)]
+pub struct TestenvAdd {
+    /// The environment's name
+    pub name: String,
+    /// The pool it belongs to (a job's `testenv:`)
+    #[arg(long, value_name = "POOL")]
+    pub pool: String,
+    /// Its JSON descriptor (copied beside the database)
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TestenvAcquire {
+    /// The pool to lease from
+    #[arg(long, value_name = "POOL")]
+    pub pool: String,
+    /// Who holds it, shown by `testenv list`
+    #[arg(long, value_name = "TEXT")]
+    pub holder: String,
+    /// Taken back after this long, such as 4h [default: when released]
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestenvRelease {
+    /// The lease id that `acquire` printed
+    pub lease: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct TestenvRemove {
+    /// The environment's name
+    pub name: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,6 +65,9 @@ impl std::error::Error for ConfigErrors {}
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
+    /// The config file's directory, absolute: relative paths and commands
+    /// are found from here.
+    pub dir: PathBuf,
     pub release: String,
     pub distro: Option<String>,
     pub database: PathBuf,
@@ -76,6 +79,10 @@ pub struct Config {
     pub logs_url: Option<String>,
     pub latest_hashes_count: usize,
     pub max_parallel_jobs: usize,
+    /// How long a timed-out job gets between SIGTERM and SIGKILL.
+    pub kill_grace: Duration,
+    /// How long a job waits for a free test environment before it fails.
+    pub testenv_wait: Duration,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,
@@ -254,7 +261,10 @@ impl Config {
             lines: text.lines().collect(),
             errors: Vec::new(),
         };
-        let cfg = r.config(&doc, &base);
+        let cfg = r.config(&doc, &base).map(|mut c| {
+            c.dir = base.clone();
+            c
+        });
         if r.errors.is_empty() {
             Ok(cfg.expect("a config without errors"))
         } else {
@@ -338,6 +348,8 @@ const TOP_KEYS: &[&str] = &[
     "logs_url",
     "latest_hashes_count",
     "max_parallel_jobs",
+    "kill_grace",
+    "testenv_wait",
     "jobs",
     "promotions",
     "publish",
@@ -537,6 +549,18 @@ impl Reader<'_> {
             None => Some(cores),
         };
 
+        let duration_key = |r: &mut Self, key: &str, default: Duration| match get(key) {
+            Some(v) => match r.string(v, &[key]) {
+                Some(s) => parse_duration(&s).unwrap_or_else(|e| {
+                    r.err(&[key], e);
+                    default
+                }),
+                None => default,
+            },
+            None => default,
+        };
+        let kill_grace = duration_key(self, "kill_grace", Duration::from_secs(10));
+        let testenv_wait = duration_key(self, "testenv_wait", Duration::from_secs(3600));
         let jobs = match get("jobs") {
             Some(v) => self.jobs(v),
             None => Vec::new(),
@@ -552,6 +576,7 @@ impl Reader<'_> {
 
         Some(Config {
             path: self.file.to_path_buf(),
+            dir: base.to_path_buf(),
             release: release?,
             distro,
             database: database?,
@@ -562,6 +587,8 @@ impl Reader<'_> {
             logs_url,
             latest_hashes_count: latest_hashes_count?,
             max_parallel_jobs: max_parallel_jobs?,
+            kill_grace,
+            testenv_wait,
             jobs,
             promotions,
             publish,

@@ -13,6 +13,7 @@ pub mod decide;
 pub mod duration;
 pub mod error;
 pub mod ident;
+pub mod jobs;
 pub mod promote;
 pub mod store;
 pub mod trunk;

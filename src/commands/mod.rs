@@ -18,6 +18,7 @@ mod import;
 mod init;
 mod rollback;
 mod run;
+mod testenv;
 mod waive;
 mod why;
 
@@ -220,5 +221,6 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Waive(a) => waive::waive(&ctx, a),
         Command::Waivers(a) => waive::list(&ctx, a),
         Command::Unwaive(a) => waive::unwaive(&ctx, a),
+        Command::Testenv(c) => testenv::run(&ctx, c),
     }
 }

@@ -30,6 +30,18 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     for name in &a.promotions {
         ctx.promotion(name)?;
     }
+    for job in &a.rerun {
+        let known = cfg
+            .jobs
+            .iter()
+            .any(|j| &j.name == job || j.instances().iter().any(|i| i.id.as_str() == job));
+        if !known {
+            return Err(Error::NotFound(format!(
+                "no job {job:?} in {}",
+                cfg.path.display()
+            )));
+        }
+    }
     let db_path = ctx
         .global
         .db
@@ -90,6 +102,20 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
     let log_dir = cfg.logs.join("runs").join(tally.run_id.to_string());
 
     if !a.dry_run {
+        for i in store.interrupt_dead_job_runs(crate::clock::now())? {
+            let pid = i.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            if let Some(p) = i.pid.filter(|p| *p > 0) {
+                // A reboot took the job with it; a killed runner may not have.
+                crate::jobs::process::signal_group(p as u32, libc::SIGKILL);
+            }
+            ctx.log(
+                Level::Warn,
+                &format!(
+                    "job {}{pid} on build {} was interrupted: its runner died; it will run again",
+                    i.job_id, i.build_id
+                ),
+            );
+        }
         for mut attempt in store.open_attempts()? {
             ctx.log(
                 Level::Info,
@@ -109,7 +135,33 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             continue;
         }
         let now = crate::clock::now();
-        let assessment = assess(store, cfg, p, now)?;
+        let mut assessment = assess(store, cfg, p, now)?;
+        if !p.jobs.is_empty() {
+            let planned = crate::jobs::plan(
+                cfg,
+                p,
+                &assessment.candidates,
+                |b, job| store.has_final_vote(b.id, job),
+                &a.rerun,
+            )?;
+            if a.dry_run {
+                for j in &planned {
+                    ctx.print(&format!(
+                        "would run {} on {} for {}",
+                        j.instance.id, j.build.full_hash, p.name
+                    ))?;
+                }
+            } else if !planned.is_empty() {
+                let batch = crate::jobs::Batch {
+                    cfg,
+                    promotion: p.name.as_str(),
+                    run_id: tally.run_id,
+                    user: &user,
+                };
+                crate::jobs::run_all(store, &batch, planned, &mut |e| log_job(ctx, &p.name, e))?;
+                assessment = assess(store, cfg, p, crate::clock::now())?;
+            }
+        }
         let Some(build) = assessment.promoted_build().cloned() else {
             match assessment.newest() {
                 Some((b, e)) => {
@@ -145,6 +197,11 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             );
             continue;
         }
+        if let Err(e) = promote::check_promotable(&trees, &build) {
+            tally.stopped += 1;
+            ctx.log(Level::Warn, &format!("{}: not promoting: {e}", p.name));
+            continue;
+        }
         if a.dry_run {
             ctx.print(&format!(
                 "would promote {} to {} (now {})",
@@ -169,6 +226,44 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
     Ok(())
 }
 
+fn log_job(ctx: &Ctx, promotion: &Label, e: crate::jobs::Event) {
+    use crate::jobs::Event;
+    match e {
+        Event::Started {
+            job_id,
+            full_hash,
+            testenv,
+        } => ctx.log(
+            Level::Info,
+            &format!(
+                "{promotion}: started {job_id} on {full_hash}{}",
+                testenv
+                    .map(|t| format!(" in test environment {t}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Event::Ended {
+            job_id,
+            full_hash,
+            outcome,
+            notes,
+            url,
+            seconds,
+        } => {
+            let level = if outcome == crate::store::jobs::JobOutcome::Passed {
+                Level::Info
+            } else {
+                Level::Warn
+            };
+            let line = format!(
+                "{promotion}: {job_id} on {full_hash} {} after {seconds:.1}s: {notes} {url}",
+                outcome.as_str()
+            );
+            ctx.log(level, line.trim_end());
+        }
+    }
+}
+
 /// Carries out one attempt and logs how it ended.
 fn carry(
     ctx: &Ctx,
@@ -188,17 +283,7 @@ fn carry(
         .promotion(&attempt.name)
         .map(|p| p.hooks.clone())
         .unwrap_or_default();
-    let base_dir = cfg
-        .path
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(std::path::Path::new("."));
+    let base_dir = &cfg.dir;
     let c = Carry {
         trees,
         hooks: &hooks,

@@ -31,7 +31,12 @@ pub struct Explanation {
     pub passed: usize,
     pub required: usize,
     pub jobs: Vec<crate::decide::JobCheck>,
+    /// The last lines of the console log of each failed job that ran here.
+    pub log_tails: std::collections::BTreeMap<String, Vec<String>>,
 }
+
+/// How many console lines `why` shows under a failed job.
+const TAIL_LINES: usize = 10;
 
 pub fn run(ctx: &Ctx, a: cli::Why) -> Result<u8> {
     let cfg = ctx.config()?;
@@ -140,6 +145,20 @@ fn explain(
             ),
         ),
     };
+    let mut log_tails = std::collections::BTreeMap::new();
+    if let (Some(b), Some(e)) = (&build, &evaluation) {
+        for j in &e.jobs {
+            if !matches!(j.state, JobState::Failed { .. } | JobState::TimedOut { .. }) {
+                continue;
+            }
+            let archive = store.last_job_run(b.id, &j.job_id)?.and_then(|r| r.archive);
+            if let Some(a) = archive {
+                if let Ok(lines) = crate::jobs::logs::tail(std::path::Path::new(&a), TAIL_LINES) {
+                    log_tails.insert(j.job_id.clone(), lines);
+                }
+            }
+        }
+    }
     Ok(Explanation {
         promotion: p.name.to_string(),
         candidate_label: p.candidate_label.to_string(),
@@ -152,6 +171,7 @@ fn explain(
         passed,
         required,
         jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
+        log_tails,
     })
 }
 
@@ -216,6 +236,11 @@ fn render(e: &Explanation) -> String {
             j.job_id,
             detail.trim_end()
         ));
+        if let Some(lines) = e.log_tails.get(&j.job_id) {
+            for l in lines {
+                s.push_str(&format!("  {:<9} | {l}\n", ""));
+            }
+        }
     }
     s
 }

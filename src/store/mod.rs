@@ -19,9 +19,11 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use crate::error::{DbContext, Error, IoContext, Result};
 
 pub mod builds;
+pub mod jobs;
 pub mod lock;
 pub mod promotions;
 pub mod runs;
+pub mod testenvs;
 pub mod votes;
 pub mod waivers;
 
@@ -29,6 +31,7 @@ pub mod waivers;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0001_builds_votes_promotions.sql"),
     include_str!("../../schema/0002_runs_attempts_waivers.sql"),
+    include_str!("../../schema/0003_job_runs_testenvs.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -3,7 +3,7 @@
 use rusqlite::{named_params, OptionalExtension, ToSql};
 use serde::Serialize;
 
-use super::builds::{self, Build};
+use super::builds::Build;
 use super::Store;
 use crate::error::{DbContext, Result};
 
@@ -109,15 +109,32 @@ impl Store {
     }
 
     /// The newest vote on a successful build matching `q`, and its build:
-    /// one step of DLRN's `last_tested_repo` search. `consistent` chooses
+    /// one step of DLRN's `last_tested_repo` search. Votes are walked newest
+    /// first by their own index, each build checked as it comes (a join
+    /// would let SQLite start at the builds and sort every vote). `consistent` chooses
     /// between real CI votes (false) and DLRN's consistent votes (true).
     pub fn newest_vote(&self, q: &VoteQuery, consistent: bool) -> Result<Option<(Vote, Build)>> {
-        let mut sql = format!(
-            "SELECT {VOTE_COLUMNS}, {} FROM votes v JOIN builds b ON b.id = v.build_id
-             WHERE v.timestamp > :ts AND b.status = 'SUCCESS'",
-            builds::COLUMNS
-        );
+        let mut build_cond = String::from("b.id = v.build_id AND b.status = 'SUCCESS'");
         let mut params: Vec<(&str, &dyn ToSql)> = vec![(":ts", &q.newer_than)];
+        if let Some(c) = &q.component {
+            // An unknown component matches nothing: say so without walking
+            // every vote.
+            let known = self
+                .conn()
+                .prepare_cached("SELECT 1 FROM builds WHERE component = ?1 LIMIT 1")
+                .and_then(|mut st| st.exists([c]))
+                .context("failed to search the votes")?;
+            if !known {
+                return Ok(None);
+            }
+            build_cond.push_str(" AND b.component = :c");
+            params.push((":c", c));
+        }
+        let mut sql = format!(
+            "SELECT {VOTE_COLUMNS} FROM votes v
+             WHERE v.timestamp > :ts
+               AND EXISTS (SELECT 1 FROM builds b WHERE {build_cond})"
+        );
         sql.push_str(if consistent {
             " AND v.job_id = 'consistent'"
         } else {
@@ -131,22 +148,17 @@ impl Store {
             sql.push_str(" AND v.job_id = :j");
             params.push((":j", j));
         }
-        if let Some(c) = &q.component {
-            sql.push_str(" AND b.component = :c");
-            params.push((":c", c));
-        }
         sql.push_str(" ORDER BY v.timestamp DESC, v.id DESC LIMIT 1");
-        self.conn()
+        let vote = self
+            .conn()
             .prepare_cached(&sql)
-            .and_then(|mut st| {
-                st.query_row(params.as_slice(), |r| {
-                    let vote = vote_from_row(r)?;
-                    let build = builds::from_row_at(r, 10)?;
-                    Ok((vote, build))
-                })
-                .optional()
-            })
-            .context("failed to search the votes")
+            .and_then(|mut st| st.query_row(params.as_slice(), vote_from_row).optional())
+            .context("failed to search the votes")?;
+        let Some(vote) = vote else { return Ok(None) };
+        let build = self
+            .build_by_id(vote.build_id.expect("a build vote"))?
+            .expect("the vote's build exists");
+        Ok(Some((vote, build)))
     }
 
     /// What the decision needs of the votes of a build.

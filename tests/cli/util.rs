@@ -97,6 +97,7 @@ impl Workspace {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(&fixtures().join("trunk"), &dir.path().join("trunk"));
         copy_tree(&fixtures().join("images"), &dir.path().join("images"));
+        copy_tree(&fixtures().join("jobs"), &dir.path().join("jobs"));
         std::fs::copy(
             fixtures().join("promoter.yaml"),
             dir.path().join("promoter.yaml"),

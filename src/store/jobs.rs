@@ -1,0 +1,204 @@
+//! Job runs and the votes they cast: in progress when a job starts,
+//! replaced by the final vote when it ends.
+
+use rusqlite::{named_params, OptionalExtension};
+use serde::Serialize;
+
+use super::Store;
+use crate::error::{DbContext, Result};
+
+/// How a job run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobOutcome {
+    Passed,
+    Failed,
+    TimedOut,
+    /// Never started: no test environment came free in time.
+    Unscheduled,
+}
+
+impl JobOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Passed => "passed",
+            JobOutcome::Failed => "failed",
+            JobOutcome::TimedOut => "timed_out",
+            JobOutcome::Unscheduled => "unscheduled",
+        }
+    }
+}
+
+/// A job run to record as started.
+pub struct NewJobRun<'a> {
+    pub run_id: i64,
+    pub promotion: &'a str,
+    pub job_id: &'a str,
+    pub build_id: i64,
+    pub log_dir: &'a str,
+    pub testenv: Option<&'a str>,
+    pub user: &'a str,
+}
+
+/// The end of a job run.
+pub struct JobEnd<'a> {
+    pub outcome: JobOutcome,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub notes: &'a str,
+    pub archive: Option<&'a str>,
+    pub url: &'a str,
+}
+
+/// A recorded job run, for `why`.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRunRow {
+    pub id: i64,
+    pub job_id: String,
+    pub outcome: String,
+    pub notes: String,
+    pub archive: Option<String>,
+    pub log_dir: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+/// A job run whose runner died.
+#[derive(Debug, Clone)]
+pub struct Interrupted {
+    pub job_id: String,
+    pub build_id: i64,
+    pub pid: Option<i64>,
+}
+
+impl Store {
+    /// Records a job as started, with its in-progress vote. Returns the job
+    /// run's id.
+    pub fn start_job_run(&mut self, j: &NewJobRun, now: i64) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
+                 VALUES (:b, :j, 0, 1, '', 'running', :t, :u, :t)",
+                named_params! {":b": j.build_id, ":j": j.job_id, ":t": now, ":u": j.user},
+            )
+            .context("failed to record the in-progress vote")?;
+            let vote = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO job_runs (run_id, promotion, job_id, build_id, vote_id, runner_pid, testenv, started_at, log_dir)
+                 VALUES (:r, :p, :j, :b, :v, :rp, :te, :t, :l)",
+                named_params! {":r": j.run_id, ":p": j.promotion, ":j": j.job_id, ":b": j.build_id,
+                    ":v": vote, ":rp": std::process::id(), ":te": j.testenv, ":t": now, ":l": j.log_dir},
+            )
+            .context("failed to record the job run")?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    pub fn set_job_pid(&mut self, id: i64, pid: u32) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE job_runs SET pid = ?1 WHERE id = ?2", (pid, id))
+                .context("failed to record the job's pid")?;
+            Ok(())
+        })
+    }
+
+    /// Records how a job ended and replaces its in-progress vote by the final one.
+    pub fn finish_job_run(&mut self, id: i64, end: &JobEnd, now: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE job_runs SET ended_at = :t, outcome = :o, exit_code = :c, signal = :s,
+                        notes = :n, archive = :a WHERE id = :id",
+                named_params! {":t": now, ":o": end.outcome.as_str(), ":c": end.exit_code,
+                    ":s": end.signal, ":n": end.notes, ":a": end.archive, ":id": id},
+            )
+            .context("failed to record the end of the job")?;
+            tx.execute(
+                "UPDATE votes SET success = :ok, in_progress = 0, url = :u, notes = :n, recorded_at = :t
+                 WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
+                named_params! {":ok": end.outcome == JobOutcome::Passed, ":u": end.url,
+                    ":n": end.notes, ":t": now, ":id": id},
+            )
+            .context("failed to record the job's vote")?;
+            Ok(())
+        })
+    }
+
+    /// Marks the job runs left `running` by a runner that died (the caller
+    /// holds the run lock, so no runner is alive): their votes become
+    /// failures that say so, and they do not count as voted on.
+    pub fn interrupt_dead_job_runs(&mut self, now: i64) -> Result<Vec<Interrupted>> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT job_id, build_id, pid, runner_pid, id FROM job_runs WHERE outcome = 'running'")
+                .context("failed to read running jobs")?;
+            let rows: Vec<(Interrupted, i64, i64)> = stmt
+                .query_map([], |r| {
+                    Ok((
+                        Interrupted {
+                            job_id: r.get(0)?,
+                            build_id: r.get(1)?,
+                            pid: r.get(2)?,
+                        },
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                })
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .context("failed to read running jobs")?;
+            for (_, runner, id) in &rows {
+                let note = format!("interrupted: its runner (pid {runner}) died before the job ended");
+                tx.execute(
+                    "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id",
+                    named_params! {":t": now, ":n": note, ":id": id},
+                )
+                .context("failed to mark a job interrupted")?;
+                tx.execute(
+                    "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
+                     WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
+                    named_params! {":t": now, ":n": note, ":id": id},
+                )
+                .context("failed to mark a job interrupted")?;
+            }
+            Ok(rows.into_iter().map(|(i, _, _)| i).collect())
+        })
+    }
+
+    /// Whether `job_id` has a final vote on the build (the vote of a run
+    /// that was interrupted or never scheduled does not count).
+    pub fn has_final_vote(&self, build_id: i64, job_id: &str) -> Result<bool> {
+        self.conn()
+            .prepare_cached(
+                "SELECT 1 FROM votes v WHERE v.build_id = :b AND v.job_id = :j AND v.in_progress = 0
+                   AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.vote_id = v.id
+                                   AND r.outcome IN ('interrupted', 'unscheduled'))
+                 LIMIT 1",
+            )
+            .and_then(|mut s| s.exists(named_params! {":b": build_id, ":j": job_id}))
+            .context("failed to read votes")
+    }
+
+    /// The newest run of `job_id` on a build.
+    pub fn last_job_run(&self, build_id: i64, job_id: &str) -> Result<Option<JobRunRow>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT id, job_id, outcome, notes, archive, log_dir, started_at, ended_at FROM job_runs
+                 WHERE build_id = :b AND job_id = :j ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(named_params! {":b": build_id, ":j": job_id}, |r| {
+                    Ok(JobRunRow {
+                        id: r.get(0)?,
+                        job_id: r.get(1)?,
+                        outcome: r.get(2)?,
+                        notes: r.get(3)?,
+                        archive: r.get(4)?,
+                        log_dir: r.get(5)?,
+                        started_at: r.get(6)?,
+                        ended_at: r.get(7)?,
+                    })
+                })
+                .optional()
+            })
+            .context("failed to read job runs")
+    }
+}

@@ -1,0 +1,246 @@
+//! The test-environment broker: environments by pool, and exclusive,
+//! expiring leases on them.
+
+use rusqlite::{named_params, OptionalExtension};
+use serde::Serialize;
+
+use super::Store;
+use crate::error::{DbContext, Error, Result};
+
+/// An environment and who holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestenvRow {
+    pub name: String,
+    pub pool: String,
+    pub data_file: String,
+    pub lease: Option<LeaseRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeaseRow {
+    pub id: i64,
+    pub holder: String,
+    pub pid: Option<i64>,
+    pub acquired_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+/// A lease just taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease {
+    pub id: i64,
+    pub testenv: String,
+    pub pool: String,
+    pub data_file: String,
+    pub expires_at: Option<i64>,
+}
+
+/// Who asks for a lease.
+pub struct Holder<'a> {
+    pub name: &'a str,
+    /// A local process: the lease is taken back when it is gone.
+    pub pid: Option<u32>,
+    pub expires_at: Option<i64>,
+}
+
+/// Whether a local process is alive.
+fn alive(pid: i64) -> bool {
+    if pid <= 0 || pid > i64::from(i32::MAX) {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid as i32, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+impl Store {
+    pub fn add_testenv(&mut self, name: &str, pool: &str, data_file: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let exists = tx
+                .prepare_cached("SELECT 1 FROM testenvs WHERE name = ?1")
+                .and_then(|mut s| s.exists([name]))
+                .context("failed to read test environments")?;
+            if exists {
+                return Err(Error::Refused(format!(
+                    "a test environment named {name:?} exists already"
+                )));
+            }
+            tx.execute(
+                "INSERT INTO testenvs (name, pool, data_file, added_at) VALUES (?1, ?2, ?3, ?4)",
+                (name, pool, data_file, now),
+            )
+            .context("failed to record the test environment")?;
+            Ok(())
+        })
+    }
+
+    /// Removes an environment nobody holds; returns its descriptor's path.
+    pub fn remove_testenv(&mut self, name: &str, now: i64) -> Result<String> {
+        self.reclaim_leases(now)?;
+        self.write(|tx| {
+            let file: Option<String> = tx
+                .query_row(
+                    "SELECT data_file FROM testenvs WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .context("failed to read test environments")?;
+            let file =
+                file.ok_or_else(|| Error::NotFound(format!("no test environment {name:?}")))?;
+            let holder: Option<String> = tx
+                .query_row(
+                    "SELECT holder FROM leases WHERE testenv = ?1 AND released_at IS NULL",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .context("failed to read leases")?;
+            if let Some(h) = holder {
+                return Err(Error::Refused(format!(
+                    "{name} is held by {h}; release its lease first"
+                )));
+            }
+            tx.execute("DELETE FROM leases WHERE testenv = ?1", [name])
+                .context("failed to remove the environment's leases")?;
+            tx.execute("DELETE FROM testenvs WHERE name = ?1", [name])
+                .context("failed to remove the test environment")?;
+            Ok(file)
+        })
+    }
+
+    pub fn testenvs(&self) -> Result<Vec<TestenvRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT t.name, t.pool, t.data_file, l.id, l.holder, l.pid, l.acquired_at, l.expires_at
+                 FROM testenvs t LEFT JOIN leases l ON l.testenv = t.name AND l.released_at IS NULL
+                 ORDER BY t.pool, t.name",
+            )
+            .context("failed to read test environments")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let lease = match r.get::<_, Option<i64>>(3)? {
+                    Some(id) => Some(LeaseRow {
+                        id,
+                        holder: r.get(4)?,
+                        pid: r.get(5)?,
+                        acquired_at: r.get(6)?,
+                        expires_at: r.get(7)?,
+                    }),
+                    None => None,
+                };
+                Ok(TestenvRow {
+                    name: r.get(0)?,
+                    pool: r.get(1)?,
+                    data_file: r.get(2)?,
+                    lease,
+                })
+            })
+            .context("failed to read test environments")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read test environments")
+    }
+
+    /// Takes back leases whose time ran out or whose local holder is gone.
+    /// Returns how many.
+    pub fn reclaim_leases(&mut self, now: i64) -> Result<usize> {
+        let live: Vec<(i64, Option<i64>, Option<i64>)> = {
+            let mut stmt = self
+                .conn()
+                .prepare_cached("SELECT id, pid, expires_at FROM leases WHERE released_at IS NULL")
+                .context("failed to read leases")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .context("failed to read leases")?;
+            rows.collect::<rusqlite::Result<_>>()
+                .context("failed to read leases")?
+        };
+        let mut taken = Vec::new();
+        for (id, pid, expires) in live {
+            if expires.is_some_and(|e| e <= now) {
+                taken.push((id, "its time ran out".to_string()));
+            } else if let Some(p) = pid.filter(|p| !alive(*p)) {
+                taken.push((id, format!("its holder (pid {p}) is gone")));
+            }
+        }
+        if taken.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            for (id, why) in &taken {
+                tx.execute(
+                    "UPDATE leases SET released_at = ?1, release_reason = ?2 WHERE id = ?3 AND released_at IS NULL",
+                    (now, format!("taken back: {why}"), id),
+                )
+                .context("failed to take a lease back")?;
+            }
+            Ok(taken.len())
+        })
+    }
+
+    /// Leases a free environment of `pool`; `Ok(None)` when all are held.
+    pub fn acquire_testenv(
+        &mut self,
+        pool: &str,
+        holder: &Holder,
+        now: i64,
+    ) -> Result<Option<Lease>> {
+        self.reclaim_leases(now)?;
+        self.write(|tx| {
+            let known = tx
+                .prepare_cached("SELECT 1 FROM testenvs WHERE pool = ?1")
+                .and_then(|mut s| s.exists([pool]))
+                .context("failed to read test environments")?;
+            if !known {
+                return Err(Error::NotFound(format!("no test environment in pool {pool:?}")));
+            }
+            let free: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT t.name, t.data_file FROM testenvs t WHERE t.pool = ?1
+                       AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.testenv = t.name AND l.released_at IS NULL)
+                     ORDER BY t.name LIMIT 1",
+                    [pool],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .context("failed to read test environments")?;
+            let Some((name, data_file)) = free else {
+                return Ok(None);
+            };
+            tx.execute(
+                "INSERT INTO leases (testenv, holder, pid, acquired_at, expires_at) VALUES (:t, :h, :p, :a, :e)",
+                named_params! {":t": name, ":h": holder.name, ":p": holder.pid, ":a": now, ":e": holder.expires_at},
+            )
+            .context("failed to record the lease")?;
+            Ok(Some(Lease {
+                id: tx.last_insert_rowid(),
+                testenv: name,
+                pool: pool.to_string(),
+                data_file,
+                expires_at: holder.expires_at,
+            }))
+        })
+    }
+
+    /// Ends a live lease.
+    pub fn release_lease(&mut self, id: i64, reason: &str, now: i64) -> Result<String> {
+        self.write(|tx| {
+            let env: Option<String> = tx
+                .query_row(
+                    "SELECT testenv FROM leases WHERE id = ?1 AND released_at IS NULL",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .context("failed to read leases")?;
+            let env = env.ok_or_else(|| Error::NotFound(format!("no live lease {id}")))?;
+            tx.execute(
+                "UPDATE leases SET released_at = ?1, release_reason = ?2 WHERE id = ?3",
+                (now, reason, id),
+            )
+            .context("failed to release the lease")?;
+            Ok(env)
+        })
+    }
+}
