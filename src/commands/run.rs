@@ -137,10 +137,20 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         let now = crate::clock::now();
         let mut assessment = assess(store, cfg, p, now)?;
         if !p.jobs.is_empty() {
+            // Jobs only help the candidates newer than one that already
+            // qualifies (unless --rerun asks for a job anyway).
+            let upto = match assessment.decision.promote {
+                Some(id) if a.rerun.is_empty() => assessment
+                    .candidates
+                    .iter()
+                    .position(|b| b.id == id)
+                    .unwrap_or(0),
+                _ => assessment.candidates.len(),
+            };
             let planned = crate::jobs::plan(
                 cfg,
                 p,
-                &assessment.candidates,
+                &assessment.candidates[..upto],
                 |b, job| store.has_final_vote(b.id, job),
                 &a.rerun,
             )?;

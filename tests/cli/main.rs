@@ -6,4 +6,5 @@ mod config;
 mod database;
 mod dlrn_api;
 mod import;
+mod jobs;
 mod pipeline;

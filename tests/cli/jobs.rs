@@ -1,0 +1,556 @@
+use std::io::Read;
+use std::time::Instant;
+
+use crate::util::*;
+
+/// A workspace whose config runs `jobs` (YAML under `jobs:`) for
+/// tripleo-ci-testing, requiring `criteria`.
+fn with_jobs(jobs: &str, criteria: &str, extra: &str) -> Workspace {
+    let ws = Workspace::sample();
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+logs: logs
+{extra}
+jobs:
+{jobs}
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    jobs: [{criteria}]
+    criteria: [{criteria}]
+"
+    ));
+    ws
+}
+
+fn script(ws: &Workspace, name: &str, body: &str) {
+    let p = ws.path().join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// (job_id, success, in_progress, url, notes) of every vote but DLRN's.
+fn votes(ws: &Workspace) -> Vec<(String, bool, bool, String, String)> {
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut s = c
+        .prepare("SELECT job_id, success, in_progress, url, notes FROM votes WHERE job_id <> 'consistent' ORDER BY id")
+        .unwrap();
+    s.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The console log inside a packed log archive.
+fn console(archive: &str) -> String {
+    let f = std::fs::File::open(archive).unwrap();
+    let mut t = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for e in t.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with("console.log") {
+            let mut s = String::new();
+            e.read_to_string(&mut s).unwrap();
+            return s;
+        }
+    }
+    panic!("no console.log in {archive}");
+}
+
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            state != "Z" && state != "X"
+        }
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn every_variable_reaches_the_job_and_its_output_is_in_the_archive_the_vote_names() {
+    let ws = with_jobs(
+        "  show:\n    command: [./show-env.sh, first arg]\n    env: {EXTRA: given}\n",
+        "show",
+        "logs_url: https://logs.example.org/promoter",
+    );
+    script(&ws, "show-env.sh", "echo \"args: $1\"\necho \"cwd: $(pwd)\"\nenv | grep -E '^(PROMOTER_|TE_DATAFILE|EXTRA)' | sort\nread x && echo \"stdin gave $x\" || echo 'stdin closed'");
+    ws.run(&["run"]).ok();
+    let dir = ws.builder_link("consistent");
+    let (c, d) = hashes_of(&dir);
+    let full = format!("{c}_{}", &d[..8]);
+    let v = votes(&ws);
+    assert_eq!(v.len(), 1);
+    let (job, success, in_progress, url, _) = &v[0];
+    assert_eq!(
+        (job.as_str(), *success, *in_progress),
+        ("show", true, false)
+    );
+    let prefix = format!("https://logs.example.org/promoter/{full}/");
+    assert!(
+        url.starts_with(&prefix) && url.ends_with(".tar.gz"),
+        "{url}"
+    );
+    let archive = ws.path().join("logs").join(
+        url.strip_prefix("https://logs.example.org/promoter/")
+            .unwrap(),
+    );
+    let out = console(archive.to_str().unwrap());
+    let log_dir = archive
+        .to_str()
+        .unwrap()
+        .strip_suffix(".tar.gz")
+        .unwrap()
+        .to_string();
+    let trunk = std::fs::canonicalize(ws.trunk()).unwrap();
+    let images = std::fs::canonicalize(ws.images()).unwrap();
+    for line in [
+        "args: first arg".to_string(),
+        format!("cwd: {log_dir}"),
+        "stdin closed".to_string(),
+        "EXTRA=given".to_string(),
+        format!("PROMOTER_COMMIT_HASH={c}"),
+        format!("PROMOTER_DISTRO_HASH={d}"),
+        "PROMOTER_EXTENDED_HASH=".to_string(),
+        format!("PROMOTER_FULL_HASH={full}"),
+        format!("PROMOTER_IMAGES_DIR={}/{full}", images.display()),
+        "PROMOTER_JOB_ID=show".to_string(),
+        format!("PROMOTER_LOG_DIR={log_dir}"),
+        "PROMOTER_PROMOTION=tripleo-ci-testing".to_string(),
+        "PROMOTER_RELEASE=master".to_string(),
+        format!("PROMOTER_REPO_DIR={}/{dir}", trunk.display()),
+        format!("PROMOTER_REPO_FILE={}/{dir}/delorean.repo", trunk.display()),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} not in:\n{out}");
+    }
+    assert!(
+        !out.contains("TE_DATAFILE"),
+        "no test environment, no TE_DATAFILE"
+    );
+    assert!(
+        !std::path::Path::new(&log_dir).exists(),
+        "the directory is packed away"
+    );
+}
+
+#[test]
+fn a_failing_job_votes_failure_and_why_shows_its_log_tail() {
+    let ws = with_jobs("  flaky:\n    command: [./fail.sh]\n", "flaky", "");
+    script(
+        &ws,
+        "fail.sh",
+        "echo 'deploying overcloud'\necho 'Error: ironic node enroll failed' >&2\nexit 3",
+    );
+    ws.run(&["run"]).ok();
+    let v = votes(&ws);
+    assert_eq!(v.len(), 1);
+    assert!(!v[0].1 && !v[0].2);
+    assert_eq!(v[0].4, "failed: exit status 3");
+    assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
+    let why = ws.run(&["why"]);
+    why.ok();
+    let text = &why.stdout;
+    let at = text
+        .find("failed    flaky")
+        .unwrap_or_else(|| panic!("{text}"));
+    let below = &text[at..];
+    assert!(
+        below.contains("| Error: ironic node enroll failed"),
+        "{text}"
+    );
+    let j = ws
+        .run(&["why", "--json", "--promotion", "tripleo-ci-testing"])
+        .json();
+    assert_eq!(
+        j["log_tails"]["flaky"][1],
+        "Error: ironic node enroll failed"
+    );
+}
+
+#[test]
+fn a_job_that_outlives_its_timeout_is_killed_with_its_grandchildren() {
+    let ws = with_jobs(
+        "  hang:\n    command: [./hang.sh]\n    timeout: 1s\n",
+        "hang",
+        "kill_grace: 1s",
+    );
+    let pids = ws.path().join("pids");
+    script(
+        &ws,
+        "hang.sh",
+        &format!(
+            "sleep 600 &\necho $! > {p}\necho $$ >> {p}\nwait",
+            p = pids.display()
+        ),
+    );
+    ws.run(&["run"]).ok();
+    let v = votes(&ws);
+    assert!(!v[0].1);
+    assert!(v[0].4.starts_with("timed out after 1s"), "{}", v[0].4);
+    let text = std::fs::read_to_string(&pids).unwrap();
+    let pids: Vec<i32> = text.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} survived the timeout");
+    }
+    let j = ws
+        .run(&["why", "--json", "--promotion", "tripleo-ci-testing"])
+        .json();
+    assert_eq!(j["jobs"][0]["state"], "timed_out");
+}
+
+#[test]
+fn jobs_of_a_promotion_run_in_parallel() {
+    let ws = with_jobs(
+        "  one:\n    command: [./nap.sh]\n  two:\n    command: [./nap.sh]\n",
+        "one, two",
+        "max_parallel_jobs: 2",
+    );
+    script(&ws, "nap.sh", "sleep 2");
+    let t = Instant::now();
+    ws.run(&["run"]).ok();
+    let took = t.elapsed().as_secs_f64();
+    assert!(took < 3.5, "two 2 s jobs took {took:.2}s");
+    assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+}
+
+#[test]
+fn a_job_already_voted_on_is_not_run_again_unless_asked() {
+    let ws = with_jobs("  count:\n    command: [./count.sh]\n", "count", "");
+    let counter = ws.path().join("ran");
+    script(
+        &ws,
+        "count.sh",
+        &format!("echo x >> {}\nexit 1", counter.display()),
+    );
+    let per_build = || {
+        let c = rusqlite::Connection::open(ws.db()).unwrap();
+        let mut s = c.prepare("SELECT b.full_hash, count(*) FROM job_runs j JOIN builds b ON b.id = j.build_id GROUP BY b.id ORDER BY b.dt_build DESC").unwrap();
+        s.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+    };
+    ws.run(&["run"]).ok();
+    assert_eq!(per_build().len(), 1);
+    // The newest candidate has its (failed) vote: the next run tries the
+    // next candidate instead of the same build again.
+    ws.run(&["run"]).ok();
+    let runs = per_build();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "{runs:?}");
+    let newest = runs[0].0.clone();
+    ws.run(&["run", "--rerun", "count"]).ok();
+    let runs = per_build();
+    assert_eq!(
+        runs[0],
+        (newest, 2),
+        "--rerun runs it on the newest candidate again"
+    );
+    ws.run(&["run", "--rerun", "nope"]).code(3);
+    // A vote reported from elsewhere counts as the job's vote.
+    let ws = with_jobs("  count:\n    command: [./count.sh]\n", "count", "");
+    script(&ws, "count.sh", &format!("echo x >> {}", counter.display()));
+    ws.run(&["import"]).ok();
+    let (c, d) = hashes_of(&ws.builder_link("consistent"));
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "count",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--info-url",
+        "u",
+        "--timestamp",
+        "1",
+        "--success",
+        "true",
+    ])
+    .ok();
+    std::fs::remove_file(&counter).unwrap();
+    ws.run(&["run"]).ok();
+    assert!(!counter.exists(), "the job did not run");
+    assert_eq!(
+        ws.builder_link("consistent"),
+        ws.link("trunk/tripleo-ci-testing").unwrap()
+    );
+}
+
+#[test]
+fn a_matrix_expands_and_a_disabled_combination_is_neither_run_nor_required() {
+    let ws = with_jobs(
+        "  packstack:\n    command: [./matrix.sh]\n    matrix:\n      dist: [epel-7, fedora-21]\n      arch: [x86_64]\n    disabled:\n      - {dist: fedora-21, reason: \"fedora-21 images broken since 2015-01-28\"}\n",
+        "packstack",
+        "",
+    );
+    script(
+        &ws,
+        "matrix.sh",
+        "echo \"$PROMOTER_JOB_ID $PROMOTER_MATRIX_DIST $PROMOTER_MATRIX_ARCH\"",
+    );
+    ws.run(&["run"]).ok();
+    let v = votes(&ws);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].0, "packstack-epel-7-x86_64");
+    let archive = ws.sql::<String>("SELECT archive FROM job_runs");
+    assert_eq!(
+        console(&archive).trim(),
+        "packstack-epel-7-x86_64 epel-7 x86_64"
+    );
+    assert!(
+        ws.link("trunk/tripleo-ci-testing").is_some(),
+        "the disabled one is not required"
+    );
+    let why = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
+    assert!(
+        why.stdout.contains(
+            "disabled  packstack-fedora-21-x86_64  fedora-21 images broken since 2015-01-28"
+        ),
+        "{}",
+        why.stdout
+    );
+}
+
+#[test]
+fn three_jobs_over_a_pool_of_two_environments_never_share_one() {
+    let ws = with_jobs(
+        "  a:\n    command: [./te.sh]\n    testenv: ovb\n  b:\n    command: [./te.sh]\n    testenv: ovb\n  c:\n    command: [./te.sh]\n    testenv: ovb\n",
+        "a, b, c",
+        "max_parallel_jobs: 3",
+    );
+    let trace = ws.path().join("trace");
+    script(&ws, "te.sh", &format!(
+        "echo \"$(date +%s.%N) start $(basename $TE_DATAFILE)\" >> {t}\nsleep 1\necho \"$(date +%s.%N) end $(basename $TE_DATAFILE)\" >> {t}",
+        t = trace.display()
+    ));
+    for n in ["ovb-1", "ovb-2"] {
+        let data = ws.path().join(format!("{n}.json"));
+        std::fs::write(&data, format!("{{\"name\": \"{n}\", \"nodes\": 4}}")).unwrap();
+        ws.run(&[
+            "testenv",
+            "add",
+            n,
+            "--pool",
+            "ovb",
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .ok();
+    }
+    ws.run(&["run"]).ok();
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let mut spans: std::collections::HashMap<String, Vec<(f64, f64)>> = Default::default();
+    let mut open: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    for l in text.lines() {
+        let mut f = l.split_whitespace();
+        let t: f64 = f.next().unwrap().parse().unwrap();
+        let what = f.next().unwrap();
+        let env = f.next().unwrap().to_string();
+        if what == "start" {
+            open.entry(env).or_default().push(t);
+        } else {
+            let s = open
+                .get_mut(&env)
+                .unwrap()
+                .pop()
+                .expect("an end after a start");
+            spans.entry(env).or_default().push((s, t));
+        }
+    }
+    assert_eq!(spans.values().map(Vec::len).sum::<usize>(), 3, "{text}");
+    for (env, mut list) in spans {
+        list.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+        for w in list.windows(2) {
+            assert!(w[0].1 <= w[1].0, "{env} was shared: {list:?}");
+        }
+    }
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM leases WHERE released_at IS NULL"),
+        0
+    );
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(DISTINCT testenv) FROM job_runs"),
+        2
+    );
+}
+
+#[test]
+fn the_broker_leases_exclusively_and_takes_back_expired_or_orphaned_leases() {
+    let ws = Workspace::sample();
+    let data = ws.path().join("env.json");
+    std::fs::write(&data, "{\"host\": \"10.0.0.1\"}").unwrap();
+    std::fs::write(ws.path().join("bad.json"), "not json").unwrap();
+    ws.run(&["testenv", "add", "e1", "--pool", "p", "--data", "bad.json"])
+        .code(2)
+        .error_says("not a JSON");
+    ws.run(&[
+        "testenv",
+        "add",
+        "e1",
+        "--pool",
+        "p",
+        "--data",
+        "missing.json",
+    ])
+    .code(3);
+    ws.run(&[
+        "testenv",
+        "add",
+        "e1",
+        "--pool",
+        "p",
+        "--data",
+        data.to_str().unwrap(),
+    ])
+    .ok();
+    ws.run(&[
+        "testenv",
+        "add",
+        "e1",
+        "--pool",
+        "p",
+        "--data",
+        data.to_str().unwrap(),
+    ])
+    .code(4);
+    ws.run(&[
+        "testenv",
+        "add",
+        "../e",
+        "--pool",
+        "p",
+        "--data",
+        data.to_str().unwrap(),
+    ])
+    .code(2);
+    let got = ws.run(&[
+        "testenv",
+        "acquire",
+        "--pool",
+        "p",
+        "--holder",
+        "zuul job 7",
+        "--ttl",
+        "1h",
+    ]);
+    got.ok();
+    let (lease, file) = got.stdout.trim().split_once(' ').unwrap();
+    assert_eq!(
+        std::fs::read_to_string(file).unwrap(),
+        "{\"host\": \"10.0.0.1\"}"
+    );
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "other"])
+        .code(75)
+        .error_says("held");
+    ws.run(&["testenv", "acquire", "--pool", "nope", "--holder", "x"])
+        .code(3);
+    let list = ws.run(&["testenv", "list"]);
+    assert!(list.stdout.contains("zuul job 7"), "{}", list.stdout);
+    ws.run(&["testenv", "remove", "e1"])
+        .code(4)
+        .error_says("held by zuul job 7");
+    // Its time runs out: taken back by the next acquire.
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    c.execute("UPDATE leases SET expires_at = 1 WHERE id = ?1", [lease])
+        .unwrap();
+    let again = ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"]);
+    again.ok();
+    let reason: String = c
+        .query_row(
+            "SELECT release_reason FROM leases WHERE id = ?1",
+            [lease],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "taken back: its time ran out");
+    // A local holder that is gone: taken back too.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let second: i64 = again
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.execute("UPDATE leases SET pid = ?1 WHERE id = ?2", (dead, second))
+        .unwrap();
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "third"])
+        .ok();
+    ws.run(&["testenv", "release", "999"]).code(3);
+    let third: i64 = c
+        .query_row("SELECT id FROM leases WHERE released_at IS NULL", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    ws.run(&["testenv", "release", &third.to_string()]).ok();
+    ws.run(&["testenv", "remove", "e1"]).ok();
+    assert!(!std::path::Path::new(file).exists());
+}
+
+#[test]
+fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
+    let ws = with_jobs("  deploy:\n    command: [./deploy.sh]\n", "deploy", "");
+    let marker = ws.path().join("runner-killed");
+    let pidfile = ws.path().join("job.pid");
+    // The first time, the job kills its runner (as a reboot would end it)
+    // and keeps going; the next time it passes.
+    script(&ws, "deploy.sh", &format!(
+        "if [ ! -e {m} ]; then touch {m}; echo $$ > {p}; kill -9 $PPID; exec sleep 600; fi\necho deployed",
+        m = marker.display(),
+        p = pidfile.display()
+    ));
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code, -1, "the runner was killed");
+    let v = votes(&ws);
+    assert_eq!(v.len(), 1);
+    assert!(v[0].2, "left with an in-progress vote");
+    let orphan: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(orphan));
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(r.stderr.contains("job deploy"), "{}", r.stderr);
+    assert!(r.stderr.contains("was interrupted"), "{}", r.stderr);
+    assert!(!alive(orphan), "the leftover job is stopped");
+    let v = votes(&ws);
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        !v[0].1 && !v[0].2 && v[0].4.starts_with("interrupted"),
+        "{v:?}"
+    );
+    assert!(v[1].1 && !v[1].2, "run again, and passed: {v:?}");
+    assert_eq!(
+        ws.sql::<String>(
+            "SELECT group_concat(outcome, ',') FROM (SELECT outcome FROM job_runs ORDER BY id)"
+        ),
+        "interrupted,passed"
+    );
+    assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+}
+
+#[test]
+fn a_dry_run_says_which_jobs_it_would_run_and_runs_none() {
+    let ws = with_jobs("  j:\n    command: [./never.sh]\n", "j", "");
+    let touched = ws.path().join("touched");
+    script(&ws, "never.sh", &format!("touch {}", touched.display()));
+    let r = ws.run(&["run", "--dry-run"]);
+    r.ok();
+    assert!(r.stdout.contains("would run j on "), "{}", r.stdout);
+    assert!(!touched.exists());
+}
