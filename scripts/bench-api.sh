@@ -14,7 +14,7 @@
 #                        [--cache-dir DIR] [--venv DIR] [--out DIR]
 #
 # Defaults: 100,000 builds, 1,000,000 votes, n=50, ops
-# repo-status,report-result,promotion-get,repo-get,why (an op the binary
+# repo-status,report-result,promotion-get,repo-get,why,run (an op the binary
 # lacks is skipped with a note).  --small = 2,000 builds, 20,000 votes, n=10.
 # Environment: PROMOTER_BIN, SKIP_BUILD=1, BENCH_BUILDS, BENCH_VOTES, BENCH_N,
 # BENCH_WARMUP, BENCH_OPS, BENCH_SEED, BENCH_CACHE_DIR (default
@@ -36,7 +36,7 @@ BUILDS="${BENCH_BUILDS:-100000}"
 VOTES="${BENCH_VOTES:-1000000}"
 N="${BENCH_N:-50}"
 WARMUP="${BENCH_WARMUP:-2}"
-OPS="${BENCH_OPS:-repo-status,report-result,promotion-get,repo-get,why}"
+OPS="${BENCH_OPS:-repo-status,report-result,promotion-get,repo-get,why,run}"
 SEED="${BENCH_SEED:-20240601}"
 CACHE="${BENCH_CACHE_DIR:-/tmp/dlrn-bench}"
 VENV="${DLRN_VENV:-/tmp/dlrn-venv}"
@@ -107,7 +107,7 @@ PR_OUT="$OUT/promoter.jsonl"
 
 # dlrnapi has no `why`: the baseline gets the other ops, in the same order
 # (same order, warmup and n = the same arguments on both sides)
-DL_OPS="$(printf '%s' "$OPS" | tr ',' '\n' | grep -vx why | paste -sd, -)"
+DL_OPS="$(printf '%s' "$OPS" | tr ',' '\n' | grep -vxE "why|run" | paste -sd, -)"
 
 FAILED=0
 echo "bench-api: data: $BUILDS builds, $VOTES votes, seed $SEED; n=$N, warmup $WARMUP" >&2

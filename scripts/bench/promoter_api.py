@@ -56,9 +56,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_BIN = os.path.join(
     os.environ.get('CARGO_TARGET_DIR') or os.path.join(REPO_ROOT, 'target'),
     'release', 'promoter')
-ALL_OPS = ('report-result', 'repo-status', 'promotion-get', 'repo-get', 'why')
+ALL_OPS = ('report-result', 'repo-status', 'promotion-get', 'repo-get', 'why', 'run')
 # same order as dlrn_baseline.DEFAULT_OPS, so both draw the same arguments
-DEFAULT_OPS = tuple(o for o in dlrn_baseline.DEFAULT_OPS if o in ALL_OPS) + ('why',)
+DEFAULT_OPS = tuple(o for o in dlrn_baseline.DEFAULT_OPS if o in ALL_OPS) + ('why', 'run')
 WHY_PROMOTIONS = ('tripleo-ci-testing', 'current-tripleo')
 TIME_BIN = '/usr/bin/time'
 
@@ -246,6 +246,10 @@ class PromoterWorkload(Workload):
     def args(self, op):
         if op == 'why':
             return ['--json', '--promotion', self.why_rng.choice(WHY_PROMOTIONS)], False
+        if op == 'run':
+            # The cron entry with nothing new: import finds no moved link,
+            # both promotions are decided, nothing is promoted.
+            return ['--json'], False
         return super().args(op)
 
 
@@ -278,7 +282,7 @@ class Client:
 
     def argv(self, op, args, auth=False):
         a = [self.binary]
-        if op == 'why':
+        if op in ('why', 'run'):
             a += ['-c', self.config]
         else:
             a += ['--db', self.db_path]
@@ -426,7 +430,7 @@ def main(argv=None):
         db_path = os.path.join(workdir, 'promoter.sqlite')
         shutil.copyfile(cached, db_path)    # runs never change the cache
         wl = PromoterWorkload(db_path, a.seed)
-        config = write_why_config(workdir, db_path, wl) if 'why' in ops else None
+        config = write_why_config(workdir, db_path, wl) if ('why' in ops or 'run' in ops) else None
         skip = {o: "the binary has no '%s' command" % o
                 for o in ops if not has_command(binary, o)}
         log('data: %d builds, %d votes, seed %d; n=%d, warmup %d; %s'

@@ -78,8 +78,18 @@ pub(crate) fn import(
             trunk.display()
         )));
     }
-    let known = store.known_repo_dirs()?;
-    let found = scan(trunk, &known);
+    let found = scan(trunk);
+    let todo: Vec<String> = if found.hash_dirs.is_empty() {
+        Vec::new()
+    } else {
+        let known = store.known_repo_dirs()?;
+        found
+            .hash_dirs
+            .iter()
+            .filter(|d| !known.contains(*d))
+            .cloned()
+            .collect()
+    };
     let mut skipped = found.warnings.len();
     for w in &found.warnings {
         ctx.log(Level::Warn, w);
@@ -87,7 +97,7 @@ pub(crate) fn import(
     let mut incomplete = 0;
     let (new_builds, consistent) =
         store.record_import(&found.links, crate::clock::now(), |add| {
-            read_each(trunk, &found.todo, |r| match r {
+            read_each(trunk, &todo, |r| match r {
                 Read::Build(mut b) => {
                     if let Some(w) = b.warning.take() {
                         ctx.log(Level::Warn, &w);
@@ -122,12 +132,12 @@ pub(crate) fn import(
         level,
         &format!(
             "imported {new_builds} new builds ({consistent} consistent) from {} hash directories in {}",
-            found.hash_dirs,
+            found.hash_dirs.len(),
             trunk.display()
         ),
     );
     Ok(Summary {
-        hash_dirs: found.hash_dirs,
+        hash_dirs: found.hash_dirs.len(),
         new_builds,
         consistent,
         skipped,

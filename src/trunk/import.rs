@@ -7,7 +7,6 @@
 //! it lists three directory levels and never the content of a hash
 //! directory: an unchanged trunk costs one `readdir` per shard directory.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
@@ -41,17 +40,16 @@ pub struct BuilderLink {
 /// What a scan of the trunk found.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub hash_dirs: usize,
-    /// The hash directories to read, relative to the root.
-    pub todo: Vec<String>,
+    /// Every hash directory, relative to the root.
+    pub hash_dirs: Vec<String>,
     pub links: Vec<BuilderLink>,
     pub warnings: Vec<String>,
 }
 
-/// Walks the trunk at `root`: the hash directories that are not in
-/// `known` (paths relative to the root) and the builder's links. Reads no
-/// hash directory; [`read_each`] does that.
-pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
+/// Walks the trunk at `root`: its hash directories (paths relative to the
+/// root) and the builder's links. Reads no hash directory; [`read_each`]
+/// does that, for the ones the caller does not know yet.
+pub fn scan(root: &Path) -> Scan {
     let mut scan = Scan::default();
     let components = components(root, &mut scan.warnings);
     for component in &components {
@@ -59,7 +57,7 @@ pub fn scan(root: &Path, known: &HashSet<String>) -> Scan {
             Some(c) => format!("component/{c}/"),
             None => String::new(),
         };
-        find_hash_dirs(root, &base_rel, known, &mut scan);
+        find_hash_dirs(root, &base_rel, &mut scan);
     }
     scan.links = read_links(root, &components, &mut scan.warnings);
     scan
@@ -175,7 +173,7 @@ fn read_links(
     links
 }
 
-fn find_hash_dirs(root: &Path, base_rel: &str, known: &HashSet<String>, scan: &mut Scan) {
+fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
     let base = root.join(base_rel);
     let walker = WalkDir::new(&base)
         .min_depth(3)
@@ -218,10 +216,7 @@ fn find_hash_dirs(root: &Path, base_rel: &str, known: &HashSet<String>, scan: &m
             ));
             continue;
         }
-        scan.hash_dirs += 1;
-        if !known.contains(&rel) {
-            scan.todo.push(rel);
-        }
+        scan.hash_dirs.push(rel);
     }
 }
 
