@@ -14,6 +14,8 @@ apt_install() {
     fi
 }
 need python3 || apt_install python3
+# The publishing tests push to an rsync daemon and check with sha256sum/md5sum.
+need rsync || apt_install rsync
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

@@ -203,6 +203,25 @@ Example:
     #[command(after_help = "Example:\n  promoter -c master.yaml waivers --all")]
     Waivers(Waivers),
 
+    /// Publish a promoted build to a buildlogs-style tree, by hand
+    #[command(after_help = "\
+Without --hash, publishes the build of the newest promotion that names the
+target. The target's dest then shows exactly that build's files (symlinks inside
+the source root followed), a SHA256SUMS file covering every file, and the
+sidecars the target asks for; the switch is atomic.
+
+Example:
+  promoter -c master.yaml publish --target tested-repo")]
+    Publish(Publish),
+
+    /// Check a published tree against its SHA256SUMS: every missing, extra or changed file
+    #[command(after_help = "\
+Exit 1 when anything differs. Works on any published tree, also one copied elsewhere.
+
+Example:
+  promoter verify buildlogs/centos/7/cloud/x86_64/rdo-trunk-master-tested")]
+    Verify(Verify),
+
     /// The test-environment broker: exclusive, expiring leases by pool
     #[command(subcommand)]
     Testenv(TestenvCommand),
@@ -288,6 +307,22 @@ pub struct Waivers {
 pub struct Unwaive {
     /// The waiver's id, as `waivers` lists it
     pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct Publish {
+    /// The publish target, as named under `publish:` in the config
+    #[arg(long, value_name = "NAME")]
+    pub target: String,
+    /// The build to publish [default: that of the newest promotion that names the target]
+    #[arg(long, value_name = "FULL_HASH")]
+    pub hash: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Verify {
+    /// The published tree (a target's dest, or a copy of it)
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -15,5 +15,6 @@ pub mod error;
 pub mod ident;
 pub mod jobs;
 pub mod promote;
+pub mod publish;
 pub mod store;
 pub mod trunk;

@@ -16,6 +16,7 @@ mod dlrn;
 mod history;
 mod import;
 mod init;
+mod publish;
 mod rollback;
 mod run;
 mod testenv;
@@ -222,5 +223,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Waivers(a) => waive::list(&ctx, a),
         Command::Unwaive(a) => waive::unwaive(&ctx, a),
         Command::Testenv(c) => testenv::run(&ctx, c),
+        Command::Publish(a) => publish::publish(&ctx, a),
+        Command::Verify(a) => publish::verify(&ctx, a),
     }
 }

@@ -233,6 +233,12 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         )?;
         carry(ctx, store, &trees, &mut attempt, &user, &log_dir, tally)?;
     }
+    let failed = super::publish::publish_pending(ctx, store, a.dry_run)?;
+    if failed > 0 {
+        return Err(Error::Failed(format!(
+            "{failed} publish(es) could not finish; the next run tries again"
+        )));
+    }
     Ok(())
 }
 

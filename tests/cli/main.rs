@@ -8,3 +8,4 @@ mod dlrn_api;
 mod import;
 mod jobs;
 mod pipeline;
+mod publish;

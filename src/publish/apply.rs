@@ -1,0 +1,445 @@
+//! Writing a version: each file copied and checksummed in one pass (or
+//! hard-linked from the previous version when its size and checksum are the
+//! same), on every core; sidecars and `SHA256SUMS` from the published bytes;
+//! made durable, renamed into place, then `dest` switched.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::{versions_dir, Entry, MANIFEST};
+use crate::config::Sidecar;
+use crate::trunk::links;
+
+/// How to write a version.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub sidecars: Vec<Sidecar>,
+    pub threads: usize,
+}
+
+/// How far a publish is, for a progress bar.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub files_done: u64,
+    pub files_total: u64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// What a publish wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The version directory `dest` now points at.
+    pub version: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+    pub copied_files: u64,
+    pub copied_bytes: u64,
+    pub manifest_sha256: String,
+    /// The version was complete already (a publish killed after writing
+    /// it, or a republish): nothing was written.
+    pub reused: bool,
+}
+
+const BUF: usize = 1 << 20;
+
+/// Writes the version of `full_hash` from `plan` beside `dest` (reusing an
+/// identical file of the version `dest` shows now) and switches `dest` to
+/// it.
+pub fn publish_local(
+    plan: &[Entry],
+    dest: &Path,
+    full_hash: &str,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> io::Result<Written> {
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    if let Ok(m) = std::fs::symlink_metadata(dest) {
+        if !m.file_type().is_symlink() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a link made by promoter; move it aside first",
+                    dest.display()
+                ),
+            ));
+        }
+    }
+    let vdir = versions_dir(dest);
+    std::fs::create_dir_all(&vdir)?;
+    remove_partials(&vdir)?;
+    let version = vdir.join(full_hash);
+    let written = if version.join(MANIFEST).is_file() {
+        let manifest = std::fs::read(version.join(MANIFEST))?;
+        let entries = parse_manifest(&String::from_utf8_lossy(&manifest));
+        let mut bytes = 0;
+        for rel in entries.keys() {
+            bytes += std::fs::metadata(version.join(rel))?.len();
+        }
+        Written {
+            version: version.clone(),
+            files: entries.len() as u64 + 1,
+            bytes: bytes + manifest.len() as u64,
+            copied_files: 0,
+            copied_bytes: 0,
+            manifest_sha256: hex(&Sha256::digest(&manifest)),
+            reused: true,
+        }
+    } else {
+        let previous = current_version(dest);
+        let partial = vdir.join(format!("{full_hash}.partial-{}", std::process::id()));
+        let w = write_version(plan, &partial, previous.as_deref(), opts, progress)?;
+        std::fs::rename(&partial, &version)?;
+        File::open(&vdir)?.sync_all()?;
+        Written {
+            version: version.clone(),
+            ..w
+        }
+    };
+    let name = dest
+        .file_name()
+        .ok_or_else(|| io::Error::other("dest has no name"))?;
+    let vname = vdir.file_name().expect("a versions directory has a name");
+    links::swap(
+        parent,
+        &name.to_string_lossy(),
+        &Path::new(vname).join(full_hash),
+    )?;
+    Ok(written)
+}
+
+/// The version directory `dest` points at now.
+pub fn current_version(dest: &Path) -> Option<PathBuf> {
+    let target = std::fs::read_link(dest).ok()?;
+    let dir = dest.parent().unwrap_or(Path::new(".")).join(target);
+    dir.join(MANIFEST).is_file().then_some(dir)
+}
+
+/// Removes what killed publishes left behind.
+fn remove_partials(vdir: &Path) -> io::Result<()> {
+    for e in std::fs::read_dir(vdir)? {
+        let e = e?;
+        if e.file_name().to_string_lossy().contains(".partial-") {
+            std::fs::remove_dir_all(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// `rel -> sha256` of a manifest's lines.
+pub fn parse_manifest(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (sum, rest) = l.split_once(' ')?;
+            let rel = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'))?;
+            Some((rel.to_string(), sum.to_string()))
+        })
+        .collect()
+}
+
+struct Done {
+    rel: String,
+    size: u64,
+    sha256: String,
+    md5: Option<String>,
+    copied: bool,
+}
+
+fn is_sidecar(rel: &Path) -> bool {
+    matches!(
+        rel.extension().and_then(|e| e.to_str()),
+        Some("md5") | Some("sha256")
+    )
+}
+
+fn write_version(
+    plan: &[Entry],
+    dir: &Path,
+    previous: Option<&Path>,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> io::Result<Written> {
+    std::fs::create_dir_all(dir)?;
+    let prev_sums = match previous {
+        Some(p) => parse_manifest(&std::fs::read_to_string(p.join(MANIFEST)).unwrap_or_default()),
+        None => HashMap::new(),
+    };
+    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
+    // Sidecars of the kinds this target writes are made anew from the
+    // published bytes, not copied.
+    let data: Vec<&Entry> = plan
+        .iter()
+        .filter(|e| {
+            let ext = e.rel.extension().and_then(|x| x.to_str());
+            !(ext == Some("md5") && want_md5
+                || ext == Some("sha256") && opts.sidecars.contains(&Sidecar::Sha256))
+                && e.rel != Path::new(MANIFEST)
+        })
+        .collect();
+    let total = Progress {
+        files_total: data.len() as u64,
+        bytes_total: data.iter().map(|e| e.size).sum(),
+        ..Progress::default()
+    };
+    let next = AtomicUsize::new(0);
+    let files_done = AtomicU64::new(0);
+    let bytes_done = AtomicU64::new(0);
+    let results: Mutex<Vec<Done>> = Mutex::new(Vec::with_capacity(data.len()));
+    let first_error: Mutex<Option<io::Error>> = Mutex::new(None);
+    let threads = opts.threads.clamp(1, 16).min(data.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = vec![0u8; BUF];
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(e) = data.get(i) else { break };
+                    if first_error.lock().expect("lock").is_some() {
+                        break;
+                    }
+                    match write_one(e, dir, previous, &prev_sums, want_md5, &mut buf) {
+                        Ok(d) => {
+                            let f = files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                            let b = bytes_done.fetch_add(d.size, Ordering::Relaxed) + d.size;
+                            results.lock().expect("lock").push(d);
+                            progress(Progress {
+                                files_done: f,
+                                bytes_done: b,
+                                ..total
+                            });
+                        }
+                        Err(err) => {
+                            let err =
+                                io::Error::new(err.kind(), format!("{}: {err}", e.src.display()));
+                            first_error.lock().expect("lock").get_or_insert(err);
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().expect("lock") {
+        return Err(e);
+    }
+    let mut done = results.into_inner().expect("lock");
+    let mut files = done.len() as u64;
+    let mut bytes: u64 = done.iter().map(|d| d.size).sum();
+    let copied_files = done.iter().filter(|d| d.copied).count() as u64;
+    let copied_bytes = done.iter().filter(|d| d.copied).map(|d| d.size).sum();
+    let mut sidecars = Vec::new();
+    for d in &done {
+        if is_sidecar(Path::new(&d.rel)) {
+            continue;
+        }
+        let base = Path::new(&d.rel)
+            .file_name()
+            .expect("a file has a name")
+            .to_string_lossy()
+            .into_owned();
+        for kind in &opts.sidecars {
+            let (ext, sum) = match kind {
+                Sidecar::Md5 => ("md5", d.md5.clone().expect("md5 computed when asked")),
+                Sidecar::Sha256 => ("sha256", d.sha256.clone()),
+            };
+            let text = format!("{sum}  {base}\n");
+            let rel = format!("{}.{ext}", d.rel);
+            std::fs::write(dir.join(&rel), &text)?;
+            sidecars.push(Done {
+                rel,
+                size: text.len() as u64,
+                sha256: hex(&Sha256::digest(text.as_bytes())),
+                md5: None,
+                copied: true,
+            });
+        }
+    }
+    files += sidecars.len() as u64;
+    bytes += sidecars.iter().map(|d| d.size).sum::<u64>();
+    done.extend(sidecars);
+    done.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let mut manifest = String::new();
+    for d in &done {
+        manifest.push_str(&format!("{}  {}\n", d.sha256, d.rel));
+    }
+    std::fs::write(dir.join(MANIFEST), &manifest)?;
+    files += 1;
+    bytes += manifest.len() as u64;
+    sync_filesystem(dir)?;
+    Ok(Written {
+        version: dir.to_path_buf(),
+        files,
+        bytes,
+        copied_files,
+        copied_bytes,
+        manifest_sha256: hex(&Sha256::digest(manifest.as_bytes())),
+        reused: false,
+    })
+}
+
+fn write_one(
+    e: &Entry,
+    dir: &Path,
+    previous: Option<&Path>,
+    prev_sums: &HashMap<String, String>,
+    want_md5: bool,
+    buf: &mut [u8],
+) -> io::Result<Done> {
+    let rel = e.rel.to_str().expect("plan names are UTF-8").to_string();
+    let target = dir.join(&e.rel);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    // Same path, same size in the previous version: checksum, and link it
+    // when the bytes are the same too.
+    if let (Some(prev), Some(prev_sum)) = (previous, prev_sums.get(&rel)) {
+        let prev_file = prev.join(&e.rel);
+        if std::fs::metadata(&prev_file).is_ok_and(|m| m.len() == e.size) {
+            let (sha256, md5) = hash_file(&e.src, want_md5, buf)?;
+            if &sha256 == prev_sum {
+                std::fs::hard_link(&prev_file, &target)?;
+                return Ok(Done {
+                    rel,
+                    size: e.size,
+                    sha256,
+                    md5,
+                    copied: false,
+                });
+            }
+        }
+    }
+    let (sha256, md5, size) = copy_hashing(&e.src, &target, want_md5, buf)?;
+    Ok(Done {
+        rel,
+        size,
+        sha256,
+        md5,
+        copied: true,
+    })
+}
+
+/// Copies `src` to `dst` and checksums it in the same pass.
+fn copy_hashing(
+    src: &Path,
+    dst: &Path,
+    want_md5: bool,
+    buf: &mut [u8],
+) -> io::Result<(String, Option<String>, u64)> {
+    let mut r = File::open(src)?;
+    let mode = r.metadata()?.permissions();
+    let mut w = File::create(dst)?;
+    let mut sha = Sha256::new();
+    let mut md5 = want_md5.then(Md5::new);
+    let mut size = 0u64;
+    loop {
+        let n = match r.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sha.update(&buf[..n]);
+        if let Some(m) = md5.as_mut() {
+            m.update(&buf[..n]);
+        }
+        w.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    w.set_permissions(mode)?;
+    Ok((hex(&sha.finalize()), md5.map(|m| hex(&m.finalize())), size))
+}
+
+/// The sha256 (and md5 when asked) of a file.
+pub fn hash_file(
+    path: &Path,
+    want_md5: bool,
+    buf: &mut [u8],
+) -> io::Result<(String, Option<String>)> {
+    let mut r = File::open(path)?;
+    let mut sha = Sha256::new();
+    let mut md5 = want_md5.then(Md5::new);
+    loop {
+        let n = match r.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sha.update(&buf[..n]);
+        if let Some(m) = md5.as_mut() {
+            m.update(&buf[..n]);
+        }
+    }
+    Ok((hex(&sha.finalize()), md5.map(|m| hex(&m.finalize()))))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Makes everything written under `dir` durable with one `syncfs(2)`
+/// instead of an fsync per file.
+fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(dir)?;
+    // SAFETY: syncfs on a descriptor we own.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Removes versions beyond `keep` (the current one and the `keep - 1`
+/// published before it, by `history`, newest first), never one in
+/// `protected`. Returns the full hashes removed.
+pub fn retain(
+    dest: &Path,
+    keep: usize,
+    history: &[String],
+    protected: &std::collections::HashSet<String>,
+) -> io::Result<Vec<String>> {
+    let vdir = versions_dir(dest);
+    let current = std::fs::read_link(dest)
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let mut kept: Vec<String> = current.iter().cloned().collect();
+    for h in history {
+        if kept.len() >= keep.max(1) {
+            break;
+        }
+        if !kept.contains(h) {
+            kept.push(h.clone());
+        }
+    }
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(&vdir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.contains(".partial-") || kept.contains(&name) || protected.contains(&name) {
+            continue;
+        }
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path())?;
+            removed.push(name);
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}

@@ -1,0 +1,522 @@
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+const TARGETS: &str = "publish:
+  tested-repo:
+    source: trunk
+    dest: buildlogs/centos/7/cloud/x86_64/rdo-trunk-master-tested
+    keep: 2
+  images:
+    source: images
+    dest: buildlogs/centos/7/cloud/x86_64/tripleo_images/master/delorean
+    sidecars: [md5, sha256]
+";
+
+fn published() -> Workspace {
+    let ws = Workspace::sample();
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [consistent]
+    publish: [tested-repo, images]
+{TARGETS}"
+    ));
+    ws.run(&["import"]).ok();
+    ws
+}
+
+fn repo_dest(ws: &Workspace) -> PathBuf {
+    ws.path()
+        .join("buildlogs/centos/7/cloud/x86_64/rdo-trunk-master-tested")
+}
+
+fn images_dest(ws: &Workspace) -> PathBuf {
+    ws.path()
+        .join("buildlogs/centos/7/cloud/x86_64/tripleo_images/master/delorean")
+}
+
+/// (repo_dir, full hash) of the n-th newest consistent build.
+fn consistent(ws: &Workspace, n: i64) -> (String, String) {
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    c.query_row(
+        &format!("SELECT repo_dir, full_hash FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET {n}"),
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// Every file under `dir` (following the top link), relative, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            let m = std::fs::metadata(&p).unwrap();
+            if m.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(base).unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    let real = std::fs::canonicalize(dir).unwrap();
+    walk(&real, &real, &mut out);
+    out.sort();
+    out
+}
+
+fn sh(dir: &Path, cmd: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dest_shows_the_build_with_symlinks_dereferenced_and_checksums_that_sha256sum_accepts() {
+    let ws = published();
+    let (dir, full) = consistent(&ws, 0);
+    let r = ws.run(&["publish", "--target", "tested-repo", "--hash", &full]);
+    r.ok();
+    assert!(
+        r.stdout
+            .contains(&format!("published {full} to tested-repo")),
+        "{}",
+        r.stdout
+    );
+    let dest = repo_dest(&ws);
+    assert!(std::fs::symlink_metadata(&dest)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let mut shown = files(&dest);
+    shown.retain(|(p, _)| p != "SHA256SUMS");
+    let source = files(&ws.trunk().join(&dir));
+    assert_eq!(shown, source, "exactly the build's files, links followed");
+    assert!(std::fs::read_link(ws.trunk().join(&dir)).is_err());
+    let check = sh(&dest, "sha256sum -c --quiet SHA256SUMS");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let manifest = std::fs::read_to_string(dest.join("SHA256SUMS")).unwrap();
+    assert_eq!(manifest.lines().count(), source.len());
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn image_sidecars_are_written_from_the_published_bytes() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "images", "--hash", &full])
+        .ok();
+    let dest = images_dest(&ws);
+    for f in ["overcloud-full.tar", "ironic-python-agent.tar"] {
+        for (tool, ext) in [("md5sum", "md5"), ("sha256sum", "sha256")] {
+            let out = sh(&dest, &format!("{tool} -c {f}.{ext}"));
+            assert!(
+                out.status.success(),
+                "{tool} {f}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+    let out = sh(&dest, "sha256sum -c --quiet SHA256SUMS");
+    assert!(out.status.success());
+    let manifest = std::fs::read_to_string(dest.join("SHA256SUMS")).unwrap();
+    assert!(
+        manifest.contains("  overcloud-full.tar.md5\n"),
+        "sidecars are covered:\n{manifest}"
+    );
+}
+
+#[test]
+fn verify_catches_a_changed_a_missing_and_an_extra_file() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &full])
+        .ok();
+    // A copy elsewhere, as a mirror would hold it.
+    let copy = ws.path().join("mirror");
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(repo_dest(&ws))
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    ws.run(&["verify", copy.to_str().unwrap()]).ok();
+    std::fs::write(copy.join("delorean.repo"), "[tampered]\n").unwrap();
+    std::fs::remove_file(copy.join("versions.csv")).unwrap();
+    std::fs::write(copy.join("intruder.rpm"), "x").unwrap();
+    let r = ws.run(&["verify", copy.to_str().unwrap()]);
+    r.code(1);
+    assert!(r.stdout.contains("changed  delorean.repo"), "{}", r.stdout);
+    assert!(r.stdout.contains("missing  versions.csv"), "{}", r.stdout);
+    assert!(r.stdout.contains("extra    intruder.rpm"), "{}", r.stdout);
+    let j = ws.run(&["verify", "--json", copy.to_str().unwrap()]).json();
+    assert_eq!(j["changed"][0], "delorean.repo");
+    ws.run(&["verify", ws.path().to_str().unwrap()])
+        .code(3)
+        .error_says("SHA256SUMS");
+}
+
+#[test]
+fn unchanged_files_are_reused_not_copied() {
+    let ws = published();
+    let (_, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &old])
+        .ok();
+    let versions = repo_dest(&ws).with_file_name(".rdo-trunk-master-tested.versions");
+    let r = ws.run(&[
+        "publish",
+        "--target",
+        "tested-repo",
+        "--hash",
+        &new,
+        "--json",
+    ]);
+    r.ok();
+    let j = r.json();
+    assert!(j["copied_files"].as_u64().unwrap() < j["files"].as_u64().unwrap());
+    let ino = |h: &str, f: &str| {
+        std::fs::metadata(versions.join(h).join(f))
+            .map(|m| m.ino())
+            .ok()
+    };
+    let mut shared = 0;
+    for e in std::fs::read_dir(versions.join(&new)).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rpm") {
+            if let (Some(a), Some(b)) = (ino(&old, &name), ino(&new, &name)) {
+                assert_eq!(a, b, "{name} is the same file in both versions");
+                shared += 1;
+            }
+        }
+    }
+    assert!(shared > 0, "the builds share RPMs");
+    assert_ne!(
+        ino(&old, "versions.csv"),
+        ino(&new, "versions.csv"),
+        "changed files are new"
+    );
+}
+
+#[test]
+fn an_escaping_symlink_refuses_the_publish_and_dest_stays_as_it_was() {
+    let ws = published();
+    let (_, old) = consistent(&ws, 1);
+    let (dir, new) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &old])
+        .ok();
+    let before = files(&repo_dest(&ws));
+    std::os::unix::fs::symlink("/etc/hostname", ws.trunk().join(&dir).join("escape.rpm")).unwrap();
+    let r = ws.run(&["publish", "--target", "tested-repo", "--hash", &new]);
+    r.code(4)
+        .error_says("escape.rpm leads outside the source root");
+    assert_eq!(files(&repo_dest(&ws)), before);
+    std::fs::remove_file(ws.trunk().join(&dir).join("escape.rpm")).unwrap();
+    std::os::unix::fs::symlink("loop.rpm", ws.trunk().join(&dir).join("loop.rpm")).unwrap();
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &new])
+        .code(4)
+        .error_says("loop");
+    assert_eq!(files(&repo_dest(&ws)), before);
+}
+
+#[test]
+fn a_publish_killed_at_random_moments_leaves_the_old_or_the_new_build_and_the_next_completes() {
+    let ws = published();
+    let (_, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    // Make the new image build big enough to be killed in the middle.
+    let big = ws.images().join(&new);
+    for i in 0..40 {
+        let bytes: Vec<u8> = (0..262_144u32)
+            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 7) as u8)
+            .collect();
+        std::fs::write(big.join(format!("layer-{i:02}.qcow2")), bytes).unwrap();
+    }
+    ws.run(&["publish", "--target", "images", "--hash", &old])
+        .ok();
+    let dest = images_dest(&ws);
+    let old_files = files(&dest);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..12 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = std::time::Duration::from_micros((seed >> 33) % 60_000);
+        let mut child = Command::new(BIN)
+            .args([
+                "-q",
+                "-c",
+                ws.config().to_str().unwrap(),
+                "publish",
+                "--target",
+                "images",
+                "--hash",
+                &new,
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay); // the random moment of the kill
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = files(&dest);
+        let shown = std::fs::read_link(&dest).unwrap();
+        if shown.ends_with(&old) {
+            assert_eq!(now, old_files, "round {round}: exactly the old build");
+        } else {
+            assert!(shown.ends_with(&new), "round {round}: {shown:?}");
+            ws.run(&["verify", dest.to_str().unwrap()]).ok();
+        }
+        // Undo a publish that finished, so the next round starts over.
+        if shown.ends_with(&new) {
+            ws.run(&["publish", "--target", "images", "--hash", &old])
+                .ok();
+            let v = dest.with_file_name(".delorean.versions").join(&new);
+            let _ = std::fs::remove_dir_all(v);
+            let c = rusqlite::Connection::open(ws.db()).unwrap();
+            c.execute("DELETE FROM publications WHERE full_hash = ?1", [&new])
+                .unwrap();
+        }
+    }
+    ws.run(&["publish", "--target", "images", "--hash", &new])
+        .ok();
+    assert!(std::fs::read_link(&dest).unwrap().ends_with(&new));
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+    let leftovers: Vec<_> = std::fs::read_dir(dest.with_file_name(".delorean.versions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn keep_never_removes_a_labelled_version() {
+    let ws = published();
+    let builds: Vec<(String, String)> = (0..4).map(|n| consistent(&ws, n)).collect();
+    // current-tripleo points at the oldest; previous-current-tripleo at the next.
+    let (c0, d0) = hashes_of(&builds[3].0);
+    let (c1, d1) = hashes_of(&builds[2].0);
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &c1,
+        "--distro-hash",
+        &d1,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .ok();
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &c0,
+        "--distro-hash",
+        &d0,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .ok();
+    for (_, full) in builds.iter().rev() {
+        ws.run(&["publish", "--target", "tested-repo", "--hash", full])
+            .ok();
+    }
+    let versions = repo_dest(&ws).with_file_name(".rdo-trunk-master-tested.versions");
+    let mut left: Vec<String> = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want: Vec<String> = vec![
+        builds[0].1.clone(), // current
+        builds[1].1.clone(), // the one before it (keep: 2)
+        builds[2].1.clone(), // previous-current-tripleo
+        builds[3].1.clone(), // current-tripleo
+    ];
+    want.sort();
+    assert_eq!(left, want, "nothing labelled was removed");
+    // Once the labels move on, the old versions go.
+    let (c, d) = hashes_of(&builds[0].0);
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .ok();
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &builds[0].1])
+        .ok();
+    let count = std::fs::read_dir(&versions).unwrap().count();
+    assert_eq!(count, 3, "keep 2, plus previous-current-tripleo");
+}
+
+#[test]
+fn run_publishes_after_the_promotion_that_names_the_target() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains(&format!("published {full} to tested-repo")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("published {full} to images")),
+        "{}",
+        r.stderr
+    );
+    assert!(std::fs::read_link(repo_dest(&ws)).unwrap().ends_with(&full));
+    ws.run(&["verify", images_dest(&ws).to_str().unwrap()]).ok();
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 2);
+    // Nothing new: nothing published again.
+    ws.run(&["run"]).ok();
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 2);
+    // Without --hash, publish takes the newest promotion naming the target.
+    ws.run(&["publish", "--target", "images"]).ok();
+    ws.run(&["publish", "--target", "nope"]).code(3);
+}
+
+/// An rsync daemon on 127.0.0.1 serving `root` as module `mod`.
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rsync_daemon(root: &Path, work: &Path) -> Option<Daemon> {
+    if Command::new("rsync").arg("--version").output().is_err() {
+        if std::env::var_os("PROMOTER_SKIP_RSYNC").is_some() {
+            eprintln!("skipped: rsync is not installed (PROMOTER_SKIP_RSYNC is set)");
+            return None;
+        }
+        panic!("rsync is not installed: scripts/test.sh installs it");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = work.join("rsyncd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "use chroot = no\nmunge symlinks = no\npid file = {}\n[mod]\n  path = {}\n  read only = no\n  uid = root\n  gid = root\n",
+            work.join("rsyncd.pid").display(),
+            root.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("rsync")
+        .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--config={}", conf.display()))
+        .spawn()
+        .unwrap();
+    // Ready when it accepts a connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rsync daemon did not start"
+        );
+        std::thread::yield_now();
+    }
+    Some(Daemon { child, port })
+}
+
+#[test]
+fn a_remote_target_round_trips_through_an_rsync_daemon() {
+    let ws = published();
+    let remote = ws.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let Some(daemon) = rsync_daemon(&remote, ws.path()) else {
+        return;
+    };
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [consistent]
+    publish: [cdn]
+publish:
+  cdn:
+    source: trunk
+    dest: rsync://127.0.0.1:{}/mod/centos/7/rdo-trunk-master-tested
+",
+        daemon.port
+    ));
+    let (dir, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "cdn", "--hash", &old]).ok();
+    let dest = remote.join("centos/7/rdo-trunk-master-tested");
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap(),
+        PathBuf::from(format!(".rdo-trunk-master-tested.versions/{old}"))
+    );
+    let out = sh(&dest, "sha256sum -c --quiet SHA256SUMS");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut shown = files(&dest);
+    shown.retain(|(p, _)| p != "SHA256SUMS");
+    assert_eq!(shown, files(&ws.trunk().join(&dir)));
+    ws.run(&["publish", "--target", "cdn", "--hash", &new]).ok();
+    assert!(std::fs::read_link(&dest).unwrap().ends_with(&new));
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+    // --link-dest: an RPM both builds share is one file on the remote.
+    let versions = remote.join("centos/7/.rdo-trunk-master-tested.versions");
+    let mut shared = 0;
+    for e in std::fs::read_dir(versions.join(&new)).unwrap() {
+        let name = e.unwrap().file_name();
+        let (a, b) = (
+            versions.join(&old).join(&name),
+            versions.join(&new).join(&name),
+        );
+        if name.to_string_lossy().ends_with(".rpm")
+            && a.exists()
+            && std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap()
+        {
+            assert_eq!(
+                std::fs::metadata(a).unwrap().ino(),
+                std::fs::metadata(b).unwrap().ino()
+            );
+            shared += 1;
+        }
+    }
+    assert!(shared > 0);
+}
