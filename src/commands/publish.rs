@@ -109,7 +109,7 @@ fn desired_build(ctx: &Ctx, store: &Store, target: &PublishTarget) -> Result<Opt
     let labels: Vec<&str> = cfg
         .promotions
         .iter()
-        .filter(|p| p.publish.iter().any(|t| *t == target.name))
+        .filter(|p| p.publish.contains(&target.name))
         .map(|p| p.name.as_str())
         .collect();
     match store.newest_promotion_of(&labels)? {
