@@ -98,8 +98,21 @@ pub fn publish_local(
         }
     } else {
         let previous = current_version(dest);
+        let prev_index = previous
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|h| read_index(&vdir.join(index_name(&h.to_string_lossy()))))
+            .unwrap_or_default();
         let partial = vdir.join(format!("{full_hash}.partial-{}", std::process::id()));
-        let w = write_version(plan, &partial, previous.as_deref(), opts, progress)?;
+        let (w, index) = write_version(
+            plan,
+            &partial,
+            previous.as_deref(),
+            &prev_index,
+            opts,
+            progress,
+        )?;
+        std::fs::write(vdir.join(index_name(full_hash)), index)?;
         std::fs::rename(&partial, &version)?;
         File::open(&vdir)?.sync_all()?;
         Written {
@@ -148,8 +161,55 @@ pub fn parse_manifest(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Where each file of a version came from (device, inode, size, mtime)
+/// and its checksums: a source file that has not changed since is reused
+/// without being read again. Kept beside the version, not in it.
+fn index_name(full_hash: &str) -> String {
+    format!(".index-{full_hash}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    stat: (u64, u64, u64, i64),
+    sha256: String,
+    md5: Option<String>,
+}
+
+fn source_stat(path: &Path) -> io::Result<(u64, u64, u64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((
+        m.dev(),
+        m.ino(),
+        m.len(),
+        m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+    ))
+}
+
+fn read_index(path: &Path) -> HashMap<String, Seen> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(7, ' ');
+            let stat = (
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            );
+            let sha256 = f.next()?.to_string();
+            let md5 = match f.next()? {
+                "-" => None,
+                m => Some(m.to_string()),
+            };
+            Some((f.next()?.to_string(), Seen { stat, sha256, md5 }))
+        })
+        .collect()
+}
+
 struct Done {
     rel: String,
+    stat: (u64, u64, u64, i64),
     size: u64,
     sha256: String,
     md5: Option<String>,
@@ -167,9 +227,10 @@ fn write_version(
     plan: &[Entry],
     dir: &Path,
     previous: Option<&Path>,
+    prev_index: &HashMap<String, Seen>,
     opts: &Options,
     progress: &(dyn Fn(Progress) + Sync),
-) -> io::Result<Written> {
+) -> io::Result<(Written, String)> {
     std::fs::create_dir_all(dir)?;
     let prev_sums = match previous {
         Some(p) => parse_manifest(&std::fs::read_to_string(p.join(MANIFEST)).unwrap_or_default()),
@@ -208,7 +269,7 @@ fn write_version(
                     if first_error.lock().expect("lock").is_some() {
                         break;
                     }
-                    match write_one(e, dir, previous, &prev_sums, want_md5, &mut buf) {
+                    match write_one(e, dir, previous, &prev_sums, prev_index, want_md5, &mut buf) {
                         Ok(d) => {
                             let f = files_done.fetch_add(1, Ordering::Relaxed) + 1;
                             let b = bytes_done.fetch_add(d.size, Ordering::Relaxed) + d.size;
@@ -258,12 +319,23 @@ fn write_version(
             std::fs::write(dir.join(&rel), &text)?;
             sidecars.push(Done {
                 rel,
+                stat: (0, 0, 0, 0),
                 size: text.len() as u64,
                 sha256: hex(&Sha256::digest(text.as_bytes())),
                 md5: None,
                 copied: true,
             });
         }
+    }
+    let mut index = String::new();
+    for d in &done {
+        let (dev, ino, size, mtime) = d.stat;
+        index.push_str(&format!(
+            "{dev} {ino} {size} {mtime} {} {} {}\n",
+            d.sha256,
+            d.md5.as_deref().unwrap_or("-"),
+            d.rel
+        ));
     }
     files += sidecars.len() as u64;
     bytes += sidecars.iter().map(|d| d.size).sum::<u64>();
@@ -277,22 +349,27 @@ fn write_version(
     files += 1;
     bytes += manifest.len() as u64;
     sync_filesystem(dir)?;
-    Ok(Written {
-        version: dir.to_path_buf(),
-        files,
-        bytes,
-        copied_files,
-        copied_bytes,
-        manifest_sha256: hex(&Sha256::digest(manifest.as_bytes())),
-        reused: false,
-    })
+    Ok((
+        Written {
+            version: dir.to_path_buf(),
+            files,
+            bytes,
+            copied_files,
+            copied_bytes,
+            manifest_sha256: hex(&Sha256::digest(manifest.as_bytes())),
+            reused: false,
+        },
+        index,
+    ))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_one(
     e: &Entry,
     dir: &Path,
     previous: Option<&Path>,
     prev_sums: &HashMap<String, String>,
+    prev_index: &HashMap<String, Seen>,
     want_md5: bool,
     buf: &mut [u8],
 ) -> io::Result<Done> {
@@ -300,6 +377,24 @@ fn write_one(
     let target = dir.join(&e.rel);
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)?;
+    }
+    let stat = source_stat(&e.src)?;
+    // The very source file the previous version was made from, unchanged
+    // since: its checksums are known; link without reading it.
+    if let (Some(prev), Some(seen)) = (previous, prev_index.get(&rel)) {
+        let known = seen.stat == stat
+            && prev_sums.get(&rel) == Some(&seen.sha256)
+            && (!want_md5 || seen.md5.is_some());
+        if known && std::fs::hard_link(prev.join(&e.rel), &target).is_ok() {
+            return Ok(Done {
+                rel,
+                stat,
+                size: e.size,
+                sha256: seen.sha256.clone(),
+                md5: seen.md5.clone(),
+                copied: false,
+            });
+        }
     }
     // Same path, same size in the previous version: checksum, and link it
     // when the bytes are the same too.
@@ -311,6 +406,7 @@ fn write_one(
                 std::fs::hard_link(&prev_file, &target)?;
                 return Ok(Done {
                     rel,
+                    stat,
                     size: e.size,
                     sha256,
                     md5,
@@ -322,6 +418,7 @@ fn write_one(
     let (sha256, md5, size) = copy_hashing(&e.src, &target, want_md5, buf)?;
     Ok(Done {
         rel,
+        stat,
         size,
         sha256,
         md5,
@@ -432,11 +529,16 @@ pub fn retain(
     for e in std::fs::read_dir(&vdir)? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".partial-") || kept.contains(&name) || protected.contains(&name) {
+        if name.contains(".partial-")
+            || name.starts_with('.')
+            || kept.contains(&name)
+            || protected.contains(&name)
+        {
             continue;
         }
         if e.file_type()?.is_dir() {
             std::fs::remove_dir_all(e.path())?;
+            let _ = std::fs::remove_file(vdir.join(index_name(&name)));
             removed.push(name);
         }
     }
