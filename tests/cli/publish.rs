@@ -341,10 +341,14 @@ fn keep_never_removes_a_labelled_version() {
             .ok();
     }
     let versions = repo_dest(&ws).with_file_name(".rdo-trunk-master-tested.versions");
-    let mut left: Vec<String> = std::fs::read_dir(&versions)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let listing = || -> Vec<String> {
+        std::fs::read_dir(&versions)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    };
+    let mut left = listing();
     left.sort();
     let mut want: Vec<String> = vec![
         builds[0].1.clone(), // current
@@ -368,8 +372,12 @@ fn keep_never_removes_a_labelled_version() {
     .ok();
     ws.run(&["publish", "--target", "tested-repo", "--hash", &builds[0].1])
         .ok();
-    let count = std::fs::read_dir(&versions).unwrap().count();
-    assert_eq!(count, 3, "keep 2, plus previous-current-tripleo");
+    assert_eq!(listing().len(), 3, "keep 2, plus previous-current-tripleo");
+    let indexes = std::fs::read_dir(&versions)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".index-"))
+        .count();
+    assert_eq!(indexes, 3, "a removed version's index goes with it");
 }
 
 #[test]
