@@ -4,6 +4,12 @@
   gen-trunk.py sample OUT      the bundled sample: the real builds of
                                fixtures/dlrn/commits_1.yaml, replayed in build
                                order as DLRN would have written them
+  gen-trunk.py components OUT  a component-mode trunk (DLRN's layout since
+                               CentOS 8): the real component builds of
+                               fixtures/dlrn/commits_2.yaml and generated/,
+                               and baremetal packages of fixtures/dlrn/versions.csv,
+                               with per-component links and the aggregates
+                               (current/ and consistent/) DLRN writes
   gen-trunk.py synthetic OUT   a large trunk of the same shape, for benchmarks
                [--hashes 20000] [--packages 50] [--seed 1]
 
@@ -31,14 +37,15 @@ COMMIT_KEYS = ["artifacts", "commit_branch", "commit_hash", "component",
 BASEURL = "https://trunk.rdoproject.org/centos7-master"
 
 
-def hash_dir(ch, dh, eh):
+def hash_dir(ch, dh, eh, component=None):
     name = "%s_%s" % (ch, dh[:8])
     if eh:
         if len(eh) < 49:
             name += "_" + eh[:8]
         else:
             name += "_%s_%s" % (eh[:8], eh[41:49])
-    return "%s/%s/%s" % (ch[:2], ch[2:4], name)
+    prefix = "component/%s/" % component if component else ""
+    return "%s%s/%s/%s" % (prefix, ch[:2], ch[2:4], name)
 
 
 def yaml_scalar(v):
@@ -68,8 +75,13 @@ def rpm_names(project, ch, dt_build):
 
 
 class Trunk:
-    def __init__(self, root):
+    """The trunk of one component (or of the whole repo outside component
+    mode); `root` is the trunk root, `base` where its links live."""
+
+    def __init__(self, root, component=None):
         self.root = root
+        self.component = component
+        self.base = os.path.join(root, "component", component) if component else root
         # project -> dict(last build state)
         self.state = {}
         self.current = None
@@ -79,7 +91,7 @@ class Trunk:
     def build(self, b):
         """Writes the hash directory of build `b` (a dict of DLRN fields)."""
         ch, dh, eh = b["commit_hash"], b["distro_hash"], b.get("extended_hash")
-        rel = hash_dir(ch, dh, eh)
+        rel = hash_dir(ch, dh, eh, self.component)
         d = os.path.join(self.root, rel)
         os.makedirs(d, exist_ok=True)
         project = b["project_name"]
@@ -93,7 +105,7 @@ class Trunk:
                              "eh": eh, "dt": b["dt_build"]}
         row = dict(b)
         row.setdefault("commit_branch", "master")
-        row.setdefault("component", None)
+        row["component"] = self.component
         row["distgit_dir"] = "/home/centos-master/data/%s_distro/" % project
         row["repo_dir"] = "/home/centos-master/data/%s" % project
         row["type"] = "rpm"
@@ -123,15 +135,16 @@ class Trunk:
             src = last["ch"] if last else "None"
             dist = last["dh"] if last else "None"
             nvr = last["rpms"][0][:-len(".noarch.rpm")] if last else "None"
-            csv.append("%s,https://opendev.org/openstack/%s,%s,https://github.com/rdo-packages/%s-distgit.git,%s,%s,%s,None,%s,%s\n" % (
+            csv.append("%s,https://opendev.org/openstack/%s,%s,https://github.com/rdo-packages/%s-distgit.git,%s,%s,%s,%s,%s,%s\n" % (
                 p, p, src, p, dist, s["status"],
-                last["dt"] if last else "None",
+                last["dt"] if last else "None", self.component or "None",
                 (last["eh"] or "None") if last else "None", nvr))
         with open(os.path.join(d, "versions.csv"), "w") as f:
             f.writelines(csv)
+        section = "delorean-component-%s" % self.component if self.component else "delorean"
         with open(os.path.join(d, "delorean.repo"), "w") as f:
-            f.write("[delorean]\nname=delorean-%s-%s\nbaseurl=%s/%s\nenabled=1\ngpgcheck=0\npriority=1\n\n"
-                    % (project, ch, BASEURL, rel))
+            f.write("[%s]\nname=delorean-%s-%s\nbaseurl=%s/%s\nenabled=1\ngpgcheck=0\npriority=1\n"
+                    % (section, project, ch, BASEURL, rel))
         os.makedirs(os.path.join(d, "repodata"), exist_ok=True)
         with open(os.path.join(d, "repodata", "repomd.xml"), "w") as f:
             f.write('<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo">\n'
@@ -143,15 +156,80 @@ class Trunk:
         return rel
 
     def finish(self):
+        prefix = "component/%s/" % self.component if self.component else ""
         for name, rel in (("current", self.current), ("consistent", self.consistent)):
             if rel is None:
                 continue
-            link = os.path.join(self.root, name)
-            tmp = link + ".tmp"
-            if os.path.lexists(tmp):
-                os.remove(tmp)
-            os.symlink(rel, tmp)
-            os.rename(tmp, link)
+            swap_link(os.path.join(self.base, name), rel[len(prefix):])
+
+
+def swap_link(link, target):
+    tmp = link + "_"
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target, tmp)
+    os.rename(tmp, link)
+
+
+def aggregate(root, dirname, components):
+    """DLRN's aggregate_repo_files: the repo files of every component's
+    `dirname` link, joined, named by their md5, in a hashed directory."""
+    repo, csv = "", []
+    for c in sorted(components):
+        comp_dir = os.path.join(root, "component", c, dirname)
+        if os.path.exists(os.path.join(comp_dir, "delorean.repo")):
+            with open(os.path.join(comp_dir, "delorean.repo")) as f:
+                repo += f.read() + "\n"
+            with open(os.path.join(comp_dir, "versions.csv")) as f:
+                csv.extend(f.readlines()[1:])
+    md5 = hashlib.md5(repo.encode()).hexdigest()
+    target = os.path.join(root, dirname, md5[:2], md5[2:4], md5)
+    os.makedirs(target, exist_ok=True)
+    with open(os.path.join(target, "delorean.repo"), "w") as f:
+        f.write(repo)
+    with open(os.path.join(target, "delorean.repo.md5"), "w") as f:
+        f.write(md5)
+    with open(os.path.join(target, "versions.csv"), "w") as f:
+        f.write(HEADER)
+        f.writelines(csv)
+    base = os.path.join(root, dirname)
+    for name in ("delorean.repo", "delorean.repo.md5", "versions.csv"):
+        swap_link(os.path.join(base, name), os.path.relpath(os.path.join(target, name), base))
+    return md5
+
+
+def components_trunk(out, commits_file, versions_file):
+    """The component builds of the real fixtures, replayed in build order,
+    with per-component links and aggregates after each build."""
+    rows = [r for r in load_yaml_commits(commits_file) if r.get("component")]
+    builds = [dict(r) for r in rows if int(r.get("flags") or 0) == 0]
+    # DLRN's own generated hash directory (component mode).
+    builds.append({"commit_hash": "ebfb108bf1a19d70aec6c52cdd1952c0e86593fa",
+                   "distro_hash": "642db7af784690c3f17d85ff85b0424001c97b82",
+                   "project_name": "puppet-apache", "status": "SUCCESS", "flags": "0",
+                   "id": "2", "dt_build": "1578665875", "dt_commit": "1576575518",
+                   "dt_distro": "1489056308", "component": "tripleo"})
+    # Baremetal packages, as the real versions.csv lists them.
+    with open(versions_file) as f:
+        lines = f.read().splitlines()[1:]
+    for i, line in enumerate(lines[:4]):
+        p = line.split(",")
+        dt = p[6] if p[6] != "None" else "1671133000"
+        builds.append({"commit_hash": p[2], "distro_hash": p[4], "project_name": p[0],
+                       "status": "SUCCESS", "flags": "0", "id": str(9000 + i),
+                       "dt_build": dt, "dt_commit": dt, "dt_distro": dt,
+                       "component": p[7]})
+    builds.sort(key=lambda b: int(b["dt_build"]))
+    trunks = {}
+    for b in builds:
+        c = b["component"]
+        t = trunks.setdefault(c, Trunk(out, c))
+        was_consistent = t.consistent
+        t.build(b)
+        t.finish()
+        aggregate(out, "current", trunks)
+        if t.consistent != was_consistent:
+            aggregate(out, "consistent", trunks)
 
 
 def load_yaml_commits(path):
@@ -261,6 +339,12 @@ def main():
     s.add_argument("--images", help="also write an image tree here")
     s.add_argument("--commits", default=os.path.join(
         os.path.dirname(__file__), "..", "fixtures", "dlrn", "commits_1.yaml"))
+    c = sub.add_parser("components")
+    c.add_argument("out")
+    c.add_argument("--commits", default=os.path.join(
+        os.path.dirname(__file__), "..", "fixtures", "dlrn", "commits_2.yaml"))
+    c.add_argument("--versions", default=os.path.join(
+        os.path.dirname(__file__), "..", "fixtures", "dlrn", "versions.csv"))
     y = sub.add_parser("synthetic")
     y.add_argument("out")
     y.add_argument("--hashes", type=int, default=20000)
@@ -274,6 +358,8 @@ def main():
         t = sample(a.out, a.commits)
         if a.images:
             images(a.images, a.out, t.all_consistent)
+    elif a.mode == "components":
+        components_trunk(a.out, a.commits, a.versions)
     else:
         synthetic(a.out, a.hashes, a.packages, a.seed)
 

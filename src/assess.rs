@@ -103,3 +103,93 @@ pub fn evaluate_build(
         now,
     ))
 }
+
+/// An aggregate candidate and its component builds.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateCandidate {
+    pub aggregate: crate::store::aggregates::Aggregate,
+    pub builds: Vec<Build>,
+}
+
+/// A promotion whose candidates are aggregates (component mode).
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateAssessment {
+    pub promotion: String,
+    pub candidate_label: String,
+    /// Newest first, cut at the first aggregate ever promoted here.
+    pub candidates: Vec<AggregateCandidate>,
+    pub requirements: Vec<Requirement>,
+    pub decision: Decision,
+}
+
+impl AggregateAssessment {
+    pub fn candidate(&self, id: i64) -> Option<&AggregateCandidate> {
+        self.candidates.iter().find(|c| c.aggregate.id == id)
+    }
+
+    pub fn newest(&self) -> Option<(&AggregateCandidate, &Evaluation)> {
+        let e = self.decision.evaluations.first()?;
+        Some((self.candidate(e.build_id)?, e))
+    }
+
+    pub fn promoted(&self) -> Option<&AggregateCandidate> {
+        self.decision.promote.and_then(|id| self.candidate(id))
+    }
+}
+
+/// Whether promotion `p` decides on aggregates: its candidate label's
+/// history is made of aggregates.
+pub fn uses_aggregates(store: &Store, p: &PromotionDef) -> Result<bool> {
+    store.label_has_aggregates(p.candidate_label.as_str())
+}
+
+/// Decides an aggregate promotion on the aggregates' own votes. Waivers
+/// for one build do not apply to aggregates; waivers for every build do.
+pub fn assess_aggregates(
+    store: &Store,
+    cfg: &Config,
+    p: &PromotionDef,
+    now: i64,
+) -> Result<AggregateAssessment> {
+    let label = p.candidate_label.as_str();
+    let history = match label {
+        "consistent" | "current" => store.newest_aggregates(label, cfg.latest_hashes_count)?,
+        other => store.aggregate_label_history(other, cfg.latest_hashes_count)?,
+    };
+    let promoted = store.ever_promoted_aggregates(p.name.as_str(), &history)?;
+    let ids = decide::candidates(&history, &promoted, cfg.latest_hashes_count);
+    let mut candidates = Vec::new();
+    let mut votes = HashMap::new();
+    for id in ids {
+        let aggregate = store.aggregate_by_id(id)?.ok_or_else(|| {
+            Error::Failed(format!("aggregate {id} is in the history but not recorded"))
+        })?;
+        let builds = store.aggregate_builds(id)?;
+        if builds.is_empty() || builds.iter().any(|b| !b.succeeded() || b.purged()) {
+            continue;
+        }
+        votes.insert(id, store.aggregate_vote_facts(id)?);
+        candidates.push(AggregateCandidate { aggregate, builds });
+    }
+    let requirements = cfg.required_jobs(p);
+    let waivers: Vec<_> = store
+        .live_waivers(p.name.as_str(), now)?
+        .into_iter()
+        .filter(|w| w.build_id.is_none())
+        .collect();
+    let order: Vec<i64> = candidates.iter().map(|c| c.aggregate.id).collect();
+    let decision = decide::decide(
+        &requirements,
+        &order,
+        |id| votes.get(&id).cloned().unwrap_or_default(),
+        &waivers,
+        now,
+    );
+    Ok(AggregateAssessment {
+        promotion: p.name.to_string(),
+        candidate_label: label.to_string(),
+        candidates,
+        requirements,
+        decision,
+    })
+}

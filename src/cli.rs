@@ -153,6 +153,18 @@ Example:
   promoter -c master.yaml repo-promote --commit-hash C --distro-hash D --promote-name current-tripleo")]
     RepoPromote(RepoPromote),
 
+    /// Promote several component builds as one, all or nothing (dlrnapi repo-promote-batch)
+    #[command(after_help = "\
+Checks every build first, then moves each component's label; if any move
+fails, the ones already moved are put back. Writes the aggregate of the label
+(<trunk>/<name>/<xx>/<yy>/<md5>/delorean.repo) and records one history row per
+build, all naming the aggregate.
+
+Example:
+  promoter -c master.yaml repo-promote-batch --promote-name tripleo-ci-testing \\
+      --hash-pairs 17234e9ab9dfab4cf5600f67f1d24db5064f1025_024e24f0cf4366c2290c22f24e42de714d1addd1,06895641fb8a44caf4574919bd518f0de76cba3d_a971ec78bdb0978676e19ab31490c45ff3ae5410")]
+    RepoPromoteBatch(RepoPromoteBatch),
+
     /// The cron entry: import, then decide and promote each promotion in order
     #[command(after_help = "\
 Takes the run lock (another run holding it: exit 75 at once), imports what the
@@ -525,6 +537,16 @@ pub struct RepoUse {
     /// The job that will test the build: gets an in-progress vote
     #[arg(long, value_name = "ID")]
     pub reporting_job_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RepoPromoteBatch {
+    /// Comma-separated commit_distro[_extended] hash groups
+    #[arg(long, value_name = "PAIRS")]
+    pub hash_pairs: String,
+    /// The label to move
+    #[arg(long, value_name = "NAME")]
+    pub promote_name: String,
 }
 
 #[derive(Debug, Args)]

@@ -393,3 +393,212 @@ fn fault_point(step: Step) {
         }
     }
 }
+
+/// Where the aggregate a batch promotion writes under `<trunk>/<label>/`
+/// comes from.
+#[derive(Debug, Clone)]
+pub enum AggregateSource {
+    /// A recorded aggregate (the candidate the votes were cast on): its
+    /// files are copied.
+    Existing(crate::store::aggregates::Aggregate),
+    /// Joined from every component's `<label>` link after the move, as
+    /// DLRN does.
+    Compute,
+}
+
+/// What a batch promotion did.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub history_ids: Vec<i64>,
+    pub aggregate_hash: String,
+}
+
+/// Promotes component builds as one: every build is checked first, then
+/// each component's `previous-<name>` and `<name>` links move; if any move
+/// fails, the ones already made are put back and nothing is recorded.
+/// Then the aggregate of `<name>` is written (`<trunk>/<name>/<xx>/<yy>/<md5>/`
+/// with `delorean.repo`, `.md5`, `versions.csv` and links to them) and one
+/// history row per build, all naming the aggregate, in one transaction.
+pub fn promote_batch(
+    store: &mut Store,
+    trees: &Trees,
+    label: &Label,
+    builds: &[Build],
+    source: &AggregateSource,
+    actor: &Actor,
+) -> Result<Batch> {
+    if builds.is_empty() {
+        return Err(Error::Invalid(
+            "a batch promotion needs at least one build".into(),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for b in builds {
+        check_promotable(trees, b)?;
+        let c = b.component.as_deref().ok_or_else(|| {
+            Error::Refused(format!(
+                "build {} has no component: a batch promotes component builds",
+                b.full_hash
+            ))
+        })?;
+        if !seen.insert(c.to_string()) {
+            return Err(Error::Invalid(format!(
+                "two builds of component {c} in one batch: a label points at one build per component"
+            )));
+        }
+    }
+    // Move, remembering how to put things back.
+    struct Undo {
+        dir: PathBuf,
+        name: String,
+        target: Option<PathBuf>,
+    }
+    let mut undo: Vec<Undo> = Vec::new();
+    let mut previous: Vec<Option<String>> = Vec::new();
+    let mut moved = || -> Result<()> {
+        for b in builds {
+            let c = b.component.as_deref();
+            let dir = label_dir(&trees.trunk, c);
+            let cur = current_target(&trees.trunk, label.as_str(), c)?;
+            for name in [label.previous(), label.to_string()] {
+                let before = links::read(&dir, &name).at("read link", &dir.join(&name))?;
+                undo.push(Undo {
+                    dir: dir.clone(),
+                    name,
+                    target: before,
+                });
+            }
+            previous.push(cur.clone());
+            move_trunk_links(trees, label, b, cur.as_deref())?;
+        }
+        Ok(())
+    };
+    if let Err(e) = moved() {
+        for u in undo.iter().rev() {
+            let _ = match &u.target {
+                Some(t) => links::swap(&u.dir, &u.name, t),
+                None => links::remove(&u.dir, &u.name),
+            };
+        }
+        return Err(Error::Failed(format!(
+            "the batch promotion to {label} stopped and every label was put back as it was: {e}"
+        )));
+    }
+    let (agg_hash, agg_rel, created_at) = write_aggregate(trees, label, builds, source)?;
+    let now = crate::clock::now();
+    let mut previous_ids = Vec::new();
+    for p in &previous {
+        previous_ids.push(match p {
+            Some(r) => store.build_by_repo_dir(r)?.map(|b| b.id),
+            None => None,
+        });
+    }
+    let history_ids = store.write(|tx| {
+        crate::store::aggregates::insert_aggregate(
+            tx,
+            &crate::store::aggregates::NewAggregate {
+                agg_hash: agg_hash.clone(),
+                repo_dir: agg_rel.clone(),
+                created_at,
+                build_ids: builds.iter().map(|b| b.id).collect(),
+            },
+        )?;
+        let mut ids = Vec::new();
+        for (b, prev) in builds.iter().zip(&previous_ids) {
+            ids.push(record_promotion(
+                tx,
+                &NewPromotion {
+                    name: label.as_str(),
+                    build_id: b.id,
+                    previous_build_id: *prev,
+                    aggregate_hash: Some(&agg_hash),
+                    component: b.component.as_deref(),
+                    kind: actor.kind,
+                    timestamp: now,
+                    user: actor.user,
+                    reason: actor.reason,
+                },
+            )?);
+        }
+        Ok(ids)
+    })?;
+    Ok(Batch {
+        history_ids,
+        aggregate_hash: agg_hash,
+    })
+}
+
+/// Writes the aggregate of `label` under `<trunk>/<label>/` and points
+/// `<trunk>/<label>/delorean.repo` (and its `.md5`, `versions.csv`) at it.
+/// Returns (md5, its directory relative to the trunk, newest build time).
+fn write_aggregate(
+    trees: &Trees,
+    label: &Label,
+    builds: &[Build],
+    source: &AggregateSource,
+) -> Result<(String, String, i64)> {
+    use md5::{Digest, Md5};
+    let created_at = builds.iter().map(|b| b.dt_build).max().unwrap_or(0);
+    let (repo, csv): (Vec<u8>, Vec<u8>) = match source {
+        AggregateSource::Existing(a) => {
+            let dir = trees.trunk.join(a.repo_dir.as_deref().unwrap_or_default());
+            let repo =
+                std::fs::read(dir.join("delorean.repo")).at("read", &dir.join("delorean.repo"))?;
+            let csv = std::fs::read(dir.join("versions.csv")).unwrap_or_default();
+            (repo, csv)
+        }
+        AggregateSource::Compute => {
+            // Every component that has the label, sorted, as DLRN joins them.
+            let mut components: Vec<String> = std::fs::read_dir(trees.trunk.join("component"))
+                .at("read", &trees.trunk.join("component"))?
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            components.sort();
+            let mut repo = Vec::new();
+            let mut csv = crate::trunk::versions_csv::HEADER.join(",").into_bytes();
+            csv.push(b'\n');
+            for c in components {
+                let dir = trees.trunk.join("component").join(&c).join(label.as_str());
+                let Ok(text) = std::fs::read(dir.join("delorean.repo")) else {
+                    continue;
+                };
+                repo.extend_from_slice(&text);
+                repo.push(b'\n');
+                if let Ok(v) = std::fs::read_to_string(dir.join("versions.csv")) {
+                    for line in v.lines().skip(1) {
+                        csv.extend_from_slice(line.as_bytes());
+                        csv.push(b'\n');
+                    }
+                }
+            }
+            (repo, csv)
+        }
+    };
+    let md5 = crate::publish::apply::hex(&Md5::digest(&repo));
+    let rel = format!("{label}/{}/{}/{md5}", &md5[..2], &md5[2..4]);
+    let base = trees.trunk.join(label.as_str());
+    if std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Failed(format!(
+            "{} is a link to one hash directory; an aggregate label is a directory",
+            base.display()
+        )));
+    }
+    let dir = trees.trunk.join(&rel);
+    std::fs::create_dir_all(&dir).at("create", &dir)?;
+    for (name, bytes) in [
+        ("delorean.repo", &repo[..]),
+        ("delorean.repo.md5", md5.as_bytes()),
+        ("versions.csv", &csv[..]),
+    ] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, bytes).at("write", &tmp)?;
+        std::fs::rename(&tmp, dir.join(name)).at("write", &dir.join(name))?;
+    }
+    let inner = format!("{}/{}/{md5}", &md5[..2], &md5[2..4]);
+    for name in ["delorean.repo", "delorean.repo.md5", "versions.csv"] {
+        links::swap(&base, name, &Path::new(&inner).join(name))
+            .at("write link", &base.join(name))?;
+    }
+    Ok((md5, rel, created_at))
+}

@@ -308,3 +308,78 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
     ctx.print(&api::to_text(&json))?;
     Ok(0)
 }
+
+pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
+    let label = Label::promotable(&a.promote_name)?;
+    // As the dlrnapi client splits them: commit, distro, then the rest
+    // (which may hold '_') as the extended hash.
+    let mut hashes = Vec::new();
+    for pair in a
+        .hash_pairs
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let mut parts = pair.splitn(3, '_');
+        let (Some(c), Some(d)) = (parts.next(), parts.next()) else {
+            return Err(Error::Invalid(format!(
+                "{pair:?} is not a hash pair: expected <commit_hash>_<distro_hash>[_<extended_hash>]"
+            )));
+        };
+        hashes.push(cli::BuildHashes {
+            commit_hash: c.to_string(),
+            distro_hash: d.to_string(),
+            extended_hash: parts.next().map(String::from),
+        });
+    }
+    if hashes.is_empty() {
+        return Err(Error::Invalid("--hash-pairs is empty".into()));
+    }
+    for h in &hashes {
+        h.commit_hash.parse::<CommitHash>()?;
+        h.distro_hash.parse::<DistroHash>()?;
+        extended_hash(h.extended_hash.as_deref())?;
+    }
+    let trees = ctx.trees()?;
+    let mut store = ctx.store()?;
+    let mut builds = Vec::new();
+    for h in &hashes {
+        builds.push(ctx.build_by_hashes(&store, h)?);
+    }
+    let user = ctx.user();
+    let batch = promote::promote_batch(
+        &mut store,
+        &trees,
+        &label,
+        &builds,
+        &promote::AggregateSource::Compute,
+        &Actor {
+            user: &user,
+            kind: Kind::Manual,
+            reason: "repo-promote-batch",
+        },
+    )?;
+    ctx.log(
+        Level::Info,
+        &format!(
+            "promoted {} builds to {label} by hand as aggregate {}",
+            builds.len(),
+            batch.aggregate_hash
+        ),
+    );
+    let last = store
+        .promotions(&PromotionFilter {
+            aggregate_hash: Some(&batch.aggregate_hash),
+            name: Some(label.as_str()),
+            limit: 1,
+            ..Default::default()
+        })?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Failed("the batch promotion was not recorded".into()))?;
+    ctx.print(&api::to_text(&api::promotion(
+        &last,
+        &repo_url(ctx, &last.build),
+    )))?;
+    Ok(0)
+}

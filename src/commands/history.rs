@@ -57,7 +57,15 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
             p.id,
             crate::clock::short(p.timestamp),
             p.name,
-            p.build.full_hash,
+            match &p.aggregate_hash {
+                Some(a) => format!(
+                    "{} [{} of {}]",
+                    p.build.full_hash,
+                    p.component.as_deref().unwrap_or("-"),
+                    &a[..a.len().min(8)]
+                ),
+                None => p.build.full_hash.clone(),
+            },
             p.kind.as_str(),
             p.user,
             p.reason

@@ -10,6 +10,7 @@ use crate::trunk::import::{read_each, scan, Read};
 pub(crate) struct Summary {
     hash_dirs: usize,
     new_builds: usize,
+    new_aggregates: usize,
     consistent: usize,
     skipped: usize,
     incomplete: usize,
@@ -115,6 +116,7 @@ pub(crate) fn import(
                 }
             })
         })?;
+    let aggregates = import_aggregates(ctx, store, trunk, &found.aggregate_dirs)?;
     if incomplete > 0 {
         ctx.log(
             Level::Info,
@@ -131,7 +133,12 @@ pub(crate) fn import(
     ctx.log(
         level,
         &format!(
-            "imported {new_builds} new builds ({consistent} consistent) from {} hash directories in {}",
+            "imported {new_builds} new builds ({consistent} consistent){} from {} hash directories in {}",
+            if aggregates > 0 {
+                format!(" and {aggregates} aggregates")
+            } else {
+                String::new()
+            },
             found.hash_dirs.len(),
             trunk.display()
         ),
@@ -139,8 +146,73 @@ pub(crate) fn import(
     Ok(Summary {
         hash_dirs: found.hash_dirs.len(),
         new_builds,
+        new_aggregates: aggregates,
         consistent,
         skipped,
         incomplete,
     })
+}
+
+/// Records the aggregate directories not recorded yet; each must name
+/// recorded builds. Returns how many were added.
+fn import_aggregates(
+    ctx: &Ctx,
+    store: &mut crate::store::Store,
+    trunk: &std::path::Path,
+    dirs: &[String],
+) -> Result<usize> {
+    if dirs.is_empty() {
+        return Ok(0);
+    }
+    let known = store.known_aggregate_hashes()?;
+    let mut new: Vec<crate::store::aggregates::NewAggregate> = Vec::new();
+    // An aggregate that is under consistent/ is recorded there (it was
+    // current too): consistent/ first.
+    let mut dirs: Vec<&String> = dirs.iter().collect();
+    dirs.sort_by_key(|d| !d.starts_with("consistent/"));
+    for rel in dirs {
+        let name = rel.rsplit('/').next().unwrap_or("");
+        if known.contains(name) || new.iter().any(|a| a.agg_hash == name) {
+            continue;
+        }
+        let agg = match crate::trunk::import::read_aggregate(trunk, rel) {
+            Ok(a) => a,
+            Err(w) => {
+                ctx.log(Level::Warn, &w);
+                continue;
+            }
+        };
+        let mut ids = Vec::new();
+        let mut created_at = 0;
+        let mut missing = None;
+        for d in &agg.hash_dirs {
+            match store.build_by_repo_dir(d)? {
+                Some(b) => {
+                    created_at = created_at.max(b.dt_build);
+                    ids.push(b.id);
+                }
+                None => {
+                    missing = Some(d.clone());
+                    break;
+                }
+            }
+        }
+        if let Some(d) = missing {
+            ctx.log(
+                Level::Warn,
+                &format!(
+                    "{}: skipped for now: it names {d}, which is not imported",
+                    trunk.join(rel).display()
+                ),
+            );
+            continue;
+        }
+        new.push(crate::store::aggregates::NewAggregate {
+            agg_hash: agg.agg_hash,
+            repo_dir: agg.repo_dir,
+            created_at,
+            build_ids: ids,
+        });
+    }
+    store.record_aggregates(&new)
 }

@@ -215,6 +215,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::RepoGet(a) => dlrn::repo_get(&ctx, a, None),
         Command::RepoUse(a) => dlrn::repo_get(&ctx, a.query, Some(a.reporting_job_id)),
         Command::RepoPromote(a) => dlrn::repo_promote(&ctx, a),
+        Command::RepoPromoteBatch(a) => dlrn::repo_promote_batch(&ctx, a),
         Command::Run(a) => run::run(&ctx, a),
         Command::Why(a) => why::run(&ctx, a),
         Command::History(a) => history::run(&ctx, a),

@@ -135,6 +135,10 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             continue;
         }
         let now = crate::clock::now();
+        if crate::assess::uses_aggregates(store, p)? {
+            promote_aggregate(ctx, store, &trees, p, a.dry_run, &user, tally)?;
+            continue;
+        }
         let mut assessment = assess(store, cfg, p, now)?;
         if !p.jobs.is_empty() {
             // Jobs only help the candidates newer than one that already
@@ -238,6 +242,83 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         return Err(Error::Failed(format!(
             "{failed} publish(es) could not finish; the next run tries again"
         )));
+    }
+    Ok(())
+}
+
+/// A promotion whose candidates are aggregates: decided on the aggregates'
+/// votes, promoted as a batch of component builds.
+fn promote_aggregate(
+    ctx: &Ctx,
+    store: &mut Store,
+    trees: &promote::Trees,
+    p: &crate::config::PromotionDef,
+    dry_run: bool,
+    user: &str,
+    tally: &mut Tally,
+) -> Result<()> {
+    let cfg = ctx.config()?;
+    let assessment = crate::assess::assess_aggregates(store, cfg, p, crate::clock::now())?;
+    let Some(candidate) = assessment.promoted().cloned() else {
+        match assessment.newest() {
+            Some((c, e)) => {
+                tally.blocked += 1;
+                ctx.log(
+                    Level::Info,
+                    &format!(
+                        "{}: aggregate {} is blocked: {}",
+                        p.name,
+                        c.aggregate.agg_hash,
+                        e.summary()
+                    ),
+                );
+            }
+            None => tally.idle += 1,
+        }
+        return Ok(());
+    };
+    let hash = &candidate.aggregate.agg_hash;
+    if dry_run {
+        ctx.print(&format!(
+            "would promote aggregate {hash} ({} component builds) to {}",
+            candidate.builds.len(),
+            p.name
+        ))?;
+        tally.promoted += 1;
+        return Ok(());
+    }
+    let outcome = promote::promote_batch(
+        store,
+        trees,
+        &p.name,
+        &candidate.builds,
+        &promote::AggregateSource::Existing(candidate.aggregate.clone()),
+        &promote::Actor {
+            user,
+            kind: crate::store::promotions::Kind::Promote,
+            reason: "",
+        },
+    );
+    match outcome {
+        Ok(_) => {
+            tally.promoted += 1;
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "promoted aggregate {hash} ({} component builds) to {}",
+                    candidate.builds.len(),
+                    p.name
+                ),
+            );
+        }
+        Err(e) if e.code() != crate::error::exit::FAILED || matches!(e, Error::Failed(_)) => {
+            tally.stopped += 1;
+            ctx.log(
+                Level::Warn,
+                &format!("{}: did not promote aggregate {hash}: {e}", p.name),
+            );
+        }
+        Err(e) => return Err(e),
     }
     Ok(())
 }

@@ -33,6 +33,10 @@ pub struct Explanation {
     pub jobs: Vec<crate::decide::JobCheck>,
     /// The last lines of the console log of each failed job that ran here.
     pub log_tails: std::collections::BTreeMap<String, Vec<String>>,
+    /// For a promotion of aggregates (component mode): the aggregate
+    /// explained, and its component builds.
+    pub aggregate: Option<crate::store::aggregates::Aggregate>,
+    pub components: Vec<Build>,
 }
 
 /// How many console lines `why` shows under a failed job.
@@ -78,6 +82,9 @@ fn explain(
     now: i64,
 ) -> Result<Explanation> {
     let cfg = ctx.config()?;
+    if crate::assess::uses_aggregates(store, p)? && forced.is_none() {
+        return explain_aggregate(store, trees, cfg, p, now);
+    }
     let assessment = assess(store, cfg, p, now)?;
     let component = forced.and_then(|b| b.component.clone());
     let label_dir = promote::current_target(&trees.trunk, p.name.as_str(), component.as_deref())?;
@@ -172,6 +179,95 @@ fn explain(
         required,
         jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
         log_tails,
+        aggregate: None,
+        components: Vec::new(),
+    })
+}
+
+fn explain_aggregate(
+    store: &Store,
+    trees: &promote::Trees,
+    cfg: &crate::config::Config,
+    p: &PromotionDef,
+    now: i64,
+) -> Result<Explanation> {
+    let assessment = crate::assess::assess_aggregates(store, cfg, p, now)?;
+    // The aggregate the label shows: the md5 DLRN writes beside it.
+    let label_now =
+        std::fs::read_to_string(trees.trunk.join(p.name.as_str()).join("delorean.repo.md5"))
+            .ok()
+            .map(|s| s.trim().to_string());
+    let (verdict, summary, aggregate, components, jobs, rank) = match assessment.newest() {
+        Some((c, e)) => {
+            let verdict = if label_now.as_deref() == Some(c.aggregate.agg_hash.as_str()) {
+                "promoted"
+            } else if e.met() {
+                "promotable"
+            } else {
+                "blocked"
+            };
+            let head = match verdict {
+                "promotable" => format!(
+                    "aggregate {} can be promoted: {}",
+                    c.aggregate.agg_hash,
+                    e.summary()
+                ),
+                "promoted" => format!(
+                    "aggregate {} is where {} points; {}",
+                    c.aggregate.agg_hash,
+                    p.name,
+                    e.summary()
+                ),
+                _ => format!(
+                    "aggregate {} is blocked: {}",
+                    c.aggregate.agg_hash,
+                    e.summary()
+                ),
+            };
+            (
+                verdict,
+                head,
+                Some(c.aggregate.clone()),
+                c.builds.clone(),
+                e.jobs.clone(),
+                Some(0),
+            )
+        }
+        None => (
+            "no_candidate",
+            format!(
+                "no candidate: {} has no aggregate newer than the last one promoted to {}",
+                p.candidate_label, p.name
+            ),
+            None,
+            Vec::new(),
+            Vec::new(),
+            None,
+        ),
+    };
+    let required = jobs
+        .iter()
+        .filter(|j| !matches!(j.state, JobState::Disabled { .. }))
+        .count();
+    let passed = jobs
+        .iter()
+        .filter(|j| j.state.satisfied() && !matches!(j.state, JobState::Disabled { .. }))
+        .count();
+    Ok(Explanation {
+        promotion: p.name.to_string(),
+        candidate_label: p.candidate_label.to_string(),
+        verdict,
+        summary,
+        label_now,
+        build: None,
+        candidate_rank: rank,
+        candidates: assessment.candidates.len(),
+        passed,
+        required,
+        jobs,
+        log_tails: Default::default(),
+        aggregate,
+        components,
     })
 }
 
@@ -197,6 +293,24 @@ fn render(e: &Explanation) -> String {
             b.project_name,
             clock::short(b.dt_build)
         ));
+    }
+    if let Some(a) = &e.aggregate {
+        s.push_str(&format!(
+            "  aggregate {} ({} components, newest build {}), the newest of {} candidates from {}\n",
+            a.agg_hash,
+            e.components.len(),
+            clock::short(a.created_at),
+            e.candidates,
+            e.candidate_label
+        ));
+        for b in &e.components {
+            s.push_str(&format!(
+                "    {:<12} {} ({})\n",
+                b.component.as_deref().unwrap_or("-"),
+                b.full_hash,
+                b.project_name
+            ));
+        }
     }
     s.push_str(&format!(
         "  label     {} -> {}\n",

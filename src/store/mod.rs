@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::error::{DbContext, Error, IoContext, Result};
 
+pub mod aggregates;
 pub mod builds;
 pub mod jobs;
 pub mod lock;

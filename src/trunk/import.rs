@@ -42,6 +42,9 @@ pub struct BuilderLink {
 pub struct Scan {
     /// Every hash directory, relative to the root.
     pub hash_dirs: Vec<String>,
+    /// Every aggregate directory (component mode), relative to the root:
+    /// `current/<xx>/<yy>/<md5>` and `consistent/<xx>/<yy>/<md5>`.
+    pub aggregate_dirs: Vec<String>,
     pub links: Vec<BuilderLink>,
     pub warnings: Vec<String>,
 }
@@ -60,7 +63,84 @@ pub fn scan(root: &Path) -> Scan {
         find_hash_dirs(root, &base_rel, &mut scan);
     }
     scan.links = read_links(root, &components, &mut scan.warnings);
+    for name in BUILDER_LINKS {
+        let dir = root.join(name);
+        let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+        if !is_dir {
+            continue;
+        }
+        for e in WalkDir::new(&dir)
+            .min_depth(3)
+            .max_depth(3)
+            .follow_links(false)
+        {
+            match e {
+                Ok(e) if e.file_type().is_dir() => {
+                    match e.path().strip_prefix(root).map(|p| p.to_str()) {
+                        Ok(Some(rel)) => scan.aggregate_dirs.push(rel.to_string()),
+                        _ => scan.warnings.push(format!(
+                            "{}: skipped: the path is not UTF-8",
+                            e.path().display()
+                        )),
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => scan
+                    .warnings
+                    .push(format!("{}: skipped: {err}", dir.display())),
+            }
+        }
+    }
     scan
+}
+
+/// An aggregate directory read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedAggregate {
+    pub agg_hash: String,
+    pub repo_dir: String,
+    /// The component hash directories its `delorean.repo` points at.
+    pub hash_dirs: Vec<String>,
+}
+
+/// Reads an aggregate directory: its `delorean.repo`, whose md5 must be the
+/// directory's name, as DLRN names it.
+pub fn read_aggregate(root: &Path, rel: &str) -> Result<ScannedAggregate, String> {
+    use md5::{Digest, Md5};
+    let dir = root.join(rel);
+    let shown = dir.display();
+    let bytes = std::fs::read(dir.join("delorean.repo"))
+        .map_err(|e| format!("{shown}/delorean.repo: skipped: {e}"))?;
+    let md5 = crate::publish::apply::hex(&Md5::digest(&bytes));
+    let name = rel.rsplit('/').next().unwrap_or("");
+    if md5 != name {
+        return Err(format!(
+            "{shown}: skipped: the md5 of its delorean.repo is {md5}, not the directory's name"
+        ));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("{shown}/delorean.repo: skipped: it is not UTF-8"))?;
+    let sections = super::delorean_repo::parse(&text)
+        .map_err(|e| format!("{shown}/delorean.repo: skipped: {e}"))?;
+    let mut hash_dirs = Vec::new();
+    for s in sections {
+        let dir = s
+            .baseurl
+            .as_deref()
+            .and_then(super::delorean_repo::hash_dir_of)
+            .ok_or_else(|| {
+                format!(
+                    "{shown}/delorean.repo: skipped: section [{}] has no usable baseurl",
+                    s.id
+                )
+            })?;
+        hash_dirs.push(dir);
+    }
+    Ok(ScannedAggregate {
+        agg_hash: md5,
+        repo_dir: rel.to_string(),
+        hash_dirs,
+    })
 }
 
 /// What reading one hash directory gave.
@@ -175,8 +255,9 @@ fn read_links(
 
 fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
     let base = root.join(base_rel);
+    // No min_depth: walkdir does not pass entries above min_depth to the
+    // filter, and the shard levels are exactly what must be filtered.
     let walker = WalkDir::new(&base)
-        .min_depth(3)
         .max_depth(3)
         .follow_links(false)
         .into_iter()
@@ -188,6 +269,7 @@ fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
         });
     for entry in walker {
         let entry = match entry {
+            Ok(e) if e.depth() < 3 => continue,
             Ok(e) => e,
             Err(e) => {
                 if e.io_error().map(|i| i.kind()) != Some(std::io::ErrorKind::NotFound)
@@ -275,6 +357,11 @@ fn read_builder_link(
     warnings: &mut Vec<String>,
 ) -> Option<BuilderLink> {
     let dir = label_dir(root, component);
+    // In component mode the root's current/ and consistent/ are aggregate
+    // directories, not links.
+    if component.is_none() && std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_dir()) {
+        return None;
+    }
     let target = match super::links::read(&dir, name) {
         Ok(Some(t)) => t,
         Ok(None) => return None,

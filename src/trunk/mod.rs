@@ -4,6 +4,7 @@
 use std::path::{Component, Path, PathBuf};
 
 pub mod commit_yaml;
+pub mod delorean_repo;
 pub mod import;
 pub mod links;
 pub mod versions_csv;

@@ -150,3 +150,27 @@ fn import_without_a_trunk_is_not_found() {
     std::fs::rename(ws.trunk(), ws.path().join("elsewhere")).unwrap();
     ws.run(&["import"]).code(3).error_says("trunk");
 }
+
+#[test]
+fn regression_directories_that_are_not_shards_are_not_walked() {
+    // walkdir does not hand entries above min_depth to its filter: a root
+    // directory such as report/ or repos/ was walked as if it held shards.
+    let ws = Workspace::sample();
+    let stray = ws.trunk().join("report/aa/bb/cc");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::create_dir_all(ws.trunk().join("ab/cd/ef")).unwrap();
+    let r = ws.run(&["import", "--json"]);
+    r.ok();
+    let j = r.json();
+    // hash_dir_count also counts report/aa/bb, which is not a hash directory.
+    assert_eq!(
+        j["hash_dirs"].as_i64().unwrap(),
+        hash_dir_count(&ws) - 1,
+        "{j}"
+    );
+    assert_eq!(j["new_builds"], 25, "{j}");
+    assert_eq!(
+        j["incomplete"], 1,
+        "only ab/cd/ef, a shard-shaped directory without commit.yaml: {j}"
+    );
+}

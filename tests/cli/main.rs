@@ -2,6 +2,7 @@
 
 mod util;
 
+mod components;
 mod config;
 mod database;
 mod dlrn_api;

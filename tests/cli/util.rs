@@ -106,6 +106,17 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// The component-mode sample trunk, with `config` as the config.
+    pub fn components(config: &str) -> Workspace {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(
+            &fixtures().join("trunk-components"),
+            &dir.path().join("trunk"),
+        );
+        std::fs::write(dir.path().join("promoter.yaml"), config).unwrap();
+        Workspace { dir }
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -1,0 +1,331 @@
+use crate::util::*;
+
+const CONFIG: &str = "release: master
+trunk: trunk
+images: images
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    criteria: [periodic-integration]
+  current-tripleo:
+    candidate_label: tripleo-ci-testing
+    criteria: [periodic-ovb]
+";
+
+fn imported() -> Workspace {
+    let ws = Workspace::components(CONFIG);
+    let r = ws.run(&["import"]);
+    r.ok();
+    assert!(!r.stderr.contains("WARN"), "{}", r.stderr);
+    ws
+}
+
+/// The newest consistent aggregate's hash.
+fn newest_aggregate(ws: &Workspace) -> String {
+    ws.sql("SELECT agg_hash FROM aggregates ORDER BY created_at DESC LIMIT 1")
+}
+
+/// (component, repo_dir, commit, distro) of each build of an aggregate.
+fn members(ws: &Workspace, agg: &str) -> Vec<(String, String, String, String)> {
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT b.component, b.repo_dir, b.commit_hash, b.distro_hash FROM aggregates a
+             JOIN aggregate_builds ab ON ab.aggregate_id = a.id JOIN builds b ON b.id = ab.build_id
+             WHERE a.agg_hash = ?1 ORDER BY b.component",
+        )
+        .unwrap();
+    s.query_map([agg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn md5_of(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("md5sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_component_trunk_imports_builds_links_and_aggregates() {
+    let ws = imported();
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM builds"), 8);
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM builds WHERE component IS NULL"),
+        0
+    );
+    assert_eq!(
+        ws.sql::<String>("SELECT group_concat(DISTINCT component) FROM (SELECT component FROM builds ORDER BY component)"),
+        "baremetal,tripleo"
+    );
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM labels WHERE source = 'builder' AND component <> ''"),
+        4
+    );
+    let aggs: i64 = ws.sql("SELECT count(*) FROM aggregates");
+    assert!(aggs >= 4, "{aggs}");
+    // The newest aggregate is the one consistent/ shows, and its md5 is
+    // the md5 of its delorean.repo, as DLRN computes it.
+    let agg = newest_aggregate(&ws);
+    let shown = std::fs::read_to_string(ws.trunk().join("consistent/delorean.repo.md5")).unwrap();
+    assert_eq!(shown.trim(), agg);
+    assert_eq!(md5_of(&ws.trunk().join("consistent/delorean.repo")), agg);
+    let m = members(&ws, &agg);
+    assert_eq!(
+        m.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["baremetal", "tripleo"]
+    );
+    // Importing again adds nothing.
+    let again = ws.run(&["import", "--json"]);
+    assert_eq!(again.json()["new_aggregates"], 0);
+}
+
+#[test]
+fn votes_on_aggregates_and_component_filters() {
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let r = ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "periodic-integration",
+        "--agg-hash",
+        &agg,
+        "--info-url",
+        "https://logs/1",
+        "--timestamp",
+        "1700000000",
+        "--success",
+        "true",
+    ]);
+    r.ok();
+    assert_eq!(r.json()["aggregate_hash"], agg.as_str());
+    assert_eq!(r.json()["commit_hash"], serde_json::Value::Null);
+    let s = ws.run_db(&["agg-status", "--agg-hash", &agg]);
+    s.ok();
+    assert_eq!(s.json()[0]["job_id"], "periodic-integration");
+    assert_eq!(s.json()[0]["aggregate_hash"], agg.as_str());
+    ws.run_db(&["agg-status", "--agg-hash", &agg, "--success", "false"])
+        .ok();
+    assert_eq!(
+        ws.run_db(&["agg-status", "--agg-hash", &agg, "--success", "false"])
+            .json(),
+        serde_json::json!([])
+    );
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "j",
+        "--agg-hash",
+        "abc",
+        "--commit-hash",
+        "x",
+        "--distro-hash",
+        "y",
+        "--info-url",
+        "u",
+        "--timestamp",
+        "1",
+        "--success",
+        "true",
+    ])
+    .code(2);
+    let g = ws.run_db(&["repo-get", "--component", "baremetal"]);
+    g.ok();
+    assert_eq!(g.json()["component"], "baremetal");
+    ws.run_db(&["repo-get", "--component", "nope"]).code(3);
+}
+
+#[test]
+fn a_batch_promotion_moves_every_component_and_writes_the_aggregate() {
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let m = members(&ws, &agg);
+    let pairs: Vec<String> = m.iter().map(|(_, _, c, d)| format!("{c}_{d}")).collect();
+    let r = ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "tripleo-ci-testing",
+        "--hash-pairs",
+        &pairs.join(","),
+    ]);
+    r.ok();
+    for (comp, dir, _, _) in &m {
+        let link = ws
+            .link(&format!("trunk/component/{comp}/tripleo-ci-testing"))
+            .unwrap();
+        assert_eq!(format!("component/{comp}/{link}"), *dir);
+    }
+    let written =
+        std::fs::read_to_string(ws.trunk().join("tripleo-ci-testing/delorean.repo.md5")).unwrap();
+    assert_eq!(
+        written, agg,
+        "the same builds make the same aggregate as DLRN's"
+    );
+    assert_eq!(
+        md5_of(&ws.trunk().join("tripleo-ci-testing/delorean.repo")),
+        agg
+    );
+    assert_eq!(r.json()["aggregate_hash"], agg.as_str());
+    let rows = ws.run_db(&["promotion-get", "--agg-hash", &agg]).json();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    let h = ws.run(&["history"]);
+    assert!(
+        h.stdout.contains(&format!("of {}]", &agg[..8])),
+        "{}",
+        h.stdout
+    );
+    // Refusals, all before anything moves.
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "current",
+        "--hash-pairs",
+        &pairs[0],
+    ])
+    .code(4);
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "x",
+        "--hash-pairs",
+        "nounderscore",
+    ])
+    .code(2);
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "x",
+        "--hash-pairs",
+        &format!("{},ffff_eeee", pairs[0]),
+    ])
+    .code(3);
+    assert_eq!(ws.link("trunk/component/tripleo/x"), None);
+}
+
+#[test]
+fn a_batch_that_fails_half_way_leaves_every_label_as_it_was() {
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let m = members(&ws, &agg);
+    // An older tripleo build holds the label; baremetal's label cannot be
+    // written (a directory where the link goes).
+    let old: (String, String) = {
+        let c = rusqlite::Connection::open(ws.db()).unwrap();
+        c.query_row(
+            "SELECT commit_hash, distro_hash FROM builds WHERE component = 'tripleo' ORDER BY dt_build LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &old.0,
+        "--distro-hash",
+        &old.1,
+        "--promote-name",
+        "staging",
+    ])
+    .ok();
+    let tripleo_before = ws.link("trunk/component/tripleo/staging").unwrap();
+    std::fs::create_dir_all(ws.trunk().join("component/baremetal/staging")).unwrap();
+    let pairs: Vec<String> = m
+        .iter()
+        .rev()
+        .map(|(_, _, c, d)| format!("{c}_{d}"))
+        .collect();
+    let before: i64 = ws.sql("SELECT count(*) FROM promotions");
+    let r = ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "staging",
+        "--hash-pairs",
+        &pairs.join(","),
+    ]);
+    r.code(1).error_says("put back");
+    assert_eq!(
+        ws.link("trunk/component/tripleo/staging").unwrap(),
+        tripleo_before
+    );
+    assert_eq!(ws.link("trunk/component/tripleo/previous-staging"), None);
+    assert!(ws.trunk().join("component/baremetal/staging").is_dir());
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), before);
+    assert!(!ws.trunk().join("staging").exists(), "no aggregate written");
+}
+
+#[test]
+fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let why = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
+    why.ok();
+    assert!(
+        why.stdout.starts_with(&format!(
+            "tripleo-ci-testing: aggregate {agg} is blocked: 0 of 1 required job passed"
+        )),
+        "{}",
+        why.stdout
+    );
+    assert!(
+        why.stdout.contains("baremetal"),
+        "components are listed: {}",
+        why.stdout
+    );
+    for job in ["periodic-integration", "periodic-ovb"] {
+        ws.run_db(&[
+            "report-result",
+            "--job-id",
+            job,
+            "--agg-hash",
+            &agg,
+            "--info-url",
+            "u",
+            "--timestamp",
+            "1700000000",
+            "--success",
+            "true",
+        ])
+        .ok();
+    }
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "promoted aggregate {agg} (2 component builds) to tripleo-ci-testing"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "promoted aggregate {agg} (2 component builds) to current-tripleo"
+        )),
+        "{}",
+        r.stderr
+    );
+    for label in ["tripleo-ci-testing", "current-tripleo"] {
+        let md5 =
+            std::fs::read_to_string(ws.trunk().join(label).join("delorean.repo.md5")).unwrap();
+        assert_eq!(md5, agg, "{label}");
+        assert!(ws
+            .link(&format!("trunk/component/tripleo/{label}"))
+            .is_some());
+    }
+    let j = ws
+        .run(&["why", "--json", "--promotion", "current-tripleo"])
+        .json();
+    assert_eq!(j["verdict"], "no_candidate");
+    assert_eq!(j["label_now"], agg.as_str());
+    // Nothing new: the next run changes nothing.
+    let before: i64 = ws.sql("SELECT count(*) FROM promotions");
+    ws.run(&["run"]).ok();
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), before);
+}
