@@ -210,6 +210,46 @@ Example:
     /// Remove a waiver (recorded, not deleted)
     #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
     Unwaive(Unwaive),
+
+    /// The promotion history as JSON lines, oldest first, for a mirror to replay
+    #[command(after_help = "\
+One JSON object per line and per history row: origin (this database's name),
+id, label, component, commit_hash, distro_hash, extended_hash, full_hash,
+previous_full_hash, aggregate_hash, kind, timestamp, user, reason. Needs only
+the database.
+
+Examples:
+  promoter --db /var/lib/promoter/master.sqlite export > master-history.jsonl
+  promoter --db /var/lib/promoter/master.sqlite export --since 1200")]
+    Export(Export),
+
+    /// Apply another database's exported history to this machine's trees and database
+    #[command(after_help = "\
+Imports what the trunk gained, then moves each exported label to its build here
+(image links, trunk links with previous-<name> first, a history row of kind
+'replay' with the source's user and reason). A row is applied once: replaying
+the same file again changes nothing, even if a label moved on here since. A row
+whose build this mirror lacks is skipped with a warning (exit 0) and tried again
+by the next replay. Takes the run lock (exit 75 while a run holds it).
+
+Examples:
+  promoter -c mirror.yaml replay master-history.jsonl
+  ssh promoter.example.org promoter --db /var/lib/promoter/master.sqlite export | promoter -c mirror.yaml replay -")]
+    Replay(Replay),
+}
+
+#[derive(Debug, Args)]
+pub struct Export {
+    /// Only history rows with an id greater than ID
+    #[arg(long, value_name = "ID", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub since: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct Replay {
+    /// The exported history (JSON lines); - reads stdin
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod ident;
 pub mod jobs;
+pub mod mirror;
 pub mod promote;
 pub mod store;
 pub mod trunk;

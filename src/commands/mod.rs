@@ -13,9 +13,11 @@ use crate::store::Store;
 
 mod config_check;
 mod dlrn;
+mod export;
 mod history;
 mod import;
 mod init;
+mod replay;
 mod rollback;
 mod run;
 mod testenv;
@@ -222,5 +224,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Waivers(a) => waive::list(&ctx, a),
         Command::Unwaive(a) => waive::unwaive(&ctx, a),
         Command::Testenv(c) => testenv::run(&ctx, c),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Replay(a) => replay::run(&ctx, a),
     }
 }

@@ -22,6 +22,7 @@ pub mod builds;
 pub mod jobs;
 pub mod lock;
 pub mod promotions;
+pub mod replay;
 pub mod runs;
 pub mod testenvs;
 pub mod votes;
@@ -32,6 +33,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0001_builds_votes_promotions.sql"),
     include_str!("../../schema/0002_runs_attempts_waivers.sql"),
     include_str!("../../schema/0003_job_runs_testenvs.sql"),
+    // 0004_publications.sql goes here (publishing)
+    include_str!("../../schema/0004_publications.sql"),
+    include_str!("../../schema/0005_replay.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -7,4 +7,5 @@ mod database;
 mod dlrn_api;
 mod import;
 mod jobs;
+mod mirror;
 mod pipeline;
