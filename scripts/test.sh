@@ -14,6 +14,9 @@ apt_install() {
     fi
 }
 need python3 || apt_install python3
+# The status page is checked in a real browser (tests/cli/status.rs):
+# headless Chromium, Debian's package.
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

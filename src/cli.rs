@@ -211,6 +211,26 @@ Example:
     #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
     Unwaive(Unwaive),
 
+    /// Every label, its build and age, what blocks the next candidate, the last run
+    #[command(after_help = "\
+One line per label: the build it points at (full hash), how long ago it moved,
+how many candidates wait behind it, and the newest one: promotable (the next run
+moves the label) or blocked, with the first blocking jobs. Then the last run.
+Colours only on a terminal, and not with NO_COLOR set. --json gives the same
+facts.
+
+With --html and/or --metrics, writes those files (each atomically: readers see
+the old file or the new one) and prints nothing: a static, self-contained page
+for a browser or any web server, and Prometheus text format for node_exporter's
+textfile collector.
+
+Examples:
+  promoter -c master.yaml status
+  promoter -c master.yaml status --json | jq '.labels[] | {label, build: .build.full_hash}'
+  promoter -q -c master.yaml status --html /var/www/promoter/master.html \\
+      --metrics /var/lib/prometheus/node-exporter/promoter-master.prom")]
+    Status(Status),
+
     /// The promotion history as JSON lines, oldest first, for a mirror to replay
     #[command(after_help = "\
 One JSON object per line and per history row: origin (this database's name),
@@ -236,6 +256,16 @@ Examples:
   promoter -c mirror.yaml replay master-history.jsonl
   ssh promoter.example.org promoter --db /var/lib/promoter/master.sqlite export | promoter -c mirror.yaml replay -")]
     Replay(Replay),
+}
+
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Write the status page (self-contained HTML) to FILE, atomically
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write Prometheus text-format metrics to FILE, atomically
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

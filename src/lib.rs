@@ -16,5 +16,6 @@ pub mod ident;
 pub mod jobs;
 pub mod mirror;
 pub mod promote;
+pub mod report;
 pub mod store;
 pub mod trunk;

@@ -20,6 +20,7 @@ mod init;
 mod replay;
 mod rollback;
 mod run;
+mod status;
 mod testenv;
 mod waive;
 mod why;
@@ -224,6 +225,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Waivers(a) => waive::list(&ctx, a),
         Command::Unwaive(a) => waive::unwaive(&ctx, a),
         Command::Testenv(c) => testenv::run(&ctx, c),
+        Command::Status(a) => status::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Replay(a) => replay::run(&ctx, a),
     }

@@ -9,3 +9,4 @@ mod import;
 mod jobs;
 mod mirror;
 mod pipeline;
+mod status;
