@@ -88,7 +88,10 @@ pub enum Command {
     Init,
 
     /// Work with the config file
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  promoter -c master.yaml config check"
+    )]
     Config(ConfigCommand),
 
     /// Record new hash directories of the trunk and the builder's links
@@ -204,7 +207,10 @@ Example:
     Waivers(Waivers),
 
     /// The test-environment broker: exclusive, expiring leases by pool
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  promoter -c master.yaml testenv add ovb-1 --pool ovb --data ovb-1.json\n  promoter -c master.yaml testenv list"
+    )]
     Testenv(TestenvCommand),
 
     /// Remove a waiver (recorded, not deleted)
@@ -256,6 +262,21 @@ Examples:
   promoter -c mirror.yaml replay master-history.jsonl
   ssh promoter.example.org promoter --db /var/lib/promoter/master.sqlite export | promoter -c mirror.yaml replay -")]
     Replay(Replay),
+
+    /// Print shell completions
+    #[command(after_help = "\
+Examples:
+  promoter completions bash > /etc/bash_completion.d/promoter
+  promoter completions zsh > /usr/local/share/zsh/site-functions/_promoter
+  promoter completions fish > ~/.config/fish/completions/promoter.fish")]
+    Completions(Completions),
+
+    /// Print the man page, or write one page per command into a directory
+    #[command(after_help = "\
+Examples:
+  promoter man | man -l -
+  promoter man --dir /usr/local/share/man/man1 && mandb -q")]
+    Man(Man),
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +301,20 @@ pub struct Replay {
     /// The exported history (JSON lines); - reads stdin
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct Man {
+    /// Write promoter.1 and one promoter-<command>.1 per command here instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,12 +11,14 @@ use crate::promote::Trees;
 use crate::store::builds::Build;
 use crate::store::Store;
 
+mod completions;
 mod config_check;
 mod dlrn;
 mod export;
 mod history;
 mod import;
 mod init;
+mod man;
 mod replay;
 mod rollback;
 mod run;
@@ -228,5 +230,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => status::run(&ctx, a),
         Command::Export(a) => export::run(&ctx, a),
         Command::Replay(a) => replay::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man(a) => man::run(&ctx, a),
     }
 }

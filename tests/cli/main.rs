@@ -5,6 +5,7 @@ mod util;
 mod config;
 mod database;
 mod dlrn_api;
+mod help;
 mod import;
 mod jobs;
 mod mirror;
