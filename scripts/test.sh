@@ -16,6 +16,9 @@ apt_install() {
 need python3 || apt_install python3
 # The publishing tests push to an rsync daemon and check with sha256sum/md5sum.
 need rsync || apt_install rsync
+# The status page is checked in a real browser (tests/cli/status.rs):
+# headless Chromium, Debian's package.
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

@@ -88,7 +88,10 @@ pub enum Command {
     Init,
 
     /// Work with the config file
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  promoter -c master.yaml config check"
+    )]
     Config(ConfigCommand),
 
     /// Record new hash directories of the trunk and the builder's links
@@ -235,12 +238,114 @@ Example:
     Verify(Verify),
 
     /// The test-environment broker: exclusive, expiring leases by pool
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  promoter -c master.yaml testenv add ovb-1 --pool ovb --data ovb-1.json\n  promoter -c master.yaml testenv list"
+    )]
     Testenv(TestenvCommand),
 
     /// Remove a waiver (recorded, not deleted)
     #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
     Unwaive(Unwaive),
+
+    /// Every label, its build and age, what blocks the next candidate, the last run
+    #[command(after_help = "\
+One line per label: the build it points at (full hash), how long ago it moved,
+how many candidates wait behind it, and the newest one: promotable (the next run
+moves the label) or blocked, with the first blocking jobs. Then the last run.
+Colours only on a terminal, and not with NO_COLOR set. --json gives the same
+facts.
+
+With --html and/or --metrics, writes those files (each atomically: readers see
+the old file or the new one) and prints nothing: a static, self-contained page
+for a browser or any web server, and Prometheus text format for node_exporter's
+textfile collector.
+
+Examples:
+  promoter -c master.yaml status
+  promoter -c master.yaml status --json | jq '.labels[] | {label, build: .build.full_hash}'
+  promoter -q -c master.yaml status --html /var/www/promoter/master.html \\
+      --metrics /var/lib/prometheus/node-exporter/promoter-master.prom")]
+    Status(Status),
+
+    /// The promotion history as JSON lines, oldest first, for a mirror to replay
+    #[command(after_help = "\
+One JSON object per line and per history row: origin (this database's name),
+id, label, component, commit_hash, distro_hash, extended_hash, full_hash,
+previous_full_hash, aggregate_hash, kind, timestamp, user, reason. Needs only
+the database.
+
+Examples:
+  promoter --db /var/lib/promoter/master.sqlite export > master-history.jsonl
+  promoter --db /var/lib/promoter/master.sqlite export --since 1200")]
+    Export(Export),
+
+    /// Apply another database's exported history to this machine's trees and database
+    #[command(after_help = "\
+Imports what the trunk gained, then moves each exported label to its build here
+(image links, trunk links with previous-<name> first, a history row of kind
+'replay' with the source's user and reason). A row is applied once: replaying
+the same file again changes nothing, even if a label moved on here since. A row
+whose build this mirror lacks is skipped with a warning (exit 0) and tried again
+by the next replay. Takes the run lock (exit 75 while a run holds it).
+
+Examples:
+  promoter -c mirror.yaml replay master-history.jsonl
+  ssh promoter.example.org promoter --db /var/lib/promoter/master.sqlite export | promoter -c mirror.yaml replay -")]
+    Replay(Replay),
+
+    /// Print shell completions
+    #[command(after_help = "\
+Examples:
+  promoter completions bash > /etc/bash_completion.d/promoter
+  promoter completions zsh > /usr/local/share/zsh/site-functions/_promoter
+  promoter completions fish > ~/.config/fish/completions/promoter.fish")]
+    Completions(Completions),
+
+    /// Print the man page, or write one page per command into a directory
+    #[command(after_help = "\
+Examples:
+  promoter man | man -l -
+  promoter man --dir /usr/local/share/man/man1 && mandb -q")]
+    Man(Man),
+}
+
+#[derive(Debug, Args)]
+pub struct Status {
+    /// Write the status page (self-contained HTML) to FILE, atomically
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Write Prometheus text-format metrics to FILE, atomically
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Export {
+    /// Only history rows with an id greater than ID
+    #[arg(long, value_name = "ID", default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
+    pub since: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct Replay {
+    /// The exported history (JSON lines); - reads stdin
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Completions {
+    /// The shell
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct Man {
+    /// Write promoter.1 and one promoter-<command>.1 per command here instead
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -11,14 +11,19 @@ use crate::promote::Trees;
 use crate::store::builds::Build;
 use crate::store::Store;
 
+mod completions;
 mod config_check;
 mod dlrn;
+mod export;
 mod history;
 mod import;
 mod init;
+mod man;
 mod publish;
+mod replay;
 mod rollback;
 mod run;
+mod status;
 mod testenv;
 mod waive;
 mod why;
@@ -226,5 +231,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Testenv(c) => testenv::run(&ctx, c),
         Command::Publish(a) => publish::publish(&ctx, a),
         Command::Verify(a) => publish::verify(&ctx, a),
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Replay(a) => replay::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man(a) => man::run(&ctx, a),
     }
 }

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod lock;
 pub mod promotions;
 pub mod publications;
+pub mod replay;
 pub mod runs;
 pub mod testenvs;
 pub mod votes;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0002_runs_attempts_waivers.sql"),
     include_str!("../../schema/0003_job_runs_testenvs.sql"),
     include_str!("../../schema/0004_publications.sql"),
+    include_str!("../../schema/0005_replay.sql"),
 ];
 
 /// The schema version this binary writes.

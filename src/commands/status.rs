@@ -1,0 +1,226 @@
+//! `status`: every label, its build and age, the newest candidate behind
+//! it and what blocks it, and the last run; as a table (colours only on a
+//! terminal, `NO_COLOR` respected), as JSON, as a static HTML page, or as
+//! Prometheus metrics. The page and the metrics are written atomically.
+
+use std::io::IsTerminal;
+
+use super::{Ctx, Level};
+use crate::cli;
+use crate::clock;
+use crate::error::Result;
+use crate::report::{self, age, html, metrics, status};
+
+/// How many history rows the page's timeline shows.
+const TIMELINE_ROWS: i64 = 50;
+
+/// How many blocking jobs a table line names before "+N more".
+const BLOCKING_SHOWN: usize = 3;
+
+pub fn run(ctx: &Ctx, a: cli::Status) -> Result<u8> {
+    let cfg = ctx.config()?;
+    let store = ctx.store()?;
+    let trees = ctx.trees()?;
+    let now = clock::now();
+    let st = status::gather(&store, cfg, &trees, now)?;
+    for w in &st.warnings {
+        ctx.log(Level::Warn, w);
+    }
+    if a.html.is_none() && a.metrics.is_none() {
+        let text = if ctx.global.json {
+            serde_json::to_string_pretty(&st).expect("a status serializes")
+        } else {
+            render(&st, Colours::for_stdout())
+        };
+        ctx.print(&text)?;
+        return Ok(0);
+    }
+    if let Some(path) = &a.html {
+        let grids = status::grids(&store, cfg, &trees, now)?;
+        let timeline = status::timeline(&store, TIMELINE_ROWS)?;
+        report::write_atomically(path, html::render(&st, &grids, &timeline).as_bytes())?;
+        ctx.log(Level::Info, &format!("wrote {}", path.display()));
+    }
+    if let Some(path) = &a.metrics {
+        report::write_atomically(path, metrics::render(&st).as_bytes())?;
+        ctx.log(Level::Info, &format!("wrote {}", path.display()));
+    }
+    Ok(0)
+}
+
+/// Whether the table gets ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Colours {
+    On,
+    Off,
+}
+
+impl Colours {
+    /// On only when stdout is a terminal and `NO_COLOR` is unset or empty
+    /// (https://no-color.org).
+    fn for_stdout() -> Colours {
+        Colours::choose(
+            std::io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    }
+
+    fn choose(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> Colours {
+        match (terminal, no_color) {
+            (true, None) => Colours::On,
+            (true, Some(v)) if v.is_empty() => Colours::On,
+            _ => Colours::Off,
+        }
+    }
+
+    fn paint(self, code: &str, text: &str) -> String {
+        match self {
+            Colours::On => format!("\x1b[{code}m{text}\x1b[0m"),
+            Colours::Off => text.to_string(),
+        }
+    }
+}
+
+const GREEN: &str = "32";
+const RED: &str = "31";
+const YELLOW: &str = "33";
+const DIM: &str = "2";
+const BOLD: &str = "1";
+
+/// The table: one line per label, then the last run.
+pub fn render(s: &status::Status, c: Colours) -> String {
+    let name = |l: &status::LabelStatus| match &l.component {
+        Some(comp) => format!("{comp}/{}", l.label),
+        None => l.label.clone(),
+    };
+    let wl = s
+        .labels
+        .iter()
+        .map(|l| name(l).len())
+        .chain(["LABEL".len()])
+        .max()
+        .unwrap_or(5);
+    let wb = s
+        .labels
+        .iter()
+        .filter_map(|l| l.build.as_ref().map(|b| b.full_hash.len()))
+        .chain(["(not set)".len()])
+        .max()
+        .unwrap_or(9);
+    let mut out = format!(
+        "{}\n",
+        c.paint(
+            BOLD,
+            &format!(
+                "{:<wl$}  {:<wb$}  {:<10}  {:>7}  NEWEST CANDIDATE",
+                "LABEL", "BUILD", "MOVED", "WAITING"
+            )
+        )
+    );
+    for l in &s.labels {
+        let build = match &l.build {
+            Some(b) => b.full_hash.clone(),
+            None => "(not set)".into(),
+        };
+        let moved = match l.age_seconds {
+            Some(a) => format!("{} ago", age(a)),
+            None => "-".into(),
+        };
+        let waiting = l
+            .candidates_waiting
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".into());
+        let next = match (&l.newest_candidate, &l.candidate_label) {
+            (Some(cand), _) if cand.verdict == "promotable" => format!(
+                "{} {}: {}",
+                cand.build.full_hash,
+                c.paint(GREEN, "promotable"),
+                cand.summary
+            ),
+            (Some(cand), _) => {
+                let mut jobs: Vec<String> = cand
+                    .blocking
+                    .iter()
+                    .take(BLOCKING_SHOWN)
+                    .map(|j| format!("{} ({})", j.job_id, j.state.word()))
+                    .collect();
+                if cand.blocking.len() > BLOCKING_SHOWN {
+                    jobs.push(format!("+{} more", cand.blocking.len() - BLOCKING_SHOWN));
+                }
+                format!(
+                    "{} {} by {} ({} of {} passed)",
+                    cand.build.full_hash,
+                    c.paint(RED, "blocked"),
+                    jobs.join(", "),
+                    cand.passed,
+                    cand.required
+                )
+            }
+            (None, Some(from)) => c.paint(DIM, &format!("up to date: nothing newer in {from}")),
+            (None, None) => String::new(),
+        };
+        let build = if l.build.is_some() {
+            build
+        } else {
+            c.paint(DIM, &format!("{build:<wb$}"))
+        };
+        let line = format!(
+            "{:<wl$}  {build:<wb$}  {moved:<10}  {waiting:>7}  {next}",
+            name(l)
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    match &s.last_run {
+        None => out.push_str(&format!(
+            "{}\n",
+            c.paint(DIM, "no run recorded yet: promoter run")
+        )),
+        Some(r) => {
+            let outcome = match r.outcome.as_str() {
+                "completed" => c.paint(GREEN, &r.outcome),
+                "running" => c.paint(YELLOW, &r.outcome),
+                o => c.paint(RED, o),
+            };
+            let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
+            out.push_str(&format!(
+                "last run {} at {} UTC ({} ago): {outcome}{took}{}\n",
+                r.id,
+                clock::short(r.started_at),
+                age(s.generated_at - r.started_at),
+                if r.summary.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.summary)
+                }
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        let cases: [(bool, Option<&OsStr>, Colours); 5] = [
+            (true, None, Colours::On),
+            (true, Some(OsStr::new("")), Colours::On),
+            (true, Some(OsStr::new("1")), Colours::Off),
+            (false, None, Colours::Off),
+            (false, Some(OsStr::new("1")), Colours::Off),
+        ];
+        for (tty, env, want) in cases {
+            assert_eq!(Colours::choose(tty, env), want, "{tty} {env:?}");
+        }
+    }
+
+    #[test]
+    fn without_colours_there_is_no_escape_code() {
+        assert_eq!(Colours::Off.paint(RED, "blocked"), "blocked");
+        assert_eq!(Colours::On.paint(RED, "blocked"), "\x1b[31mblocked\x1b[0m");
+    }
+}

@@ -1,0 +1,445 @@
+//! The status page: one self-contained HTML file (styles inline, no
+//! script, no fonts or images to fetch), so it works from `file://` and
+//! behind any web server. Pure: data in, text out.
+
+use std::fmt::Write;
+
+use super::age;
+use super::status::{Cell, Column, Grid, LabelStatus, Moved, Role, Status};
+use crate::clock;
+use crate::decide::JobState;
+
+/// How often the page reloads itself, in seconds, for the engineer who
+/// keeps it open.
+const REFRESH_SECONDS: u32 = 120;
+
+const STYLE: &str = r#"
+:root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #ffffff; --panel: #f6f8fa;
+  --passed: #a5d6a7; --failed: #ef9a9a; --timedout: #ffcc80; --running: #90caf9; --missing: #e0e0e0;
+  --waived: #fff59d; --disabled: #f5f5f5; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+header { padding: 16px 24px; border-bottom: 1px solid var(--line); background: var(--panel); }
+header h1 { margin: 0 0 4px; font-size: 20px; }
+header p { margin: 0; color: var(--muted); }
+main { padding: 8px 24px 32px; }
+h2 { font-size: 16px; margin: 24px 0 8px; }
+h3 { font-size: 15px; margin: 20px 0 6px; }
+h3 small { font-weight: normal; color: var(--muted); }
+code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; }
+table { border-collapse: collapse; }
+th, td { text-align: left; vertical-align: top; padding: 4px 8px; border: 1px solid var(--line); }
+th { background: var(--panel); font-weight: 600; }
+.labels td.none { color: var(--muted); font-style: italic; }
+.labels td:first-child { white-space: nowrap; }
+.verdict { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; font-weight: 600; }
+.verdict.promotable, .verdict.current { background: var(--passed); }
+.verdict.blocked { background: var(--failed); }
+.verdict.idle { background: var(--missing); }
+.run.completed { color: #1b5e20; } .run.failed, .run.interrupted { color: #b71c1c; } .run.running { color: #0d47a1; }
+.warnings { background: #fff8c5; border: 1px solid #d4a72c; padding: 8px 12px; margin-top: 12px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table.grid th.job { max-width: 560px; overflow-wrap: anywhere; font-weight: normal; }
+table.grid th.job small { display: block; color: var(--muted); }
+table.grid th.col { min-width: 96px; text-align: center; font-weight: normal; font-size: 12px; }
+table.grid th.col.current { outline: 2px solid #1b5e20; outline-offset: -2px; }
+table.grid td.cell { text-align: center; min-width: 96px; height: 30px; padding: 0; }
+table.grid td.cell a, table.grid td.cell span { display: block; padding: 5px 4px; color: inherit; text-decoration: none; }
+td.passed { background: var(--passed); } td.failed { background: var(--failed); }
+td.timed-out { background: var(--timedout); } td.running { background: var(--running); }
+td.missing { background: var(--missing); } td.waived { background: var(--waived); }
+td.disabled { background: var(--disabled); color: var(--muted); }
+.legend span { display: inline-block; padding: 1px 8px; margin-right: 6px; border: 1px solid var(--line); font-size: 12px; }
+ol.timeline { list-style: none; margin: 0; padding: 0 0 0 14px; border-left: 3px solid var(--line); }
+ol.timeline li { position: relative; padding: 3px 0 3px 12px; }
+ol.timeline li::before { content: ""; position: absolute; left: -22px; top: 9px; width: 11px; height: 11px; border-radius: 50%; background: #2e7d32; border: 2px solid var(--bg); }
+ol.timeline li.rollback::before { background: #c62828; } ol.timeline li.manual::before { background: #ef6c00; }
+ol.timeline li.replay::before { background: #1565c0; }
+ol.timeline time { color: var(--muted); font-variant-numeric: tabular-nums; }
+ol.timeline .kind { font-size: 12px; color: var(--muted); }
+footer { padding: 12px 24px; color: var(--muted); border-top: 1px solid var(--line); font-size: 12px; }
+"#;
+
+/// The whole page.
+pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
+    let mut h = String::with_capacity(32 * 1024);
+    let now = status.generated_at;
+    let release = esc(&status.release);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\n\
+         <meta name=\"generator\" content=\"promoter status\">\n\
+         <title>promoter: {release}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <header>\n<h1>promoter: {release}</h1>\n<p>Generated <time datetime=\"{iso}\">{short} UTC</time>. {run}</p>\n</header>\n<main>\n",
+        iso = clock::iso(now),
+        short = clock::short(now),
+        run = last_run(status),
+    );
+    if !status.warnings.is_empty() {
+        h.push_str("<div class=\"warnings\"><strong>Warnings</strong><ul>");
+        for w in &status.warnings {
+            let _ = write!(h, "<li>{}</li>", esc(w));
+        }
+        h.push_str("</ul></div>\n");
+    }
+    labels(&mut h, status);
+    h.push_str("<section id=\"criteria\">\n<h2>Criteria</h2>\n");
+    h.push_str(
+        "<p class=\"legend\"><span style=\"background:var(--passed)\">&#10003; passed</span>\
+         <span style=\"background:var(--failed)\">&#10007; failed</span>\
+         <span style=\"background:var(--timedout)\">T timed out</span>\
+         <span style=\"background:var(--running)\">&#8943; running</span>\
+         <span style=\"background:var(--missing)\">&ndash; missing</span>\
+         <span style=\"background:var(--waived)\">W waived</span>\
+         <span style=\"background:var(--disabled)\">&empty; disabled</span></p>\n",
+    );
+    for g in grids {
+        grid(&mut h, g);
+    }
+    h.push_str("</section>\n");
+    history(&mut h, timeline, now);
+    let _ = write!(
+        h,
+        "</main>\n<footer>Written by <code>promoter status --html</code>; reloads every {} minutes. \
+         Why a build is blocked, with log tails: <code>promoter why --promotion NAME</code>.</footer>\n\
+         </body>\n</html>\n",
+        REFRESH_SECONDS / 60
+    );
+    h
+}
+
+fn last_run(s: &Status) -> String {
+    match &s.last_run {
+        None => "No run recorded yet.".into(),
+        Some(r) => {
+            let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
+            format!(
+                "Last run {} started {} UTC ({} ago): <span class=\"run {}\">{}</span>{took}. {}",
+                r.id,
+                clock::short(r.started_at),
+                age(s.generated_at - r.started_at),
+                esc(&r.outcome),
+                esc(&r.outcome),
+                esc(&r.summary)
+            )
+        }
+    }
+}
+
+fn labels(h: &mut String, s: &Status) {
+    h.push_str(
+        "<section id=\"labels\">\n<h2>Labels</h2>\n<div class=\"scroll\"><table class=\"labels\">\n\
+         <tr><th>Label</th><th>Build</th><th>Moved</th><th>Waiting</th><th>Newest candidate</th></tr>\n",
+    );
+    for l in &s.labels {
+        label_row(h, l, s.generated_at);
+    }
+    h.push_str("</table></div>\n</section>\n");
+}
+
+fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
+    let name = match &l.component {
+        Some(c) => format!("{}/{}", esc(c), esc(&l.label)),
+        None => esc(&l.label),
+    };
+    let role = match l.role {
+        Role::Builder => " <small>(builder)</small>",
+        Role::Promotion => "",
+        Role::Other => " <small>(by hand)</small>",
+    };
+    let _ = write!(
+        h,
+        "<tr class=\"label\" data-label=\"{}\"><td><strong>{name}</strong>{role}</td>",
+        esc(&l.label)
+    );
+    match &l.build {
+        Some(b) => {
+            let _ = write!(
+                h,
+                "<td><code class=\"hash\">{}</code><br><small>{} &middot; built {}</small></td>",
+                esc(&b.full_hash),
+                esc(&b.project_name),
+                clock::short(b.built_at)
+            );
+        }
+        None => h.push_str("<td class=\"none\">not set</td>"),
+    }
+    match l.moved_at {
+        Some(t) => {
+            let _ = write!(
+                h,
+                "<td><time datetime=\"{}\" title=\"{} UTC\">{} ago</time></td>",
+                clock::iso(t),
+                clock::short(t),
+                age(now - t)
+            );
+        }
+        None => h.push_str("<td class=\"none\">&ndash;</td>"),
+    }
+    match l.candidates_waiting {
+        Some(n) => {
+            let _ = write!(h, "<td>{n}</td>");
+        }
+        None => h.push_str("<td class=\"none\">&ndash;</td>"),
+    }
+    match (&l.newest_candidate, l.role) {
+        (Some(c), _) => {
+            let _ = write!(
+                h,
+                "<td><span class=\"verdict {v}\">{v}</span> <code class=\"hash\">{}</code><br><small>{}</small></td>",
+                esc(&c.build.full_hash),
+                esc(&c.summary),
+                v = c.verdict
+            );
+        }
+        (None, Role::Promotion) => {
+            let _ = write!(
+                h,
+                "<td><span class=\"verdict idle\">up to date</span> <small>nothing newer in {}</small></td>",
+                esc(l.candidate_label.as_deref().unwrap_or(""))
+            );
+        }
+        (None, _) => h.push_str("<td class=\"none\">&ndash;</td>"),
+    }
+    h.push_str("</tr>\n");
+}
+
+fn grid(h: &mut String, g: &Grid) {
+    let id = esc(&g.promotion);
+    let _ = write!(
+        h,
+        "<article class=\"promotion\" id=\"promotion-{id}\">\n<h3>{id} <small>candidates from {}</small></h3>\n",
+        esc(&g.candidate_label)
+    );
+    if g.columns.is_empty() {
+        let _ = write!(
+            h,
+            "<p>No candidate: {} has no build newer than the last one promoted, and the label is not set.</p>\n</article>\n",
+            esc(&g.candidate_label)
+        );
+        return;
+    }
+    h.push_str("<div class=\"scroll\"><table class=\"grid\">\n<thead><tr><th>required job</th>");
+    for c in &g.columns {
+        column_head(h, c);
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (i, j) in g.jobs.iter().enumerate() {
+        let _ = write!(h, "<tr><th class=\"job\">{}", esc(&j.job_id));
+        if !j.alternatives.is_empty() {
+            let alts: Vec<String> = j.alternatives.iter().map(|a| esc(a)).collect();
+            let _ = write!(h, "<small>or {}</small>", alts.join(", "));
+        }
+        h.push_str("</th>");
+        for c in &g.columns {
+            match c.cells.get(i) {
+                Some(cell) => self::cell(h, cell),
+                None => h.push_str("<td class=\"cell missing\"></td>"),
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table></div>\n</article>\n");
+}
+
+fn column_head(h: &mut String, c: &Column) {
+    let b = &c.build;
+    let rank = match c.rank {
+        Some(0) => "newest".to_string(),
+        Some(i) => format!("candidate {}", i + 1),
+        None => "label now".to_string(),
+    };
+    let short: String = b.commit_hash.chars().take(10).collect();
+    let current = if c.verdict == "current" {
+        " current"
+    } else {
+        ""
+    };
+    let _ = write!(
+        h,
+        "<th class=\"col{current}\" title=\"{full}\" data-hash=\"{full}\"><code>{}</code><br>{rank}<br>built {}<br><span class=\"verdict {v}\">{v}</span></th>",
+        esc(&short),
+        clock::short(b.built_at),
+        full = esc(&b.full_hash),
+        v = c.verdict,
+    );
+}
+
+fn cell(h: &mut String, cell: &Cell) {
+    let (class, glyph) = match &cell.check.state {
+        JobState::Passed { .. } => ("passed", "&#10003;"),
+        JobState::Failed { .. } => ("failed", "&#10007;"),
+        JobState::TimedOut { .. } => ("timed-out", "T"),
+        JobState::Running { .. } => ("running", "&#8943;"),
+        JobState::Missing => ("missing", "&ndash;"),
+        JobState::Waived { .. } => ("waived", "W"),
+        JobState::Disabled { .. } => ("disabled", "&empty;"),
+    };
+    let mut title = cell.check.state.word().to_string();
+    match &cell.check.state {
+        JobState::Waived { waiver } => {
+            let _ = write!(
+                title,
+                ": waiver {} by {}: {}",
+                waiver.id, waiver.user, waiver.reason
+            );
+        }
+        JobState::Disabled { reason } => {
+            let _ = write!(title, ": {reason}");
+        }
+        JobState::Passed { by: Some(alt), .. } => {
+            let _ = write!(title, " by alternative {alt}");
+        }
+        _ => {}
+    }
+    if let Some(v) = cell.check.state.vote() {
+        let _ = write!(title, ", {} UTC", clock::short(v.timestamp));
+        if !v.notes.is_empty() {
+            let _ = write!(title, ": {}", v.notes);
+        }
+    }
+    let link = cell
+        .check
+        .state
+        .vote()
+        .and_then(|v| href(&v.url))
+        .or_else(|| cell.archive.as_deref().and_then(href));
+    let _ = write!(h, "<td class=\"cell {class}\">");
+    match link {
+        Some(url) => {
+            let _ = write!(
+                h,
+                "<a href=\"{}\" title=\"{}\">{glyph}</a>",
+                esc(&url),
+                esc(&title)
+            );
+        }
+        None => {
+            let _ = write!(h, "<span title=\"{}\">{glyph}</span>", esc(&title));
+        }
+    }
+    h.push_str("</td>");
+}
+
+fn history(h: &mut String, timeline: &[Moved], now: i64) {
+    h.push_str("<section id=\"history\">\n<h2>History</h2>\n");
+    if timeline.is_empty() {
+        h.push_str("<p>No promotion recorded yet.</p>\n</section>\n");
+        return;
+    }
+    h.push_str("<ol class=\"timeline\">\n");
+    for m in timeline {
+        let label = match &m.component {
+            Some(c) => format!("{}/{}", esc(c), esc(&m.label)),
+            None => esc(&m.label),
+        };
+        let _ = write!(
+            h,
+            "<li class=\"{kind}\" data-id=\"{id}\"><time datetime=\"{iso}\">{short}</time> ({ago} ago) \
+             <strong>{label}</strong> &rarr; <code class=\"hash\">{full}</code> <span class=\"kind\">{kind} #{id} by {user}</span>",
+            kind = m.kind,
+            id = m.id,
+            iso = clock::iso(m.timestamp),
+            short = clock::short(m.timestamp),
+            ago = age(now - m.timestamp),
+            full = esc(&m.full_hash),
+            user = esc(&m.user),
+        );
+        if let Some(p) = &m.previous_full_hash {
+            let _ = write!(h, " <small>(was {})</small>", esc(p));
+        }
+        if !m.reason.is_empty() {
+            let _ = write!(h, ": {}", esc(&m.reason));
+        }
+        h.push_str("</li>\n");
+    }
+    h.push_str("</ol>\n</section>\n");
+}
+
+/// Escapes text for HTML content and quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link target for a vote url or a log archive: http(s) urls as they
+/// are, absolute paths as `file://` urls; anything else (`javascript:`,
+/// relative text) is not linked.
+fn href(url: &str) -> Option<String> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        return Some(url.to_string());
+    }
+    if url.starts_with('/') {
+        let mut out = String::from("file://");
+        for b in url.bytes() {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                out.push(b as char);
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+        return Some(out);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_outside_is_escaped() {
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+
+    #[test]
+    fn only_web_urls_and_absolute_paths_become_links() {
+        assert_eq!(
+            href("https://logs.example.org/a?b=1").as_deref(),
+            Some("https://logs.example.org/a?b=1")
+        );
+        assert_eq!(
+            href("/srv/logs/run 1/job.tar.gz").as_deref(),
+            Some("file:///srv/logs/run%201/job.tar.gz")
+        );
+        assert_eq!(href("javascript:alert(1)"), None);
+        assert_eq!(href("JavaScript:alert(1)"), None);
+        assert_eq!(href("logs/relative"), None);
+        assert_eq!(href(""), None);
+    }
+
+    #[test]
+    fn an_empty_status_is_still_a_whole_page() {
+        let s = Status {
+            release: "master<".into(),
+            generated_at: 1_700_000_000,
+            labels: vec![],
+            last_run: None,
+            warnings: vec![],
+        };
+        let page = render(&s, &[], &[]);
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.ends_with("</html>\n"));
+        assert!(page.contains("<title>promoter: master&lt;</title>"));
+        assert!(page.contains("No promotion recorded yet."));
+        for external in ["<script", "<link", "<img", "@import", "url("] {
+            assert!(!page.contains(external), "{external}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The status as Prometheus text-format metrics, for node_exporter's
+//! textfile collector. Every series carries `release`, so the files of
+//! several releases can sit in one collector directory. Pure: data in,
+//! text out.
+
+use std::fmt::Write;
+
+use super::status::{LabelStatus, Status};
+
+/// A run's outcomes, as a metric label.
+const RUN_OUTCOMES: [&str; 4] = ["running", "completed", "failed", "interrupted"];
+
+/// The metrics text.
+pub fn render(s: &Status) -> String {
+    let mut out = String::new();
+    let release = format!("release=\"{}\"", label_value(&s.release));
+    let labels = |l: &LabelStatus| {
+        let mut v = format!("{release},label=\"{}\"", label_value(&l.label));
+        if let Some(c) = &l.component {
+            let _ = write!(v, ",component=\"{}\"", label_value(c));
+        }
+        v
+    };
+
+    family(
+        &mut out,
+        "promoter_label_info",
+        "The build each label points at (value 1; full_hash names it).",
+    );
+    for l in &s.labels {
+        if let Some(b) = &l.build {
+            let _ = writeln!(
+                out,
+                "promoter_label_info{{{},full_hash=\"{}\"}} 1",
+                labels(l),
+                label_value(&b.full_hash)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "promoter_label_moved_timestamp_seconds",
+        "When the label last moved: its last promotion, rollback or replay (for the builder's links: when import saw them move).",
+    );
+    for l in &s.labels {
+        if let Some(t) = l.moved_at {
+            let _ = writeln!(
+                out,
+                "promoter_label_moved_timestamp_seconds{{{}}} {t}",
+                labels(l)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "promoter_candidates_waiting",
+        "Candidates newer than any build ever promoted to the label.",
+    );
+    for l in &s.labels {
+        if let Some(n) = l.candidates_waiting {
+            let _ = writeln!(out, "promoter_candidates_waiting{{{}}} {n}", labels(l));
+        }
+    }
+
+    family(
+        &mut out,
+        "promoter_newest_candidate_jobs",
+        "Required jobs of the newest candidate by result (disabled combinations are not required).",
+    );
+    for l in &s.labels {
+        let Some(c) = &l.newest_candidate else {
+            continue;
+        };
+        for (result, n) in c.results.each() {
+            let _ = writeln!(
+                out,
+                "promoter_newest_candidate_jobs{{{},result=\"{result}\"}} {n}",
+                labels(l)
+            );
+        }
+    }
+
+    family(
+        &mut out,
+        "promoter_newest_candidate_blocked",
+        "1 when the newest candidate does not meet the criteria, 0 when the next run promotes it.",
+    );
+    for l in &s.labels {
+        if let Some(c) = &l.newest_candidate {
+            let blocked = u8::from(c.verdict == "blocked");
+            let _ = writeln!(
+                out,
+                "promoter_newest_candidate_blocked{{{}}} {blocked}",
+                labels(l)
+            );
+        }
+    }
+
+    if let Some(r) = &s.last_run {
+        family(
+            &mut out,
+            "promoter_last_run_timestamp_seconds",
+            "When the last run started.",
+        );
+        let _ = writeln!(
+            out,
+            "promoter_last_run_timestamp_seconds{{{release}}} {}",
+            r.started_at
+        );
+        if let Some(secs) = r.seconds {
+            family(
+                &mut out,
+                "promoter_last_run_duration_seconds",
+                "How long the last run took.",
+            );
+            let _ = writeln!(
+                out,
+                "promoter_last_run_duration_seconds{{{release}}} {secs}"
+            );
+        }
+        family(
+            &mut out,
+            "promoter_last_run_outcome",
+            "The last run's outcome (1 for the one it had).",
+        );
+        for o in RUN_OUTCOMES {
+            let _ = writeln!(
+                out,
+                "promoter_last_run_outcome{{{release},outcome=\"{o}\"}} {}",
+                u8::from(r.outcome == o)
+            );
+        }
+    }
+    out
+}
+
+fn family(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {}", help_text(help));
+    let _ = writeln!(out, "# TYPE {name} gauge");
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Escapes HELP text: backslash and newline.
+fn help_text(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(help_text("a\\b\nc"), "a\\\\b\\nc");
+    }
+
+    #[test]
+    fn a_status_without_labels_or_runs_has_only_family_headers() {
+        let s = Status {
+            release: "master".into(),
+            generated_at: 0,
+            labels: vec![],
+            last_run: None,
+            warnings: vec![],
+        };
+        let text = render(&s);
+        assert!(text.lines().all(|l| l.starts_with("# ")), "{text}");
+    }
+}

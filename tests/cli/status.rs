@@ -1,0 +1,662 @@
+//! `status`: the table, the JSON, the metrics file and the HTML page, all
+//! checked against the database; the page in a real browser.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+const CHAIN: &str = "release: master
+trunk: trunk
+images: images
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    criteria: [consistent]
+  current-tripleo:
+    candidate_label: tripleo-ci-testing
+    criteria: [job-a]
+  current-tripleo-rdo:
+    candidate_label: current-tripleo
+    criteria: [job-b, job-c]
+";
+
+/// A pipeline with a history, a passed, a failed and a missing job: the
+/// older consistent build went all the way through, the newest one passed
+/// job-a and is blocked at current-tripleo-rdo by job-b (failed) and job-c
+/// (missing).
+fn pipeline() -> (Workspace, String) {
+    let ws = Workspace::sample();
+    ws.write_config(CHAIN);
+    ws.run(&["import"]).ok();
+    let old = nth_consistent(&ws, 1);
+    let new = nth_consistent(&ws, 0);
+    for (label, h) in [
+        ("tripleo-ci-testing", &old),
+        ("current-tripleo", &old),
+        ("current-tripleo-rdo", &old),
+    ] {
+        promote_by_hand(&ws, h, label);
+    }
+    vote(&ws, "job-a", &new, true);
+    vote(&ws, "job-b", &new, false);
+    ws.run(&["run"]).ok();
+    let full = full_hash(&new);
+    assert_eq!(
+        ws.sql::<String>("SELECT full_hash FROM labels_view WHERE name = 'current-tripleo'"),
+        full,
+        "the setup promotes the newest build to current-tripleo"
+    );
+    (ws, full)
+}
+
+/// The commit and distro hash of the n-th newest consistent build.
+fn nth_consistent(ws: &Workspace, n: i64) -> (String, String) {
+    let dir: String = ws.sql(&format!(
+        "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET {n}"
+    ));
+    hashes_of(&dir)
+}
+
+fn full_hash((c, d): &(String, String)) -> String {
+    format!("{c}_{}", &d[..8])
+}
+
+fn promote_by_hand(ws: &Workspace, (c, d): &(String, String), label: &str) {
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        c,
+        "--distro-hash",
+        d,
+        "--promote-name",
+        label,
+    ])
+    .ok();
+}
+
+fn vote(ws: &Workspace, job: &str, (c, d): &(String, String), success: bool) {
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        job,
+        "--commit-hash",
+        c,
+        "--distro-hash",
+        d,
+        "--info-url",
+        &format!("https://logs.example.org/{job}"),
+        "--timestamp",
+        "1700000000",
+        "--success",
+        if success { "true" } else { "false" },
+    ])
+    .ok();
+}
+
+/// (label, full hash, updated_at) of every label, from the database.
+fn db_labels(ws: &Workspace) -> Vec<(String, String, i64)> {
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT l.name, b.full_hash, l.updated_at FROM labels l JOIN builds b ON b.id = l.build_id
+             ORDER BY l.name",
+        )
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn status_and_status_json_agree_with_the_database() {
+    let (ws, newest) = pipeline();
+    let labels = db_labels(&ws);
+    assert_eq!(labels.len(), 5, "current, consistent and three promotions");
+
+    let j = ws.run(&["status", "--json"]);
+    j.ok();
+    let j = j.json();
+    let by_name: BTreeMap<&str, &serde_json::Value> = j["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["label"].as_str().unwrap(), l))
+        .collect();
+    assert_eq!(by_name.len(), labels.len(), "{j:#}");
+    for (name, full, updated) in &labels {
+        let l = by_name[name.as_str()];
+        assert_eq!(l["build"]["full_hash"], *full, "{name}");
+        assert_eq!(l["moved_at"], *updated, "{name}");
+    }
+    let order: Vec<&str> = j["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "current",
+            "consistent",
+            "tripleo-ci-testing",
+            "current-tripleo",
+            "current-tripleo-rdo"
+        ]
+    );
+    let rdo = by_name["current-tripleo-rdo"];
+    assert_eq!(rdo["candidate_label"], "current-tripleo");
+    assert_eq!(rdo["candidates_waiting"], 1);
+    assert_eq!(rdo["newest_candidate"]["build"]["full_hash"], newest);
+    assert_eq!(rdo["newest_candidate"]["verdict"], "blocked");
+    let blocking: Vec<(&str, &str)> = rdo["newest_candidate"]["blocking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["job_id"].as_str().unwrap(), b["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(blocking, [("job-b", "failed"), ("job-c", "missing")]);
+    assert_eq!(
+        by_name["current-tripleo"]["newest_candidate"],
+        serde_json::Value::Null
+    );
+    assert_eq!(by_name["current-tripleo"]["candidates_waiting"], 0);
+
+    let run_id: i64 = ws.sql("SELECT max(id) FROM runs");
+    let started: i64 = ws.sql("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1");
+    assert_eq!(j["last_run"]["id"], run_id);
+    assert_eq!(j["last_run"]["started_at"], started);
+    assert_eq!(j["last_run"]["outcome"], "completed");
+
+    // The table: the same facts, one line per label, then the last run.
+    let t = ws.run(&["status"]);
+    t.ok();
+    assert!(!t.stdout.contains('\x1b'), "no colour into a pipe");
+    let lines: Vec<&str> = t.stdout.lines().collect();
+    assert_eq!(lines.len(), 1 + labels.len() + 1, "{}", t.stdout);
+    assert!(lines[0].starts_with("LABEL"), "{}", t.stdout);
+    for (name, full, _) in &labels {
+        let line = lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{}", t.stdout));
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some(full.as_str()),
+            "{line}"
+        );
+    }
+    let rdo_line = lines
+        .iter()
+        .find(|l| l.starts_with("current-tripleo-rdo"))
+        .unwrap();
+    assert!(
+        rdo_line.ends_with(&format!(
+            "{newest} blocked by job-b (failed), job-c (missing) (0 of 2 passed)"
+        )),
+        "{rdo_line}"
+    );
+    let last = lines.last().unwrap();
+    assert!(
+        last.starts_with(&format!("last run {run_id} at ")) && last.contains(": completed"),
+        "{last}"
+    );
+}
+
+#[test]
+fn status_colours_only_on_a_terminal_and_never_with_no_color() {
+    let (ws, _) = pipeline();
+    // `script` gives the command a terminal, as a person's shell would.
+    let on_a_terminal = |no_color: Option<&str>| {
+        let cmd = format!("{} -c {} status", BIN, ws.config().display());
+        let mut c = Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let out = c.output().expect("script(1) from util-linux");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal(None);
+    assert!(
+        coloured.contains("\x1b[31mblocked\x1b[0m"),
+        "blocked in red on a terminal:\n{coloured}"
+    );
+    let plain = on_a_terminal(Some("1"));
+    assert!(plain.contains("blocked by job-b"), "{plain}");
+    assert!(!plain.contains('\x1b'), "NO_COLOR is respected:\n{plain}");
+}
+
+/// One sample of a metrics file.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// Parses Prometheus text format strictly enough to fail on what a
+/// scraper rejects: every sample's family declared by a TYPE line before
+/// it, one TYPE per family, valid names, quoted and escaped label values,
+/// numeric values, no duplicate series, a final newline.
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    assert!(text.ends_with('\n'), "the file ends with a newline");
+    let name_ok = |n: &str| {
+        let mut cs = n.chars();
+        cs.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let mut typed: BTreeMap<String, String> = BTreeMap::new();
+    let mut samples = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, line) in text.lines().enumerate() {
+        let at = format!("line {}: {line}", i + 1);
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let kind = parts.next().unwrap();
+            let name = parts.next().unwrap_or_else(|| panic!("{at}"));
+            assert!(name_ok(name), "{at}");
+            if kind == "TYPE" {
+                let t = parts.next().unwrap_or_else(|| panic!("{at}"));
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&t),
+                    "{at}"
+                );
+                assert!(
+                    typed.insert(name.into(), t.into()).is_none(),
+                    "two TYPE lines: {at}"
+                );
+            } else {
+                assert_eq!(kind, "HELP", "{at}");
+                assert!(!typed.contains_key(name), "HELP after TYPE: {at}");
+            }
+            continue;
+        }
+        assert!(!line.is_empty() && !line.starts_with('#'), "{at}");
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{at}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value: {at}"));
+        let (name, labels) = match series.split_once('{') {
+            None => (series, BTreeMap::new()),
+            Some((n, rest)) => {
+                let body = rest.strip_suffix('}').unwrap_or_else(|| panic!("{at}"));
+                let mut labels = BTreeMap::new();
+                let mut chars = body.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert!(name_ok(&key), "label name {key:?}: {at}");
+                    assert_eq!(chars.next(), Some('"'), "{at}");
+                    let mut v = String::new();
+                    loop {
+                        match chars.next().unwrap_or_else(|| panic!("unterminated: {at}")) {
+                            '\\' => match chars.next() {
+                                Some('\\') => v.push('\\'),
+                                Some('"') => v.push('"'),
+                                Some('n') => v.push('\n'),
+                                e => panic!("bad escape {e:?}: {at}"),
+                            },
+                            '"' => break,
+                            '\n' => panic!("{at}"),
+                            c => v.push(c),
+                        }
+                    }
+                    match chars.next() {
+                        None => {}
+                        Some(',') => {}
+                        c => panic!("unexpected {c:?}: {at}"),
+                    }
+                    assert!(labels.insert(key, v).is_none(), "repeated label: {at}");
+                }
+                (n, labels)
+            }
+        };
+        assert!(name_ok(name), "{at}");
+        assert!(typed.contains_key(name), "no TYPE before the sample: {at}");
+        assert!(seen.insert(series.to_string()), "duplicate series: {at}");
+        samples.push(Sample {
+            name: name.into(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+#[test]
+fn the_metrics_file_parses_as_prometheus_text_and_agrees_with_the_database() {
+    let (ws, newest) = pipeline();
+    let dir = ws.path().join("textfile");
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("promoter-master.prom");
+    std::fs::write(&file, "stale").unwrap();
+    let r = ws.run(&["status", "--metrics", file.to_str().unwrap()]);
+    r.ok();
+    assert_eq!(r.stdout, "", "with --metrics, nothing on stdout");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["promoter-master.prom"], "no temporary file left");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let samples = parse_prometheus(&text);
+    let get = |name: &str, want: &[(&str, &str)]| -> Vec<f64> {
+        samples
+            .iter()
+            .filter(|s| {
+                s.name == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+            .collect()
+    };
+    assert!(samples.iter().all(|s| s.labels["release"] == "master"));
+    for (name, full, updated) in db_labels(&ws) {
+        assert_eq!(
+            get(
+                "promoter_label_info",
+                &[("label", name.as_str()), ("full_hash", full.as_str())]
+            ),
+            [1.0],
+            "{name}\n{text}"
+        );
+        assert_eq!(
+            get(
+                "promoter_label_moved_timestamp_seconds",
+                &[("label", name.as_str())]
+            ),
+            [updated as f64],
+            "{name}"
+        );
+    }
+    let rdo = [("label", "current-tripleo-rdo")];
+    assert_eq!(get("promoter_candidates_waiting", &rdo), [1.0]);
+    assert_eq!(get("promoter_newest_candidate_blocked", &rdo), [1.0]);
+    for (result, n) in [("passed", 0.0), ("failed", 1.0), ("missing", 1.0)] {
+        assert_eq!(
+            get(
+                "promoter_newest_candidate_jobs",
+                &[("label", "current-tripleo-rdo"), ("result", result)]
+            ),
+            [n],
+            "{result}"
+        );
+    }
+    assert!(!text.contains(&format!(
+        "label=\"current-tripleo-rdo\",full_hash=\"{newest}\""
+    )));
+    let started: i64 = ws.sql("SELECT started_at FROM runs ORDER BY id DESC LIMIT 1");
+    let took: i64 = ws.sql("SELECT ended_at - started_at FROM runs ORDER BY id DESC LIMIT 1");
+    assert_eq!(
+        get("promoter_last_run_timestamp_seconds", &[]),
+        [started as f64]
+    );
+    assert_eq!(
+        get("promoter_last_run_duration_seconds", &[]),
+        [took as f64]
+    );
+    assert_eq!(
+        get("promoter_last_run_outcome", &[("outcome", "completed")]),
+        [1.0]
+    );
+    assert_eq!(
+        get("promoter_last_run_outcome", &[("outcome", "failed")]),
+        [0.0]
+    );
+
+    // promtool, the reference checker, where it is installed.
+    if let Ok(out) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+    {
+        assert!(
+            out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+            "promtool check metrics:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_status_file_in_a_missing_directory_fails_and_says_where() {
+    let (ws, _) = pipeline();
+    let r = ws.run(&["status", "--html", "no/such/dir/page.html"]);
+    r.code(1)
+        .error_says("failed to write no/such/dir/page.html");
+}
+
+/// Chromium for the browser test: `$CHROMIUM`, else /usr/bin/chromium.
+/// `None` only when PROMOTER_SKIP_BROWSER=1 allows a dev box without it.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("PROMOTER_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "SKIPPED the browser test: no chromium at {} and PROMOTER_SKIP_BROWSER=1",
+            path.display()
+        );
+        return None;
+    }
+    panic!(
+        "no chromium at {}: install chromium (scripts/test.sh does), or set CHROMIUM",
+        path.display()
+    );
+}
+
+/// Runs headless Chromium with a fresh profile; returns stdout.
+fn headless(chromium: &Path, args: &[&str]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Where tests leave files for people to look at.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_status_page_in_headless_chromium_shows_every_label_and_hash() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let (ws, newest) = pipeline();
+    let page = ws.path().join("www/master.html");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    ws.run(&["status", "--html", page.to_str().unwrap()]).ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    for external in ["<script", "<link", "<img", "@import", "url(", "<iframe"] {
+        assert!(
+            !html.contains(external),
+            "the page is self-contained, yet has {external}"
+        );
+    }
+    let url = format!("file://{}", page.display());
+
+    let dom = headless(&chromium, &["--dump-dom", &url]);
+    assert!(dom.contains("<title>promoter: master</title>"), "{dom}");
+    for (name, full, _) in db_labels(&ws) {
+        assert!(
+            dom.contains(&format!("data-label=\"{name}\"")),
+            "label {name} in the DOM"
+        );
+        assert!(dom.contains(&full), "{name}'s build {full} in the DOM");
+    }
+    assert!(dom.contains(&newest));
+    for grid in [
+        "tripleo-ci-testing",
+        "current-tripleo",
+        "current-tripleo-rdo",
+    ] {
+        assert!(
+            dom.contains(&format!("id=\"promotion-{grid}\"")),
+            "criteria grid of {grid}"
+        );
+    }
+    let rdo = &dom[dom.find("id=\"promotion-current-tripleo-rdo\"").unwrap()..];
+    let rdo = &rdo[..rdo.find("</article>").unwrap()];
+    assert!(rdo.contains("class=\"cell failed\""), "{rdo}");
+    assert!(rdo.contains("class=\"cell missing\""), "{rdo}");
+    assert!(
+        rdo.contains("href=\"https://logs.example.org/job-b\""),
+        "{rdo}"
+    );
+    assert!(rdo.contains(&format!("data-hash=\"{newest}\"")), "{rdo}");
+    let history: i64 = ws.sql("SELECT count(*) FROM promotions");
+    let timeline = &dom[dom.find("<ol class=\"timeline\">").unwrap()..];
+    let timeline = &timeline[..timeline.find("</ol>").unwrap()];
+    assert_eq!(
+        timeline.matches("<li ").count() as i64,
+        history,
+        "one timeline entry per history row"
+    );
+
+    let shot = artifacts().join("status-page.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &chromium,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1000",
+            &url,
+        ],
+    );
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    let (w, h, pixels) = decode_png(&png);
+    assert_eq!((w, h), (1400, 1000));
+    let near = |p: [u8; 3], q: [u8; 3]| p.iter().zip(q).all(|(a, b)| a.abs_diff(b) <= 4);
+    let count = |c: [u8; 3]| pixels.iter().filter(|p| near(**p, c)).count();
+    let passed = count([0xa5, 0xd6, 0xa7]);
+    let failed = count([0xef, 0x9a, 0x9a]);
+    let white = count([0xff, 0xff, 0xff]);
+    assert!(passed > 2000, "green passed cells on screen ({passed} px)");
+    assert!(failed > 2000, "red failed cells on screen ({failed} px)");
+    assert!(
+        white < pixels.len() * 95 / 100,
+        "the page is not blank ({white} of {} px white)",
+        pixels.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
+
+/// Decodes an 8-bit, non-interlaced RGB or RGBA PNG (what Chromium
+/// writes) into RGB pixels.
+fn decode_png(png: &[u8]) -> (usize, usize, Vec<[u8; 3]>) {
+    use std::io::Read;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG file");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let (mut w, mut h, mut channels) = (0, 0, 0);
+    let mut idat = Vec::new();
+    let mut at = 8;
+    while at + 8 <= png.len() {
+        let len = be(&png[at..]);
+        let kind = &png[at + 4..at + 8];
+        let data = &png[at + 8..at + 8 + len];
+        match kind {
+            b"IHDR" => {
+                w = be(&data[0..]);
+                h = be(&data[4..]);
+                assert_eq!(data[8], 8, "8 bits per sample");
+                channels = match data[9] {
+                    2 => 3,
+                    6 => 4,
+                    t => panic!("colour type {t}"),
+                };
+                assert_eq!(data[12], 0, "not interlaced");
+            }
+            b"IDAT" => idat.extend_from_slice(data),
+            b"IEND" => break,
+            _ => {}
+        }
+        at += 12 + len;
+    }
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = w * channels;
+    assert_eq!(raw.len(), h * (stride + 1));
+    let mut out = vec![0u8; h * stride];
+    for y in 0..h {
+        let filter = raw[y * (stride + 1)];
+        let line = &raw[y * (stride + 1) + 1..(y + 1) * (stride + 1)];
+        for x in 0..stride {
+            let a = if x >= channels {
+                out[y * stride + x - channels]
+            } else {
+                0
+            };
+            let b = if y > 0 { out[(y - 1) * stride + x] } else { 0 };
+            let c = if x >= channels && y > 0 {
+                out[(y - 1) * stride + x - channels]
+            } else {
+                0
+            };
+            let v = line[x];
+            out[y * stride + x] = match filter {
+                0 => v,
+                1 => v.wrapping_add(a),
+                2 => v.wrapping_add(b),
+                3 => v.wrapping_add(((a as u16 + b as u16) / 2) as u8),
+                4 => {
+                    let p = a as i16 + b as i16 - c as i16;
+                    let (pa, pb, pc) = (
+                        (p - a as i16).abs(),
+                        (p - b as i16).abs(),
+                        (p - c as i16).abs(),
+                    );
+                    let pred = if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    };
+                    v.wrapping_add(pred)
+                }
+                f => panic!("PNG filter {f}"),
+            };
+        }
+    }
+    let pixels = out.chunks(channels).map(|p| [p[0], p[1], p[2]]).collect();
+    (w, h, pixels)
+}
