@@ -196,6 +196,15 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             ));
         }
     }
+    for p in &s.publications {
+        out.push_str(&format!(
+            "published {} to {} at {} UTC ({} ago)\n",
+            p.full_hash,
+            p.target,
+            clock::short(p.published_at),
+            age(s.generated_at - p.published_at)
+        ));
+    }
     out
 }
 

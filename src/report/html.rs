@@ -431,6 +431,7 @@ mod tests {
             generated_at: 1_700_000_000,
             labels: vec![],
             last_run: None,
+            publications: Vec::new(),
             warnings: vec![],
         };
         let page = render(&s, &[], &[]);

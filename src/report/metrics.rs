@@ -98,6 +98,22 @@ pub fn render(s: &Status) -> String {
         }
     }
 
+    if !s.publications.is_empty() {
+        family(
+            &mut out,
+            "promoter_last_publish_timestamp_seconds",
+            "When each publish target last received a build.",
+        );
+        for p in &s.publications {
+            let _ = writeln!(
+                out,
+                "promoter_last_publish_timestamp_seconds{{{release},target=\"{}\",full_hash=\"{}\"}} {}",
+                label_value(&p.target),
+                label_value(&p.full_hash),
+                p.published_at
+            );
+        }
+    }
     if let Some(r) = &s.last_run {
         family(
             &mut out,
@@ -170,6 +186,7 @@ mod tests {
             generated_at: 0,
             labels: vec![],
             last_run: None,
+            publications: Vec::new(),
             warnings: vec![],
         };
         let text = render(&s);

@@ -26,9 +26,19 @@ pub struct Status {
     pub generated_at: i64,
     pub labels: Vec<LabelStatus>,
     pub last_run: Option<LastRun>,
+    /// The newest publication of each publish target of the config.
+    pub publications: Vec<LastPublication>,
     /// Things that look wrong (a link on disk that the database does not
     /// know, …); the status is still complete.
     pub warnings: Vec<String>,
+}
+
+/// What a publish target shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastPublication {
+    pub target: String,
+    pub full_hash: String,
+    pub published_at: i64,
 }
 
 /// Who moves a label.
@@ -245,11 +255,22 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
         outcome: r.outcome,
         summary: r.summary,
     });
+    let mut publications = Vec::new();
+    for t in &cfg.publish {
+        if let Some(p) = store.publications(&t.name, 1)?.into_iter().next() {
+            publications.push(LastPublication {
+                target: t.name.clone(),
+                full_hash: p.full_hash,
+                published_at: p.finished_at,
+            });
+        }
+    }
     Ok(Status {
         release: cfg.release.clone(),
         generated_at: now,
         labels,
         last_run,
+        publications,
         warnings,
     })
 }

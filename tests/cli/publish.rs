@@ -406,6 +406,26 @@ fn run_publishes_after_the_promotion_that_names_the_target() {
     assert!(std::fs::read_link(repo_dest(&ws)).unwrap().ends_with(&full));
     ws.run(&["verify", images_dest(&ws).to_str().unwrap()]).ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 2);
+    // status and the metrics say what each target shows.
+    let st = ws.run(&["status"]);
+    assert!(
+        st.stdout
+            .contains(&format!("published {full} to tested-repo at ")),
+        "{}",
+        st.stdout
+    );
+    let metrics = ws.path().join("metrics.prom");
+    ws.run(&["status", "--metrics", metrics.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("promoter_last_publish_timestamp_seconds{")
+                && l.contains("target=\"images\"")
+                && l.contains(&full)
+        ),
+        "{text}"
+    );
     // Nothing new: nothing published again.
     ws.run(&["run"]).ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 2);
