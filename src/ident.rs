@@ -68,57 +68,40 @@ macro_rules! string_newtype {
     };
 }
 
-/// A DLRN commit hash (the upstream commit): letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CommitHash(String);
-string_newtype!(CommitHash);
+/// A hash newtype whose `FromStr` checks the characters allowed.
+macro_rules! hash_newtype {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, underscore: $underscore:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+        string_newtype!($name);
 
-impl FromStr for CommitHash {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        check_hash("commit hash", s, false)?;
-        Ok(CommitHash(s.to_string()))
-    }
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                check_hash($kind, s, $underscore)?;
+                Ok($name(s.to_string()))
+            }
+        }
+    };
 }
 
-/// A DLRN distro hash (the packaging commit): letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct DistroHash(String);
-string_newtype!(DistroHash);
-
-impl FromStr for DistroHash {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        check_hash("distro hash", s, false)?;
-        Ok(DistroHash(s.to_string()))
-    }
-}
-
-/// A DLRN extended hash: letters, digits and `_` (two hashes joined).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ExtendedHash(String);
-string_newtype!(ExtendedHash);
-
-impl FromStr for ExtendedHash {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        check_hash("extended hash", s, true)?;
-        Ok(ExtendedHash(s.to_string()))
-    }
-}
-
-/// An aggregate hash: the md5 of a combined `delorean.repo`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AggHash(String);
-string_newtype!(AggHash);
-
-impl FromStr for AggHash {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        check_hash("aggregate hash", s, false)?;
-        Ok(AggHash(s.to_string()))
-    }
-}
+hash_newtype!(
+    /// A DLRN commit hash (the upstream commit): letters and digits.
+    CommitHash, "commit hash", underscore: false
+);
+hash_newtype!(
+    /// A DLRN distro hash (the packaging commit): letters and digits.
+    DistroHash, "distro hash", underscore: false
+);
+hash_newtype!(
+    /// A DLRN extended hash: letters, digits and `_` (two hashes joined).
+    ExtendedHash, "extended hash", underscore: true
+);
+hash_newtype!(
+    /// An aggregate hash: the md5 of a combined `delorean.repo`.
+    AggHash, "aggregate hash", underscore: false
+);
 
 /// `<commit_hash>_<distro_hash[0:8]>`: DLRN's repo hash, the name of an
 /// image directory and of a published version.

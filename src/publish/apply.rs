@@ -436,6 +436,29 @@ fn copy_hashing(
     let mut r = File::open(src)?;
     let mode = r.metadata()?.permissions();
     let mut w = File::create(dst)?;
+    let (sha256, md5, size) = digest(&mut r, want_md5, buf, |chunk| w.write_all(chunk))?;
+    w.set_permissions(mode)?;
+    Ok((sha256, md5, size))
+}
+
+/// The sha256 (and md5 when asked) of a file.
+pub fn hash_file(
+    path: &Path,
+    want_md5: bool,
+    buf: &mut [u8],
+) -> io::Result<(String, Option<String>)> {
+    let (sha256, md5, _) = digest(&mut File::open(path)?, want_md5, buf, |_| Ok(()))?;
+    Ok((sha256, md5))
+}
+
+/// Reads `r` to the end through `buf`, checksumming each chunk and handing
+/// it to `each`. Returns (sha256, md5 when asked, bytes read).
+fn digest(
+    r: &mut impl Read,
+    want_md5: bool,
+    buf: &mut [u8],
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<(String, Option<String>, u64)> {
     let mut sha = Sha256::new();
     let mut md5 = want_md5.then(Md5::new);
     let mut size = 0u64;
@@ -450,35 +473,10 @@ fn copy_hashing(
         if let Some(m) = md5.as_mut() {
             m.update(&buf[..n]);
         }
-        w.write_all(&buf[..n])?;
+        each(&buf[..n])?;
         size += n as u64;
     }
-    w.set_permissions(mode)?;
     Ok((hex(&sha.finalize()), md5.map(|m| hex(&m.finalize())), size))
-}
-
-/// The sha256 (and md5 when asked) of a file.
-pub fn hash_file(
-    path: &Path,
-    want_md5: bool,
-    buf: &mut [u8],
-) -> io::Result<(String, Option<String>)> {
-    let mut r = File::open(path)?;
-    let mut sha = Sha256::new();
-    let mut md5 = want_md5.then(Md5::new);
-    loop {
-        let n = match r.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        sha.update(&buf[..n]);
-        if let Some(m) = md5.as_mut() {
-            m.update(&buf[..n]);
-        }
-    }
-    Ok((hex(&sha.finalize()), md5.map(|m| hex(&m.finalize()))))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
