@@ -113,6 +113,17 @@ impl Store {
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
                 .context("failed to switch the database to WAL mode")?;
         }
+        // Each command is a short process: checkpointing the WAL (and
+        // deleting it) at every close would cost more than the command.
+        // SQLite checkpoints on its own once the WAL passes 1000 pages.
+        if self.path != Path::new(":memory:") {
+            self.conn
+                .set_db_config(
+                    rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                    true,
+                )
+                .context("failed to configure the database")?;
+        }
         self.conn
             .execute_batch(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;
