@@ -1,9 +1,10 @@
 //! The DLRN trunk tree: hash-directory paths, `commit.yaml`,
-//! `versions.csv`, the import walk, and atomic link swaps.
+//! `versions.csv`, `delorean.repo`, the import walk, and atomic link swaps.
 
 use std::path::{Component, Path, PathBuf};
 
 pub mod commit_yaml;
+pub mod delorean_repo;
 pub mod import;
 pub mod links;
 pub mod versions_csv;
