@@ -375,7 +375,13 @@ fn keep_never_removes_a_labelled_version() {
     assert_eq!(listing().len(), 3, "keep 2, plus previous-current-tripleo");
     let indexes = std::fs::read_dir(&versions)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".index-"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".index-")
+        })
         .count();
     assert_eq!(indexes, 3, "a removed version's index goes with it");
 }
