@@ -1,11 +1,17 @@
 //! Integration tests: the real binary on workspaces copied from fixtures/.
 
+mod harness;
 mod util;
 
 mod config;
+mod crash;
 mod database;
+mod disk;
 mod dlrn_api;
+mod fuzz;
+mod hostile;
 mod import;
 mod jobs;
+mod load;
 mod pipeline;
 mod publish;
