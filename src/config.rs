@@ -122,6 +122,41 @@ pub struct JobInstance {
 impl JobDef {
     /// The job ids this job stands for: itself, or one per combination.
     pub fn instances(&self) -> Vec<JobInstance> {
+        self.combinations()
+            .into_iter()
+            .map(|combo| {
+                let disabled = self
+                    .disabled
+                    .iter()
+                    .find(|d| {
+                        d.combination
+                            .iter()
+                            .all(|(a, v)| combo.iter().any(|(ca, cv)| ca == a && cv == v))
+                    })
+                    .map(|d| d.reason.clone());
+                JobInstance {
+                    id: JobId::from_valid(self.instance_id(&combo)),
+                    job: self.name.clone(),
+                    matrix: combo,
+                    disabled,
+                }
+            })
+            .collect()
+    }
+
+    /// `<job>-<value>[-<value>…]`, not yet checked: long values make an
+    /// id longer than a job id may be, which the config reader reports.
+    fn instance_id(&self, combo: &[(String, String)]) -> String {
+        let mut id = self.name.clone();
+        for (_, v) in combo {
+            id.push('-');
+            id.push_str(v);
+        }
+        id
+    }
+
+    /// Every combination of the matrix axes, in axis order.
+    fn combinations(&self) -> Vec<Vec<(String, String)>> {
         let mut combos: Vec<Vec<(String, String)>> = vec![vec![]];
         for (axis, values) in &self.matrix {
             let mut next = Vec::new();
@@ -135,30 +170,6 @@ impl JobDef {
             combos = next;
         }
         combos
-            .into_iter()
-            .map(|combo| {
-                let mut id = self.name.clone();
-                for (_, v) in &combo {
-                    id.push('-');
-                    id.push_str(v);
-                }
-                let disabled = self
-                    .disabled
-                    .iter()
-                    .find(|d| {
-                        d.combination
-                            .iter()
-                            .all(|(a, v)| combo.iter().any(|(ca, cv)| ca == a && cv == v))
-                    })
-                    .map(|d| d.reason.clone());
-                JobInstance {
-                    id: JobId::from_valid(id),
-                    job: self.name.clone(),
-                    matrix: combo,
-                    disabled,
-                }
-            })
-            .collect()
     }
 }
 
@@ -365,6 +376,9 @@ const PROMOTION_KEYS: &[&str] = &[
 ];
 const PUBLISH_KEYS: &[&str] = &["source", "dest", "sidecars", "keep"];
 const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+/// More job ids than any release runs; the cap keeps a typo from expanding
+/// to billions.
+const MAX_MATRIX_COMBINATIONS: usize = 1000;
 
 impl Reader<'_> {
     fn err(&mut self, path: &[&str], message: impl Into<String>) {
@@ -742,9 +756,27 @@ impl Reader<'_> {
                 matrix,
                 disabled,
             };
-            for inst in def.instances() {
-                if let Err(e) = inst.id.as_str().parse::<JobId>() {
+            let expands_to = def
+                .matrix
+                .iter()
+                .fold(1usize, |n, (_, values)| n.saturating_mul(values.len()));
+            if expands_to > MAX_MATRIX_COMBINATIONS {
+                self.err(
+                    &["jobs", &name, "matrix"],
+                    format!(
+                        "it expands to {expands_to} job ids; at most {MAX_MATRIX_COMBINATIONS}"
+                    ),
+                );
+                out.push(JobDef {
+                    matrix: Vec::new(),
+                    ..def
+                });
+                continue;
+            }
+            for combo in def.combinations() {
+                if let Err(e) = def.instance_id(&combo).parse::<JobId>() {
                     self.err(&["jobs", &name], e.to_string());
+                    break;
                 }
             }
             out.push(def);
@@ -1169,6 +1201,34 @@ publish:
             "{all}"
         );
         assert!(all.contains(":7: jobs.j.timeout:"), "{all}");
+    }
+
+    #[test]
+    fn a_matrix_whose_job_ids_are_too_long_is_a_config_error_not_a_panic() {
+        let text = format!(
+            "release: r\ntrunk: t\njobs:\n  j:\n    command: [x]\n    matrix:\n      a: [{}]\n      b: [{}]\n",
+            "x".repeat(200),
+            "y".repeat(100)
+        );
+        let all = parse(&text).unwrap_err().to_string();
+        assert!(all.contains(":4: jobs.j: job id"), "{all}");
+        assert!(all.contains("longer than 255"), "{all}");
+    }
+
+    #[test]
+    fn a_matrix_of_too_many_combinations_is_a_config_error() {
+        let mut text =
+            String::from("release: r\ntrunk: t\njobs:\n  j:\n    command: [x]\n    matrix:\n");
+        for axis in 0..12 {
+            text.push_str(&format!(
+                "      a{axis}: [v0, v1, v2, v3, v4, v5, v6, v7, v8, v9]\n"
+            ));
+        }
+        let all = parse(&text).unwrap_err().to_string();
+        assert!(
+            all.contains("jobs.j.matrix: it expands to 1000000000000 job ids; at most 1000"),
+            "{all}"
+        );
     }
 
     #[test]

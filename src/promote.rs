@@ -383,15 +383,9 @@ pub fn describe_status(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// Crash-test hook: `PROMOTER_FAULT=<step>` kills this process with
-/// SIGKILL right after that step is recorded, as a power cut would.
+/// Crash-test hook: see [`crate::fault`].
 fn fault_point(step: Step) {
-    if std::env::var("PROMOTER_FAULT").is_ok_and(|f| f == format!("after-{}", step.as_str())) {
-        // SAFETY: sending a signal to ourselves.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-    }
+    crate::fault::point(step.as_str());
 }
 
 /// Where the aggregate a batch promotion writes under `<trunk>/<label>/`

@@ -110,6 +110,14 @@ impl Ctx {
         if level == Level::Debug && self.global.verbose == 0 {
             return;
         }
+        // One record, one line, whatever names the message quotes.
+        let msg: String = msg
+            .chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_default().to_string(),
+                c => c.to_string(),
+            })
+            .collect();
         eprintln!(
             "{} {:<5} {msg}",
             crate::clock::iso(crate::clock::now()),

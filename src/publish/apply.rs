@@ -104,17 +104,31 @@ pub fn publish_local(
             .map(|h| read_index(&vdir.join(index_name(&h.to_string_lossy()))))
             .unwrap_or_default();
         let partial = vdir.join(format!("{full_hash}.partial-{}", std::process::id()));
-        let (w, index) = write_version(
+        let w = write_version(
             plan,
             &partial,
             previous.as_deref(),
             &prev_index,
             opts,
             progress,
-        )?;
-        std::fs::write(vdir.join(index_name(full_hash)), index)?;
-        std::fs::rename(&partial, &version)?;
-        File::open(&vdir)?.sync_all()?;
+        )
+        .and_then(|(w, index)| {
+            std::fs::write(vdir.join(index_name(full_hash)), index)?;
+            std::fs::rename(&partial, &version)?;
+            File::open(&vdir)?.sync_all()?;
+            Ok(w)
+        });
+        let w = match w {
+            Ok(w) => w,
+            Err(e) => {
+                // A full disk is the likeliest cause: give the space back
+                // now rather than at the next publish.
+                let _ = std::fs::remove_dir_all(&partial);
+                let _ = std::fs::remove_file(vdir.join(index_name(full_hash)));
+                return Err(e);
+            }
+        };
+        crate::fault::point("publish-version");
         Written {
             version: version.clone(),
             ..w
@@ -129,6 +143,7 @@ pub fn publish_local(
         &name.to_string_lossy(),
         &Path::new(vname).join(full_hash),
     )?;
+    crate::fault::point("publish-switch");
     Ok(written)
 }
 

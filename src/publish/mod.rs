@@ -34,29 +34,54 @@ pub struct Entry {
     pub size: u64,
 }
 
-/// Why a source cannot be published.
+/// Why a source cannot be published. Paths are shown with control
+/// characters escaped, so that the message stays one line whatever the
+/// builder named a file.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("{link} leads outside the source root {root} (to {target})")]
+    #[error(
+        "{} leads outside the source root {} (to {})",
+        shown(link),
+        shown(root),
+        shown(target)
+    )]
     Escapes {
         link: PathBuf,
         target: PathBuf,
         root: PathBuf,
     },
-    #[error("{0} is part of a symlink loop")]
+    #[error("{} is part of a symlink loop", shown(.0))]
     Loop(PathBuf),
-    #[error("{0} is not a regular file, a directory or a symlink to one")]
+    #[error("{} is not a regular file, a directory or a symlink to one", shown(.0))]
     Special(PathBuf),
-    #[error("{0}: its name has a newline or a backslash, which SHA256SUMS cannot hold")]
+    #[error("{}: its name has a newline or a backslash, which SHA256SUMS cannot hold", shown(.0))]
     BadName(PathBuf),
-    #[error("{0}: the name is not UTF-8")]
+    #[error("{}: the name is not UTF-8", shown(.0))]
     NotUtf8(PathBuf),
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", shown(path))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A path for a message: as `display` shows it, control characters escaped.
+fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    } else {
+        text
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlanError + '_ {
@@ -180,6 +205,17 @@ mod tests {
         assert_eq!(rels, ["a.rpm", "b.rpm", "repodata/repomd.xml"]);
         assert_eq!(p[1].size, 2);
         assert!(p[1].src.ends_with("ab/ce/h2/b.rpm"));
+    }
+
+    #[test]
+    fn a_file_name_with_a_newline_is_refused_in_one_line() {
+        let d = tree();
+        let h1 = d.path().join("ab/cd/h1");
+        std::fs::write(h1.join("two\nlines.rpm"), "x").unwrap();
+        let err = plan(&h1, d.path()).unwrap_err().to_string();
+        assert!(matches!(plan(&h1, d.path()), Err(PlanError::BadName(_))));
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("two\\nlines.rpm"), "{err}");
     }
 
     #[test]

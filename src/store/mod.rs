@@ -109,9 +109,7 @@ impl Store {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(|e| not_a_database(&self.path, e))?;
         if mode != "wal" && self.path != Path::new(":memory:") {
-            self.conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-                .context("failed to switch the database to WAL mode")?;
+            self.switch_to_wal()?;
         }
         // Each command is a short process: checkpointing the WAL (and
         // deleting it) at every close would cost more than the command.
@@ -131,6 +129,32 @@ impl Store {
             )
             .context("failed to configure the database")?;
         Ok(())
+    }
+
+    /// Switches a new database to WAL. That needs the file to itself, and
+    /// SQLite does not wait for it as it waits for a write lock: when
+    /// several processes create the database at once, the others retry
+    /// (one of them has usually switched it by then) until the busy
+    /// timeout.
+    fn switch_to_wal(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(Error::db("failed to switch the database to WAL mode", e)),
+            }
+        }
     }
 
     /// Applies the migrations this database lacks, in one transaction.
@@ -298,6 +322,38 @@ mod tests {
         let err = Store::open(&p).err().unwrap();
         assert!(err.to_string().contains("newer than"), "{err}");
         assert_eq!(std::fs::read(&p).unwrap(), before);
+    }
+
+    #[test]
+    fn connections_creating_the_database_at_once_all_open_it() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("db.sqlite");
+            let barrier = std::sync::Barrier::new(8);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            Store::open(&p).map(|_| ()).map_err(|e| {
+                                let mut msg = e.to_string();
+                                if let Some(c) = std::error::Error::source(&e) {
+                                    msg.push_str(&format!(": {c}"));
+                                }
+                                msg
+                            })
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.join()
+                        .unwrap()
+                        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+                }
+            });
+            let s = Store::open(&p).unwrap();
+            assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        }
     }
 
     #[test]

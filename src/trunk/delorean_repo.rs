@@ -1,53 +1,162 @@
-//! A `delorean.repo`: the yum repo file DLRN writes into each hash
-//! directory, and the aggregate ones it joins from every component's.
-//! INI-like: `[section]` headers, then `key=value` lines.
+//! A hash directory's `delorean.repo`: the yum/dnf repo file DLRN writes,
+//! INI style, one `[section]` per repo followed by `key=value` lines
+//! (`name`, `baseurl`, `enabled`, `gpgcheck`, `priority`, …).
 
-/// One `[section]` of a repo file.
+/// One `[section]` of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Section {
+pub struct RepoSection {
+    /// The section name: the repo id (`delorean`, `delorean-component-tripleo`).
     pub id: String,
     pub name: Option<String>,
-    pub baseurl: Option<String>,
+    /// Every URL of `baseurl` (yum allows several, one per line or separated by spaces).
+    pub baseurls: Vec<String>,
+    /// `enabled`, yum's way (default: enabled).
+    pub enabled: bool,
+    pub priority: Option<i64>,
+    /// Every key and value, in the order written (`baseurl` included).
+    pub options: Vec<(String, String)>,
 }
 
-/// Parses a repo file; the error says what is wrong, for a warning.
-pub fn parse(text: &str) -> Result<Vec<Section>, String> {
-    let mut sections: Vec<Section> = Vec::new();
+impl RepoSection {
+    /// Whether one of the base URLs names the hash directory `repo_dir`
+    /// (relative to the trunk root, as in `builds.repo_dir`).
+    pub fn points_at(&self, repo_dir: &str) -> bool {
+        let want = repo_dir.trim_matches('/');
+        !want.is_empty()
+            && self.baseurls.iter().any(|u| {
+                u.trim_end_matches('/')
+                    .strip_suffix(want)
+                    .is_some_and(|head| head.ends_with('/'))
+            })
+    }
+}
+
+/// Longest file we read: DLRN's are a few hundred bytes.
+const MAX_LEN: usize = 1 << 20;
+
+/// Parses the file; the error says what is wrong and on which line, for a
+/// warning.
+pub fn parse(text: &str) -> Result<Vec<RepoSection>, String> {
+    if text.len() > MAX_LEN {
+        return Err(format!("it is {} bytes long, more than 1 MiB", text.len()));
+    }
+    let mut sections: Vec<RepoSection> = Vec::new();
+    // The key whose value an indented line continues.
+    let mut continues: Option<String> = None;
     for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+        let line_no = i + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
         }
-        if let Some(rest) = line.strip_prefix('[') {
+        if raw.starts_with([' ', '\t']) {
+            if let (Some(key), Some(section)) = (&continues, sections.last_mut()) {
+                let (_, value) = section
+                    .options
+                    .iter_mut()
+                    .rev()
+                    .find(|(k, _)| k == key)
+                    .expect("the continued key was recorded");
+                value.push('\n');
+                value.push_str(trimmed);
+                if key == "baseurl" {
+                    section.baseurls.extend(urls(trimmed));
+                }
+                continue;
+            }
+        }
+        if let Some(rest) = trimmed.strip_prefix('[') {
             let id = rest
                 .strip_suffix(']')
-                .ok_or_else(|| format!("line {}: a section header without ']'", i + 1))?;
-            if id.is_empty() {
-                return Err(format!("line {}: an empty section name", i + 1));
+                .ok_or_else(|| format!("line {line_no}: a section header is not closed with ']'"))?
+                .trim();
+            if id.is_empty() || id.contains(['[', ']']) || id.chars().any(char::is_whitespace) {
+                return Err(format!("line {line_no}: {id:?} is not a repo id"));
             }
-            sections.push(Section {
+            if sections.iter().any(|s| s.id == id) {
+                return Err(format!("line {line_no}: repo [{id}] appears twice"));
+            }
+            sections.push(RepoSection {
                 id: id.to_string(),
                 name: None,
-                baseurl: None,
+                baseurls: Vec::new(),
+                enabled: true,
+                priority: None,
+                options: Vec::new(),
             });
+            continues = None;
             continue;
         }
-        let (key, value) = line
-            .split_once('=')
-            .ok_or_else(|| format!("line {}: expected key=value", i + 1))?;
-        let section = sections
-            .last_mut()
-            .ok_or_else(|| format!("line {}: a key before any [section]", i + 1))?;
-        match key.trim() {
-            "name" => section.name = Some(value.trim().to_string()),
-            "baseurl" => section.baseurl = Some(value.trim().to_string()),
+        let Some((key, value)) = trimmed.split_once('=') else {
+            return Err(format!(
+                "line {line_no}: expected [repo-id] or key=value, found {:?}",
+                shorten(trimmed)
+            ));
+        };
+        let key = key.trim().to_ascii_lowercase();
+        let value = value.trim().to_string();
+        if key.is_empty() {
+            return Err(format!("line {line_no}: a value without a key"));
+        }
+        let Some(section) = sections.last_mut() else {
+            return Err(format!(
+                "line {line_no}: {key}= comes before any [repo-id] section"
+            ));
+        };
+        if section.options.iter().any(|(k, _)| *k == key) {
+            return Err(format!(
+                "line {line_no}: {key}= is set twice in [{}]",
+                section.id
+            ));
+        }
+        match key.as_str() {
+            "name" => section.name = Some(value.clone()),
+            "baseurl" => section.baseurls.extend(urls(&value)),
+            "enabled" => {
+                section.enabled = yum_bool(&value).ok_or_else(|| {
+                    format!("line {line_no}: enabled={value:?} is not 0/1, yes/no or true/false")
+                })?
+            }
+            "priority" => {
+                section.priority = Some(value.parse().map_err(|_| {
+                    format!("line {line_no}: priority={value:?} is not a whole number")
+                })?)
+            }
             _ => {}
         }
+        section.options.push((key.clone(), value));
+        continues = Some(key);
     }
     if sections.is_empty() {
-        return Err("it has no [section]".into());
+        return Err("it has no [repo-id] section".into());
+    }
+    if let Some(s) = sections.iter().find(|s| s.baseurls.is_empty()) {
+        return Err(format!("repo [{}] has no baseurl", s.id));
     }
     Ok(sections)
+}
+
+fn urls(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+}
+
+fn yum_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The first 40 characters, for a message about a line of garbage.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 /// The hash directory (relative to the trunk root) a `baseurl` points at:
@@ -74,33 +183,102 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_dlrn_component_repo_files() {
+    fn parses_the_repo_file_dlrn_generates() {
         let s = parse(include_str!("../../fixtures/dlrn/generated-delorean.repo")).unwrap();
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].id, "delorean-component-tripleo");
         assert_eq!(
-            hash_dir_of(s[0].baseurl.as_deref().unwrap()).unwrap(),
+            s[0].name.as_deref(),
+            Some("delorean-puppet-apache-ebfb108bf1a19d70aec6c52cdd1952c0e86593fa")
+        );
+        assert!(s[0].enabled);
+        assert_eq!(s[0].priority, Some(1));
+        assert!(s[0].points_at(
             "component/tripleo/eb/fb/ebfb108bf1a19d70aec6c52cdd1952c0e86593fa_642db7af"
-        );
+        ));
+        assert!(!s[0].points_at(
+            "component/tripleo/eb/fb/ebfb108bf1a19d70aec6c52cdd1952c0e86593fa_00000000"
+        ));
+        assert_eq!(s[0].options[2], ("enabled".to_string(), "1".to_string()));
     }
 
     #[test]
-    fn reads_a_plain_repo_file() {
-        let s = parse(include_str!(
-            "../../fixtures/dlrn/centos7-master_tripleo-ci-testing.delorean.repo"
-        ))
-        .unwrap();
-        assert_eq!(
-            hash_dir_of(s[0].baseurl.as_deref().unwrap()).unwrap(),
-            "54/48/544864ccc03b053317f5408b0c0349a42723ce73_ebb98bd9"
-        );
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        for bad in ["", "baseurl=x", "[open", "[]\n", "[a]\nno equals sign"] {
-            assert!(parse(bad).is_err(), "{bad:?}");
+    fn every_sample_trunk_repo_file_points_at_its_own_hash_directory() {
+        let trunk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/trunk");
+        let mut seen = 0;
+        for e in walkdir::WalkDir::new(&trunk).follow_links(false) {
+            let e = e.unwrap();
+            if e.file_name() != "delorean.repo" {
+                continue;
+            }
+            let dir = e.path().parent().unwrap().strip_prefix(&trunk).unwrap();
+            let sections = parse(&std::fs::read_to_string(e.path()).unwrap()).unwrap();
+            assert!(
+                sections.iter().any(|s| s.points_at(dir.to_str().unwrap())),
+                "{}",
+                e.path().display()
+            );
+            seen += 1;
         }
+        assert!(seen > 10);
+    }
+
+    #[test]
+    fn several_sections_comments_continuations_and_yum_booleans() {
+        let text = "# written by hand\n[a]\nbaseurl=http://x/1\n  http://x/2\nenabled = no\n\n; other\n[b]\nBASEURL=http://y/ab/cd/h_1/\nenabled=True\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].baseurls, ["http://x/1", "http://x/2"]);
+        assert!(!s[0].enabled);
+        assert!(s[1].enabled);
+        assert!(s[1].points_at("ab/cd/h_1"));
+        assert!(!s[1].points_at("cd/h_1x"));
+        assert!(!s[1].points_at(""));
+    }
+
+    #[test]
+    fn garbage_is_an_error_that_names_the_line() {
+        for (bad, says) in [
+            ("", "no [repo-id] section"),
+            ("baseurl=http://x\n", "line 1: baseurl= comes before"),
+            ("[a\nbaseurl=x\n", "line 1: a section header is not closed"),
+            ("[]\n", "line 1: \"\" is not a repo id"),
+            ("[a b]\nbaseurl=x\n", "is not a repo id"),
+            (
+                "[a]\nbaseurl=x\n[a]\nbaseurl=y\n",
+                "line 3: repo [a] appears twice",
+            ),
+            (
+                "[a]\nbaseurl=x\nbaseurl=y\n",
+                "line 3: baseurl= is set twice",
+            ),
+            ("[a]\nname=x\n", "repo [a] has no baseurl"),
+            (
+                "[a]\nbaseurl=x\nenabled=maybe\n",
+                "line 3: enabled=\"maybe\"",
+            ),
+            ("[a]\nbaseurl=x\npriority=1e3\n", "line 3: priority=\"1e3\""),
+            ("[a]\n=x\n", "line 2: a value without a key"),
+            (
+                "[a]\nbaseurl=x\n\u{0}\u{1}garbage\n",
+                "line 3: expected [repo-id]",
+            ),
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_baseurl_names_its_hash_directory() {
+        assert_eq!(
+            hash_dir_of("https://trunk.rdoproject.org/centos9-master/component/tripleo/eb/fb/ebfb108b_642db7af").unwrap(),
+            "component/tripleo/eb/fb/ebfb108b_642db7af"
+        );
+        assert_eq!(
+            hash_dir_of("https://trunk.rdoproject.org/centos7/54/48/544864cc_ebb98bd9/").unwrap(),
+            "54/48/544864cc_ebb98bd9"
+        );
         assert_eq!(hash_dir_of("x"), None);
         assert_eq!(hash_dir_of("https://h/../../x"), None);
     }

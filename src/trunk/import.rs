@@ -125,9 +125,9 @@ pub fn read_aggregate(root: &Path, rel: &str) -> Result<ScannedAggregate, String
     let mut hash_dirs = Vec::new();
     for s in sections {
         let dir = s
-            .baseurl
-            .as_deref()
-            .and_then(super::delorean_repo::hash_dir_of)
+            .baseurls
+            .first()
+            .and_then(|u| super::delorean_repo::hash_dir_of(u))
             .ok_or_else(|| {
                 format!(
                     "{shown}/delorean.repo: skipped: section [{}] has no usable baseurl",
@@ -306,9 +306,9 @@ fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
 fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
     let dir = root.join(rel);
     let shown = || dir.display().to_string();
-    let text = match std::fs::read(dir.join("commit.yaml")) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+    let text = match read_file(&dir.join("commit.yaml")) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Ok(None),
         Err(e) => return Err(format!("{}/commit.yaml: skipped: {e}", shown())),
     };
     let text = String::from_utf8(text)
@@ -325,8 +325,13 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
             )
         })?;
     let mut warning = None;
-    let packages = match std::fs::read(dir.join("versions.csv")) {
-        Ok(bytes) => match String::from_utf8(bytes)
+    let packages = match read_file(&dir.join("versions.csv")) {
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            warning = Some(format!("{}/versions.csv: ignored: {e}", shown()));
+            Vec::new()
+        }
+        Ok(Some(bytes)) => match String::from_utf8(bytes)
             .map_err(|_| "it is not UTF-8".to_string())
             .and_then(|t| versions_csv::parse(&t))
         {
@@ -337,7 +342,6 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
                 Vec::new()
             }
         },
-        Err(_) => Vec::new(),
     };
     let consistent =
         versions_csv::is_consistent(&packages) && row.status == "SUCCESS" && !row.purged();
@@ -348,6 +352,42 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
         consistent,
         warning,
     }))
+}
+
+/// Largest `commit.yaml` or `versions.csv` read: DLRN's are kilobytes.
+const MAX_FILE: u64 = 64 << 20;
+
+/// Reads a file the builder wrote; `None` when it is not there. Anything
+/// but a regular file is refused before it is read (a FIFO would block the
+/// import forever, a link to `/dev/zero` would never end), and so is a file
+/// larger than [`MAX_FILE`].
+fn read_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    if meta.len() > MAX_FILE {
+        return Err(format!("it is larger than {} MiB", MAX_FILE >> 20));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(format!("it is larger than {} MiB", MAX_FILE >> 20));
+    }
+    Ok(Some(bytes))
 }
 
 fn read_builder_link(
@@ -416,4 +456,29 @@ fn read_builder_link(
         component: component.map(String::from),
         repo_dir: Some(rel.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_a_link_to_an_endless_file_and_a_directory_are_refused_unread() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            read_file(&fifo).unwrap_err(),
+            "it is not a regular file",
+            "a FIFO blocks no one"
+        );
+        let zero = d.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert_eq!(read_file(&zero).unwrap_err(), "it is not a regular file");
+        assert_eq!(read_file(d.path()).unwrap_err(), "it is not a regular file");
+        assert_eq!(read_file(&d.path().join("missing")).unwrap(), None);
+        std::fs::write(d.path().join("f"), "x").unwrap();
+        assert_eq!(read_file(&d.path().join("f")).unwrap(), Some(b"x".to_vec()));
+    }
 }

@@ -1,5 +1,5 @@
 //! The DLRN trunk tree: hash-directory paths, `commit.yaml`,
-//! `versions.csv`, the import walk, and atomic link swaps.
+//! `versions.csv`, `delorean.repo`, the import walk, and atomic link swaps.
 
 use std::path::{Component, Path, PathBuf};
 

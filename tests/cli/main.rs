@@ -1,14 +1,20 @@
 //! Integration tests: the real binary on workspaces copied from fixtures/.
 
+mod harness;
 mod util;
 
 mod components;
 mod config;
+mod crash;
 mod database;
+mod disk;
 mod dlrn_api;
+mod fuzz;
 mod help;
+mod hostile;
 mod import;
 mod jobs;
+mod load;
 mod mirror;
 mod pipeline;
 mod publish;

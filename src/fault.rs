@@ -1,0 +1,54 @@
+//! Crash-test hook: `PROMOTER_FAULT=after-<point>[@N]` kills this process
+//! with SIGKILL right after it passes the named point for the N-th time
+//! (the first when `@N` is left out), as a power cut would. The points are
+//! the recorded promotion steps (`hooks`, `images`, `trunk`, `done`) and the
+//! two boundaries of a publish: `publish-version` (the new version is
+//! complete beside `dest`, `dest` not yet switched) and `publish-switch`
+//! (`dest` switched, the publication not yet recorded).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How often the point named in `PROMOTER_FAULT` has been passed.
+static PASSED: AtomicUsize = AtomicUsize::new(0);
+
+/// Marks that the process has just passed `point`.
+pub fn point(point: &str) {
+    let Some(spec) = std::env::var_os("PROMOTER_FAULT") else {
+        return;
+    };
+    let Some((name, nth)) = spec.to_str().and_then(parse) else {
+        return;
+    };
+    if name != point {
+        return;
+    }
+    if PASSED.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+/// `after-<point>[@N]` → (point, N).
+fn parse(spec: &str) -> Option<(&str, usize)> {
+    let rest = spec.strip_prefix("after-")?;
+    match rest.split_once('@') {
+        Some((name, n)) => Some((name, n.parse().ok().filter(|n| *n > 0)?)),
+        None => Some((rest, 1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_point_and_its_occurrence() {
+        assert_eq!(parse("after-images"), Some(("images", 1)));
+        assert_eq!(parse("after-publish-switch@3"), Some(("publish-switch", 3)));
+        assert_eq!(parse("after-trunk@0"), None);
+        assert_eq!(parse("after-trunk@x"), None);
+        assert_eq!(parse("before-trunk"), None);
+    }
+}
