@@ -102,12 +102,13 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
     let log_dir = cfg.logs.join("runs").join(tally.run_id.to_string());
 
     if !a.dry_run {
+        let origin = store.origin()?;
         for i in store.interrupt_dead_job_runs(crate::clock::now())? {
             let pid = i.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            if let Some(p) = i.pid.filter(|p| *p > 0) {
-                // A reboot took the job with it; a killed runner may not have.
-                crate::jobs::process::signal_group(p as u32, libc::SIGKILL);
-            }
+            // A reboot took the job with it; a killed runner may not have.
+            // Its processes carry its marker, even if the runner died
+            // before it could record the pid.
+            crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
             ctx.log(
                 Level::Warn,
                 &format!(

@@ -60,6 +60,16 @@ pub fn plan(
     Ok(out)
 }
 
+/// The variable every process of a job inherits, naming its job run: what
+/// finds a job's processes after its runner died, whatever their pids.
+pub const MARKER_VAR: &str = "PROMOTER_JOB_RUN";
+
+/// The value of [`MARKER_VAR`]: the database's origin name and the job
+/// run's id, unique across the releases of one host.
+pub fn marker(origin: &str, job_run: i64) -> String {
+    format!("{origin}:{job_run}")
+}
+
 /// What happened to a job, for the caller to log.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -109,6 +119,7 @@ pub fn run_all(
     on: &mut dyn FnMut(Event),
 ) -> Result<()> {
     let cfg = b.cfg;
+    let origin = store.origin()?;
     let base = cfg.dir.clone();
     let mut pending: VecDeque<Planned> = planned.into();
     let mut running: Vec<Running> = Vec::new();
@@ -170,7 +181,8 @@ pub fn run_all(
                     },
                     crate::clock::now(),
                 )?;
-                let spec = spec(cfg, b.promotion, &base, &p, lease.as_ref(), &log_dir);
+                let mut spec = spec(cfg, b.promotion, &base, &p, lease.as_ref(), &log_dir);
+                spec.env.push((MARKER_VAR.into(), marker(&origin, job_run)));
                 on(Event::Started {
                     job_id: p.instance.id.to_string(),
                     full_hash: p.build.full_hash.clone(),

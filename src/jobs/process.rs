@@ -141,6 +141,40 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
     }
 }
 
+/// Kills, with their process groups, the processes whose environment has
+/// `PROMOTER_JOB_RUN=<marker>`. Returns how many were found.
+pub fn kill_marked(marker: &str) -> usize {
+    let needle = format!("{}={marker}", super::MARKER_VAR);
+    let me = std::process::id();
+    let mut found = 0;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            found += 1;
+            // SAFETY: getpgid and kill on a pid read from /proc.
+            unsafe {
+                let pgid = libc::getpgid(pid as i32);
+                if pgid > 0 && pgid as u32 != me {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+    }
+    found
+}
+
 /// Sends `sig` to process group `pgid`; a group that is gone is fine.
 pub fn signal_group(pgid: u32, sig: i32) {
     if pgid == 0 || pgid > i32::MAX as u32 {

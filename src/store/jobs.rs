@@ -66,6 +66,8 @@ pub struct JobRunRow {
 /// A job run whose runner died.
 #[derive(Debug, Clone)]
 pub struct Interrupted {
+    /// The job run's id.
+    pub id: i64,
     pub job_id: String,
     pub build_id: i64,
     pub pid: Option<i64>,
@@ -135,6 +137,7 @@ impl Store {
                 .query_map([], |r| {
                     Ok((
                         Interrupted {
+                            id: r.get(4)?,
                             job_id: r.get(0)?,
                             build_id: r.get(1)?,
                             pid: r.get(2)?,
