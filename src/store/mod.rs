@@ -125,7 +125,7 @@ impl Store {
         self.conn
             .execute_batch(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;
-                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
+                 PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192;",
             )
             .context("failed to configure the database")?;
         Ok(())

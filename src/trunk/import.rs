@@ -168,29 +168,43 @@ pub fn read_each<E>(
         .clamp(1, 4);
     let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(256);
+        // Results travel in batches: one wake-up per batch, not per directory.
+        const BATCH: usize = 32;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Read>>(8);
         for _ in 0..threads {
             let tx = tx.clone();
             let next = &next;
-            s.spawn(move || loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(rel) = dirs.get(i) else { break };
-                let r = match read_hash_dir(root, rel) {
-                    Ok(Some(b)) => Read::Build(Box::new(b)),
-                    Ok(None) => Read::Incomplete,
-                    Err(w) => Read::Skipped(w),
-                };
-                if tx.send(r).is_err() {
-                    break;
+            s.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(rel) = dirs.get(i) else { break };
+                    batch.push(match read_hash_dir(root, rel) {
+                        Ok(Some(b)) => Read::Build(Box::new(b)),
+                        Ok(None) => Read::Incomplete,
+                        Err(w) => Read::Skipped(w),
+                    });
+                    if batch.len() == BATCH
+                        && tx
+                            .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
             });
         }
         drop(tx);
-        for r in rx.iter() {
-            if let Err(e) = f(r) {
-                // Stop the readers: they see the closed channel.
-                next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
-                return Err(e);
+        for batch in rx.iter() {
+            for r in batch {
+                if let Err(e) = f(r) {
+                    // Stop the readers: they see the closed channel.
+                    next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
+                    return Err(e);
+                }
             }
         }
         Ok(())
