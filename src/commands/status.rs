@@ -88,6 +88,14 @@ const DIM: &str = "2";
 const BOLD: &str = "1";
 
 /// The table: one line per label, then the last run.
+/// A candidate as the table names it: its full hash, or its aggregate.
+fn shown(c: &status::Candidate) -> String {
+    match &c.aggregate {
+        Some(a) => format!("aggregate {a}"),
+        None => c.build.full_hash.clone(),
+    }
+}
+
 pub fn render(s: &status::Status, c: Colours) -> String {
     let name = |l: &status::LabelStatus| match &l.component {
         Some(comp) => format!("{comp}/{}", l.label),
@@ -118,9 +126,10 @@ pub fn render(s: &status::Status, c: Colours) -> String {
         )
     );
     for l in &s.labels {
-        let build = match &l.build {
-            Some(b) => b.full_hash.clone(),
-            None => "(not set)".into(),
+        let build = match (&l.build, &l.aggregate) {
+            (Some(b), _) => b.full_hash.clone(),
+            (None, Some(a)) => format!("aggregate {a}"),
+            (None, None) => "(not set)".into(),
         };
         let moved = match l.age_seconds {
             Some(a) => format!("{} ago", age(a)),
@@ -133,7 +142,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
         let next = match (&l.newest_candidate, &l.candidate_label) {
             (Some(cand), _) if cand.verdict == "promotable" => format!(
                 "{} {}: {}",
-                cand.build.full_hash,
+                shown(cand),
                 c.paint(GREEN, "promotable"),
                 cand.summary
             ),
@@ -149,7 +158,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
                 }
                 format!(
                     "{} {} by {} ({} of {} passed)",
-                    cand.build.full_hash,
+                    shown(cand),
                     c.paint(RED, "blocked"),
                     jobs.join(", "),
                     cand.passed,
@@ -159,7 +168,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             (None, Some(from)) => c.paint(DIM, &format!("up to date: nothing newer in {from}")),
             (None, None) => String::new(),
         };
-        let build = if l.build.is_some() {
+        let build = if l.build.is_some() || l.aggregate.is_some() {
             build
         } else {
             c.paint(DIM, &format!("{build:<wb$}"))

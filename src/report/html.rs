@@ -154,8 +154,8 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
         "<tr class=\"label\" data-label=\"{}\"><td><strong>{name}</strong>{role}</td>",
         esc(&l.label)
     );
-    match &l.build {
-        Some(b) => {
+    match (&l.build, &l.aggregate) {
+        (Some(b), _) => {
             let _ = write!(
                 h,
                 "<td><code class=\"hash\">{}</code><br><small>{} &middot; built {}</small></td>",
@@ -164,7 +164,14 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
                 clock::short(b.built_at)
             );
         }
-        None => h.push_str("<td class=\"none\">not set</td>"),
+        (None, Some(a)) => {
+            let _ = write!(
+                h,
+                "<td><code class=\"hash\">{}</code><br><small>aggregate</small></td>",
+                esc(a)
+            );
+        }
+        (None, None) => h.push_str("<td class=\"none\">not set</td>"),
     }
     match l.moved_at {
         Some(t) => {
@@ -189,7 +196,7 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
             let _ = write!(
                 h,
                 "<td><span class=\"verdict {v}\">{v}</span> <code class=\"hash\">{}</code><br><small>{}</small></td>",
-                esc(&c.build.full_hash),
+                esc(c.aggregate.as_ref().unwrap_or(&c.build.full_hash)),
                 esc(&c.summary),
                 v = c.verdict
             );

@@ -73,6 +73,9 @@ pub struct LabelStatus {
     pub candidates_waiting: Option<usize>,
     /// For promotions: the newest candidate and where its criteria stand.
     pub newest_candidate: Option<Candidate>,
+    /// For a promotion of aggregates (component mode): the aggregate the
+    /// label shows (the md5 written beside it); `build` is then `None`.
+    pub aggregate: Option<String>,
 }
 
 /// A build, as status shows it.
@@ -102,7 +105,10 @@ impl From<&Build> for BuildRef {
 /// Where a promotion's newest candidate stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct Candidate {
+    /// For an aggregate candidate: its newest component build.
     pub build: BuildRef,
+    /// The aggregate's hash, for an aggregate candidate.
+    pub aggregate: Option<String>,
     /// `promotable` (the next run moves the label) or `blocked`.
     pub verdict: &'static str,
     pub passed: usize,
@@ -212,14 +218,23 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
         let row = recorded
             .iter()
             .find(|r| r.name == name && r.component == component);
-        let build = label_build(
-            store,
-            trees,
-            &name,
-            component.as_deref(),
-            row,
-            &mut warnings,
-        )?;
+        let aggregates = match (cfg.promotion(&name), &component) {
+            (Some(p), None) => crate::assess::uses_aggregates(store, p)?,
+            _ => false,
+        };
+        // An aggregate label is a directory of aggregates, not a link.
+        let build = if aggregates {
+            None
+        } else {
+            label_build(
+                store,
+                trees,
+                &name,
+                component.as_deref(),
+                row,
+                &mut warnings,
+            )?
+        };
         let moved_at = row
             .filter(|r| r.build_id.is_some() && r.build_id == build.as_ref().map(|b| b.id))
             .map(|r| r.updated_at);
@@ -238,8 +253,23 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
             candidate_label: None,
             candidates_waiting: None,
             newest_candidate: None,
+            aggregate: None,
         };
-        if let (Some(p), None) = (cfg.promotion(&name), &component) {
+        if let (Some(p), true) = (cfg.promotion(&name), aggregates) {
+            status.aggregate =
+                std::fs::read_to_string(trees.trunk.join(&name).join("delorean.repo.md5"))
+                    .ok()
+                    .map(|s| s.trim().to_string());
+            let a = crate::assess::assess_aggregates(store, cfg, p, now)?;
+            status.candidate_label = Some(a.candidate_label.clone());
+            status.candidates_waiting = Some(a.candidates.len());
+            status.newest_candidate = a.newest().and_then(|(c, e)| {
+                let newest = c.builds.iter().max_by_key(|b| b.dt_build)?;
+                let mut cand = candidate(newest, e);
+                cand.aggregate = Some(c.aggregate.agg_hash.clone());
+                Some(cand)
+            });
+        } else if let (Some(p), None) = (cfg.promotion(&name), &component) {
             let a = assess(store, cfg, p, now)?;
             status.candidate_label = Some(a.candidate_label.clone());
             status.candidates_waiting = Some(a.candidates.len());
@@ -325,6 +355,7 @@ fn candidate(b: &Build, e: &Evaluation) -> Candidate {
     let (passed, required) = e.counts();
     Candidate {
         build: BuildRef::from(b),
+        aggregate: None,
         verdict: if e.met() { "promotable" } else { "blocked" },
         passed,
         required,
@@ -382,6 +413,22 @@ pub fn grids(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<Vec
 }
 
 fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) -> Result<Grid> {
+    if crate::assess::uses_aggregates(store, p)? {
+        // Aggregate promotions have no per-build grid (yet): the jobs, no columns.
+        return Ok(Grid {
+            promotion: p.name.to_string(),
+            candidate_label: p.candidate_label.to_string(),
+            jobs: cfg
+                .required_jobs(p)
+                .iter()
+                .map(|r| GridJob {
+                    job_id: r.id.to_string(),
+                    alternatives: r.alternatives.iter().map(|j| j.to_string()).collect(),
+                })
+                .collect(),
+            columns: Vec::new(),
+        });
+    }
     let a = assess(store, cfg, p, now)?;
     let jobs: Vec<GridJob> = a
         .requirements

@@ -324,6 +324,27 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
         .json();
     assert_eq!(j["verdict"], "no_candidate");
     assert_eq!(j["label_now"], agg.as_str());
+    // status shows the aggregate each label holds, without warnings.
+    let st = ws.run(&["status"]);
+    st.ok();
+    assert!(!st.stderr.contains("WARN"), "{}", st.stderr);
+    let line = st
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("current-tripleo "))
+        .unwrap();
+    assert!(line.contains(&format!("aggregate {agg}")), "{}", st.stdout);
+    let j = ws.run(&["status", "--json"]).json();
+    let l = j["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "tripleo-ci-testing")
+        .unwrap();
+    assert_eq!(l["aggregate"], agg.as_str());
+    let page = ws.path().join("status.html");
+    ws.run(&["status", "--html", page.to_str().unwrap()]).ok();
+    assert!(std::fs::read_to_string(&page).unwrap().contains(&agg));
     // Nothing new: the next run changes nothing.
     let before: i64 = ws.sql("SELECT count(*) FROM promotions");
     ws.run(&["run"]).ok();
