@@ -218,6 +218,14 @@ pub(crate) fn publish_target(
             e,
         )
     })?;
+    if is_remote && !removed.is_empty() {
+        remote::prune(&crate::publish::versions_dir(&local_dest), &target.dest).map_err(|e| {
+            Error::Failed(format!(
+                "published {} to {}, but {e}",
+                build.full_hash, target.name
+            ))
+        })?;
+    }
     let dest_shown = if is_remote {
         target.dest.clone()
     } else {

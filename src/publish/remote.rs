@@ -76,6 +76,24 @@ pub fn push(
     r
 }
 
+/// Removes from the remote the versions the local staging no longer has
+/// (retention ran there): one `rsync --dirs --delete` of the versions
+/// directory, which leaves the versions that stay untouched.
+pub fn prune(local_versions: &Path, dest: &str) -> Result<(), String> {
+    let (parent, name) = split(dest)
+        .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
+    let mut c = Command::new("rsync");
+    c.args([
+        "--dirs",
+        "--delete",
+        "--exclude=/.index-*",
+        "--exclude=*.partial-*",
+    ])
+    .arg(format!("{}/", local_versions.display()))
+    .arg(format!("{parent}/.{name}.versions/"));
+    run(c, "remove old versions")
+}
+
 fn tempfile_dir() -> Result<std::path::PathBuf, String> {
     let dir = std::env::temp_dir().join(format!("promoter-push-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -509,6 +509,7 @@ publish:
   cdn:
     source: trunk
     dest: rsync://127.0.0.1:{}/mod/centos/7/rdo-trunk-master-tested
+    keep: 2
 ",
         daemon.port
     ));
@@ -553,4 +554,17 @@ publish:
         }
     }
     assert!(shared > 0);
+    // keep: 2 applies on the remote too: the oldest version is gone there.
+    let (_, third) = consistent(&ws, 2);
+    ws.run(&["publish", "--target", "cdn", "--hash", &third])
+        .ok();
+    let mut left: Vec<String> = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let mut want = vec![new.clone(), third.clone()];
+    want.sort();
+    assert_eq!(left, want, "the current version and the one before it stay");
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
 }
