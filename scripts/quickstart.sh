@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 ws="$root/quickstart"
 
+echo "quickstart: building promoter (release; about two minutes the first time)" >&2
 cargo build --release --quiet
 bin="$root/target/release/promoter"
 
-if [ ! -d "$ws/trunk" ]; then
+if [ -d "$ws/trunk" ]; then
+    echo "quickstart: reusing ./quickstart from an earlier run (rm -rf quickstart to start over)" >&2
+else
     mkdir -p "$ws"
     cp -a fixtures/trunk fixtures/images fixtures/jobs fixtures/promoter.yaml "$ws/"
 fi
@@ -32,12 +35,19 @@ cat <<MSG
 The pipeline ran on the sample trunk: quickstart/state/master.sqlite holds the
 builds, votes and promotions. Look inside:
 
-  sqlite3 -header -column quickstart/state/master.sqlite 'SELECT * FROM promotions_view'
-  sqlite3 -header -column quickstart/state/master.sqlite 'SELECT name, full_hash, updated FROM labels_view'
+  cd quickstart
+  sqlite3 -header -column state/master.sqlite 'SELECT * FROM promotions_view'
+  sqlite3 -header -column state/master.sqlite 'SELECT name, full_hash, updated FROM labels_view'
+  ../target/release/promoter -c promoter.yaml status
+MSG
+if [ -L trunk/current-tripleo ]; then
+    echo
+    echo "current-tripleo is promoted too (see history): rm -rf quickstart to start over."
+else
+    cat <<MSG
 
 current-tripleo waits for two CI jobs. Report them as CI elsewhere would, then run again:
 
-  cd quickstart
   ../target/release/promoter --db state/master.sqlite report-result --job-id periodic-tripleo-ci-centos-7-ovb-3ctlr_1comp-featureset001-master \\
       --commit-hash $commit --distro-hash $distro --info-url https://logs.example.org/1 --timestamp \$(date +%s) --success true
   ../target/release/promoter --db state/master.sqlite report-result --job-id periodic-tripleo-ci-centos-7-multinode-1ctlr-featureset005-master \\
@@ -45,3 +55,4 @@ current-tripleo waits for two CI jobs. Report them as CI elsewhere would, then r
   ../target/release/promoter -c promoter.yaml run
   ../target/release/promoter -c promoter.yaml history
 MSG
+fi

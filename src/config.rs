@@ -279,6 +279,8 @@ impl Config {
         if r.errors.is_empty() {
             Ok(cfg.expect("a config without errors"))
         } else {
+            // In the order of the file.
+            r.errors.sort_by_key(|e| e.line.unwrap_or(0));
             Err(ConfigErrors(r.errors))
         }
     }
@@ -875,10 +877,15 @@ impl Reader<'_> {
             .filter_map(|k| k.as_str().map(String::from))
             .collect();
         let mut candidate_of: BTreeMap<String, String> = BTreeMap::new();
+        // Promotions written before this one, valid or not: a promotion
+        // with an error of its own is still "earlier" for those after it.
+        let mut written_before: Vec<String> = Vec::new();
         for (k, body) in m {
             let Some(name) = self.string(k, &["promotions"]) else {
                 continue;
             };
+            let before = written_before.clone();
+            written_before.push(name.clone());
             let p = ["promotions", name.as_str()];
             let label = match Label::promotable(&name) {
                 Ok(l) => l,
@@ -917,7 +924,7 @@ impl Reader<'_> {
             });
             if let Some(c) = &candidate {
                 candidate_of.insert(name.clone(), c.to_string());
-                let earlier = out.iter().any(|o| o.name == *c);
+                let earlier = before.iter().any(|o| o == c.as_str());
                 if c.as_str() == name {
                     self.err(
                         &cl_path,
@@ -1178,6 +1185,22 @@ publish:
             "{all}"
         );
         assert_eq!(errs.len(), 5, "{all}");
+    }
+
+    #[test]
+    fn a_typo_in_one_promotion_does_not_blame_the_next_and_errors_come_in_file_order() {
+        let text = "release: r\ntrunk: t\npromotions:\n  a:\n    candidat_label: consistent\n    criteria: [j]\n  b:\n    candidate_label: a\n    criteria: [j]\n";
+        let errs = parse(text).unwrap_err().0;
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(errs.len(), 2, "{all:#?}");
+        assert!(
+            all[0].contains(":4: promotions.a.candidate_label: missing"),
+            "{all:#?}"
+        );
+        assert!(
+            all[1].contains(":5: promotions.a.candidat_label: unknown key"),
+            "{all:#?}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub enum Error {
     Invalid(String),
     /// The configuration file has one or more errors.
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigErrors),
+    Config(crate::config::ConfigErrors),
     /// The database file cannot be used: not SQLite, or newer than this binary.
     #[error("{0}")]
     BadDatabase(String),
@@ -54,6 +54,14 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+// Not `#[from]`: that would also make the errors the source, and every one
+// would be printed twice (once more as a `caused by:` line).
+impl From<crate::config::ConfigErrors> for Error {
+    fn from(e: crate::config::ConfigErrors) -> Error {
+        Error::Config(e)
+    }
+}
 
 impl Error {
     /// The process exit status for this error.

@@ -181,6 +181,19 @@ fn move_trunk_links(
         .at("write link", &dir.join(label.as_str()))
 }
 
+/// When a label moved in the trunk but its image link could not follow
+/// (the build has no image directory), where the image link still points:
+/// something to warn about, since the two trees now disagree.
+pub fn image_left_behind(trees: &Trees, label: &Label, build: &Build) -> Option<String> {
+    if trees.images.join(&build.full_hash).is_dir() {
+        return None;
+    }
+    current_image(trees, label.as_str())
+        .ok()
+        .flatten()
+        .filter(|t| *t != build.full_hash)
+}
+
 /// The target of the image link `label`, as written (a full hash).
 pub fn current_image(trees: &Trees, label: &str) -> Result<Option<String>> {
     let dir = &trees.images;

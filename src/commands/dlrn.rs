@@ -269,6 +269,16 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
         },
         None,
     )?;
+    if let Some(left) = promote::image_left_behind(&trees, &label, &build) {
+        ctx.log(
+            Level::Warn,
+            &format!(
+                "the image link {label} still points at {left}: build {} has no image directory in {}",
+                build.full_hash,
+                trees.images.display()
+            ),
+        );
+    }
     match &outcome {
         Outcome::Moved { previous, .. } => ctx.log(
             Level::Info,

@@ -140,6 +140,15 @@ impl Ctx {
 
     /// The build with this full hash (the newest, if several), or "not found".
     pub fn build_by_full_hash(&self, store: &Store, hash: &str) -> Result<Build> {
+        // A hash directory's name (with the extended hash) picks one build
+        // among those sharing a full hash.
+        if hash.matches('_').count() >= 2
+            && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return store.build_by_dir_name(hash)?.ok_or_else(|| {
+                Error::NotFound(format!("no build whose hash directory is named {hash}"))
+            });
+        }
         let full: crate::ident::FullHash = hash.parse()?;
         store
             .builds_by_full_hash(&full)?

@@ -28,6 +28,8 @@ pub struct Published {
     pub bytes: u64,
     pub copied_files: u64,
     pub copied_bytes: u64,
+    /// Files hard-linked from the previous version.
+    pub reused_files: u64,
     pub removed: Vec<String>,
     pub seconds: f64,
 }
@@ -36,11 +38,15 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
     let cfg = ctx.config()?;
     let target = cfg.target(&a.target).ok_or_else(|| {
         let known: Vec<&str> = cfg.publish.iter().map(|t| t.name.as_str()).collect();
+        let has = if known.is_empty() {
+            "it has no publish: section".to_string()
+        } else {
+            format!("it has: {}", known.join(", "))
+        };
         Error::NotFound(format!(
-            "no publish target {:?} in {} (it has: {})",
+            "no publish target {:?} in {} ({has})",
             a.target,
-            cfg.path.display(),
-            known.join(", ")
+            cfg.path.display()
         ))
     })?;
     let db = ctx
@@ -70,7 +76,7 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
 
 fn describe(p: &Published) -> String {
     format!(
-        "published {} to {} ({}): {} files, {} ({} files, {} copied; the rest reused){} in {:.1}s",
+        "published {} to {} ({}): {} files, {} ({} files, {} copied{}){} in {:.1}s",
         p.full_hash,
         p.target,
         p.dest,
@@ -78,6 +84,11 @@ fn describe(p: &Published) -> String {
         human_bytes(p.bytes),
         p.copied_files,
         human_bytes(p.copied_bytes),
+        if p.reused_files > 0 {
+            format!("; {} unchanged files reused", p.reused_files)
+        } else {
+            String::new()
+        },
         if p.removed.is_empty() {
             String::new()
         } else {
@@ -254,6 +265,7 @@ pub(crate) fn publish_target(
         bytes: written.bytes,
         copied_files: written.copied_files,
         copied_bytes: written.copied_bytes,
+        reused_files: written.reused_files,
         removed,
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -62,13 +62,21 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         None,
     )?;
     if let Outcome::Moved { previous, .. } = outcome {
-        let msg = format!(
+        ctx.print(&format!(
             "rolled {label} back from {} to {}",
             previous.as_deref().unwrap_or(&current),
             target.full_hash
-        );
-        ctx.log(Level::Info, &msg);
-        ctx.print(&msg)?;
+        ))?;
+        if let Some(left) = promote::image_left_behind(&trees, &label, &target) {
+            ctx.log(
+                Level::Warn,
+                &format!(
+                    "the image link {label} still points at {left}: build {} has no image directory in {}",
+                    target.full_hash,
+                    trees.images.display()
+                ),
+            );
+        }
     }
     Ok(0)
 }

@@ -57,6 +57,10 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     let started = Instant::now();
     if a.dry_run {
         store.begin_dry_run()?;
+        ctx.log(
+            Level::Info,
+            "dry run: what follows is decided, then undone: no job runs, no link moves, nothing is recorded",
+        );
     }
     let run_id = store.start_run(crate::clock::now())?;
     let mut tally = Tally {
@@ -393,6 +397,16 @@ fn carry(
     match promote::carry_out(store, &c, attempt, &label, &build)? {
         Carried::Done { images, .. } => {
             tally.promoted += 1;
+            if let Some(left) = promote::image_left_behind(trees, &label, &build) {
+                ctx.log(
+                    Level::Warn,
+                    &format!(
+                        "{label}: the image link still points at {left}: build {} has no image directory in {}",
+                        build.full_hash,
+                        trees.images.display()
+                    ),
+                );
+            }
             ctx.log(
                 Level::Info,
                 &format!(

@@ -127,17 +127,17 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
             outcome: JobOutcome::Failed,
             exit_code: Some(c),
             signal: None,
-            notes: format!("failed: exit status {c}"),
+            notes: format!("exit status {c}"),
             seconds,
         },
         (None, Some(s)) => Ended {
             outcome: JobOutcome::Failed,
             exit_code: None,
             signal: Some(s),
-            notes: format!("failed: killed by signal {s}"),
+            notes: format!("killed by signal {s}"),
             seconds,
         },
-        (None, None) => fail("failed: ended with an unknown status".into()),
+        (None, None) => fail("ended with an unknown status".into()),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Written {
     pub bytes: u64,
     pub copied_files: u64,
     pub copied_bytes: u64,
+    /// Files hard-linked from the previous version, not written.
+    pub reused_files: u64,
     pub manifest_sha256: String,
     /// The version was complete already (a publish killed after writing
     /// it, or a republish): nothing was written.
@@ -93,6 +95,7 @@ pub fn publish_local(
             bytes: bytes + manifest.len() as u64,
             copied_files: 0,
             copied_bytes: 0,
+            reused_files: 0,
             manifest_sha256: hex(&Sha256::digest(&manifest)),
             reused: true,
         }
@@ -314,6 +317,7 @@ fn write_version(
     let mut bytes: u64 = done.iter().map(|d| d.size).sum();
     let copied_files = done.iter().filter(|d| d.copied).count() as u64;
     let copied_bytes = done.iter().filter(|d| d.copied).map(|d| d.size).sum();
+    let reused_files = done.iter().filter(|d| !d.copied).count() as u64;
     let mut sidecars = Vec::new();
     for d in &done {
         if is_sidecar(Path::new(&d.rel)) {
@@ -371,6 +375,7 @@ fn write_version(
             bytes,
             copied_files,
             copied_bytes,
+            reused_files,
             manifest_sha256: hex(&Sha256::digest(manifest.as_bytes())),
             reused: false,
         },

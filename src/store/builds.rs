@@ -132,10 +132,12 @@ impl Store {
             .context("failed to look up the build")
     }
 
-    /// The builds with this full hash, newest first (usually one).
+    /// The builds with this full hash, successful ones first, then newest
+    /// first (usually one; builds differing only in their extended hash
+    /// share it).
     pub fn builds_by_full_hash(&self, full: &FullHash) -> Result<Vec<Build>> {
         let sql =
-            format!("SELECT {COLUMNS} FROM builds b WHERE b.full_hash = :f ORDER BY b.id DESC");
+            format!("SELECT {COLUMNS} FROM builds b WHERE b.full_hash = :f ORDER BY b.status = 'SUCCESS' DESC, b.id DESC");
         let mut stmt = self
             .conn()
             .prepare_cached(&sql)
@@ -166,6 +168,27 @@ impl Store {
             .context("failed to read the newest builds")?;
         rows.collect::<rusqlite::Result<_>>()
             .context("failed to read the newest builds")
+    }
+
+    /// The build whose hash directory is named `name`
+    /// (`<commit>_<distro[0:8]>[_<extended…>]`), the form that tells apart
+    /// builds differing only in their extended hash.
+    pub fn build_by_dir_name(&self, name: &str) -> Result<Option<Build>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM builds b WHERE b.full_hash = :f AND (b.repo_dir = :n OR b.repo_dir LIKE :suffix)
+             ORDER BY b.id DESC LIMIT 1"
+        );
+        let full = name.splitn(3, '_').take(2).collect::<Vec<_>>().join("_");
+        self.conn()
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_row(
+                    named_params! {":f": full, ":n": name, ":suffix": format!("%/{name}")},
+                    from_row,
+                )
+                .optional()
+            })
+            .context("failed to look up the build")
     }
 
     /// The id of the aggregate with this hash.

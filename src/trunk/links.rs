@@ -33,6 +33,7 @@ pub fn swap(dir: &Path, name: &str, target: &Path) -> io::Result<()> {
             ));
         }
     }
+    remove_stale_temporaries(dir, name);
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
@@ -41,6 +42,31 @@ pub fn swap(dir: &Path, name: &str, target: &Path) -> io::Result<()> {
         return Err(e);
     }
     sync_dir(dir)
+}
+
+/// Removes the temporary links of swaps whose process died before renaming
+/// them (`.<name>.tmp-<pid>`, pid gone).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && e.file_type().is_ok_and(|t| t.is_symlink()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Removes link `name` in `dir` if it is a link.
@@ -78,6 +104,19 @@ mod tests {
         assert_eq!(read(d.path(), "missing").unwrap(), None);
         let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary link is left behind");
+    }
+
+    #[test]
+    fn a_temporary_link_left_by_a_dead_process_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = d.path().join(format!(".l.tmp-{dead}"));
+        std::os::unix::fs::symlink("x", &stale).unwrap();
+        swap(d.path(), "l", Path::new("a")).unwrap();
+        assert!(std::fs::symlink_metadata(&stale).is_err());
+        assert_eq!(read(d.path(), "l").unwrap(), Some(PathBuf::from("a")));
     }
 
     #[test]

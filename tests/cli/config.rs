@@ -70,3 +70,17 @@ fn help_teaches_with_examples() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn each_config_error_is_printed_once() {
+    let ws = Workspace::sample();
+    ws.write_config("release: master\ntrunk: trunk\nfrobnicate: yes\n");
+    let r = ws.run(&["config", "check"]);
+    r.code(2);
+    assert_eq!(r.stderr.matches("frobnicate").count(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("caused by"), "{}", r.stderr);
+    std::fs::remove_file(ws.config()).unwrap();
+    let r = ws.run(&["status"]);
+    r.code(2);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+}

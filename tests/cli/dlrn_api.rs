@@ -483,3 +483,59 @@ fn parallel_report_result_calls_all_land() {
     }
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM votes"), before + 8 * 15);
 }
+
+#[test]
+fn a_hash_directory_name_picks_the_build_among_those_sharing_a_full_hash() {
+    let (ws, _, _) = imported();
+    // The sample has a RETRY build and a successful one with an extended
+    // hash, both 3a9326f2…_024e24f0.
+    let dirs: Vec<String> = {
+        let c = rusqlite::Connection::open(ws.db()).unwrap();
+        let mut s = c
+            .prepare("SELECT repo_dir FROM builds WHERE full_hash = (SELECT full_hash FROM builds GROUP BY full_hash HAVING count(*) > 1) ORDER BY repo_dir")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(dirs.len(), 2, "{dirs:?}");
+    let full = dirs[0]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .splitn(3, '_')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("_");
+    // By full hash: the successful build, not the newest failed one.
+    let j = ws
+        .run(&[
+            "why",
+            "--json",
+            "--promotion",
+            "current-tripleo",
+            "--hash",
+            &full,
+        ])
+        .json();
+    assert_eq!(j["build"]["status"], "SUCCESS", "{j}");
+    // By hash directory name with the extended hash: exactly that build.
+    for d in dirs
+        .iter()
+        .filter(|d| d.rsplit('/').next().unwrap().matches('_').count() >= 2)
+    {
+        let name = d.rsplit('/').next().unwrap();
+        let j = ws
+            .run(&[
+                "why",
+                "--json",
+                "--promotion",
+                "current-tripleo",
+                "--hash",
+                name,
+            ])
+            .json();
+        assert_eq!(j["build"]["repo_dir"], d.as_str(), "{j}");
+    }
+}

@@ -154,7 +154,7 @@ fn a_failing_job_votes_failure_and_why_shows_its_log_tail() {
     let v = votes(&ws);
     assert_eq!(v.len(), 1);
     assert!(!v[0].1 && !v[0].2);
-    assert_eq!(v[0].4, "failed: exit status 3");
+    assert_eq!(v[0].4, "exit status 3");
     assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
     let why = ws.run(&["why"]);
     why.ok();

@@ -638,3 +638,47 @@ fn run_refuses_an_unknown_promotion() {
         .code(3)
         .error_says("no promotion \"nope\"");
 }
+
+#[test]
+fn a_rollback_to_a_build_without_images_says_the_image_link_stayed() {
+    let ws = chain();
+    let (_, nc, nd, new_full) = consistent(&ws, 0);
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &nc,
+        "--distro-hash",
+        &nd,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .ok();
+    assert_eq!(ws.link("images/current-tripleo").unwrap(), new_full);
+    let no_images: String = ws.sql(
+        "SELECT full_hash FROM builds WHERE status = 'SUCCESS' AND flags = 0 AND NOT consistent ORDER BY dt_build DESC LIMIT 1",
+    );
+    assert!(!ws.images().join(&no_images).exists());
+    let r = ws.run(&[
+        "rollback",
+        "--promotion",
+        "current-tripleo",
+        "--to",
+        &no_images,
+        "--reason",
+        "test",
+    ]);
+    r.ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "the image link current-tripleo still points at {new_full}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stdout.lines().count(),
+        1,
+        "said once, on stdout: {}",
+        r.stdout
+    );
+}
