@@ -34,7 +34,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage/config/input, 3 not found, 4 refused, 
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,
     propagate_version = true,
-    max_term_width = 100
+    term_width = 0
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -47,37 +47,60 @@ pub struct Cli {
 #[derive(Debug, Args, Clone, Default)]
 pub struct Global {
     /// The release config [default: $PROMOTER_CONFIG, else ./promoter.yaml]
-    #[arg(short = 'c', long, global = true, value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
     /// The database, for the commands that need nothing else (overrides the config's)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Global options"
+    )]
     pub db: Option<PathBuf>,
     /// Machine-readable output where the default is a table
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// More detail on stderr
-    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     pub verbose: u8,
     /// Only errors on stderr
-    #[arg(short = 'q', long, global = true)]
+    #[arg(short = 'q', long, global = true, help_heading = "Global options")]
     pub quiet: bool,
     /// Who is acting, recorded with votes and promotions [default: $DLRNAPI_USERNAME, else $USER]
-    #[arg(short = 'u', long, global = true, value_name = "NAME")]
+    #[arg(
+        short = 'u',
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Global options"
+    )]
     pub username: Option<String>,
     /// Accepted for dlrnapi compatibility and ignored: the database is local
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = "Global options")]
     pub url: Option<String>,
     /// Accepted for dlrnapi compatibility and ignored
-    #[arg(short = 'p', long, global = true, hide = true)]
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        hide = true,
+        help_heading = "Global options"
+    )]
     pub password: Option<String>,
     /// Accepted for dlrnapi compatibility and ignored
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = "Global options")]
     pub auth_method: Option<String>,
     /// Accepted for dlrnapi compatibility and ignored
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = "Global options")]
     pub server_principal: Option<String>,
     /// Accepted for dlrnapi compatibility and ignored
-    #[arg(long, global = true, hide = true)]
+    #[arg(long, global = true, hide = true, help_heading = "Global options")]
     pub force_auth: bool,
 }
 

@@ -33,6 +33,8 @@ pub struct Explanation {
     pub jobs: Vec<crate::decide::JobCheck>,
     /// The last lines of the console log of each failed job that ran here.
     pub log_tails: std::collections::BTreeMap<String, Vec<String>>,
+    /// The jobs whose success counts in place of each required job.
+    pub alternatives: std::collections::BTreeMap<String, Vec<String>>,
     /// For a promotion of aggregates (component mode): the aggregate
     /// explained, and its component builds.
     pub aggregate: Option<crate::store::aggregates::Aggregate>,
@@ -179,6 +181,7 @@ fn explain(
         required,
         jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
         log_tails,
+        alternatives: alternatives(cfg, p),
         aggregate: None,
         components: Vec::new(),
     })
@@ -266,9 +269,26 @@ fn explain_aggregate(
         required,
         jobs,
         log_tails: Default::default(),
+        alternatives: alternatives(cfg, p),
         aggregate,
         components,
     })
+}
+
+fn alternatives(
+    cfg: &crate::config::Config,
+    p: &PromotionDef,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    cfg.required_jobs(p)
+        .into_iter()
+        .filter(|r| !r.alternatives.is_empty())
+        .map(|r| {
+            (
+                r.id.to_string(),
+                r.alternatives.iter().map(|a| a.to_string()).collect(),
+            )
+        })
+        .collect()
 }
 
 fn render(e: &Explanation) -> String {
@@ -331,7 +351,10 @@ fn render(e: &Explanation) -> String {
                     .unwrap_or_default()
             ),
             JobState::Disabled { reason } => reason.clone(),
-            JobState::Missing => "no vote".into(),
+            JobState::Missing => match e.alternatives.get(&j.job_id) {
+                Some(alts) => format!("no vote, nor from {}", alts.join(" or ")),
+                None => "no vote".into(),
+            },
             state => {
                 let v = state.vote().expect("a state with a vote");
                 let mut d = format!("{}  {}", clock::short(v.timestamp), v.url);

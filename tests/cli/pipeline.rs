@@ -682,3 +682,20 @@ fn a_rollback_to_a_build_without_images_says_the_image_link_stayed() {
         r.stdout
     );
 }
+
+#[test]
+fn why_names_the_alternatives_of_a_missing_job() {
+    let ws = chain();
+    ws.run(&["run"]).ok();
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    why.ok();
+    assert!(
+        why.stdout.contains("no vote, nor from job-a-internal"),
+        "{}",
+        why.stdout
+    );
+    let j = ws
+        .run(&["why", "--json", "--promotion", "current-tripleo"])
+        .json();
+    assert_eq!(j["alternatives"]["job-a"][0], "job-a-internal");
+}
