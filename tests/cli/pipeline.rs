@@ -36,25 +36,6 @@ fn consistent(ws: &Workspace, n: i64) -> (String, String, String, String) {
     (dir, c, d, full)
 }
 
-fn vote(ws: &Workspace, job: &str, c: &str, d: &str, success: bool) {
-    ws.run_db(&[
-        "report-result",
-        "--job-id",
-        job,
-        "--commit-hash",
-        c,
-        "--distro-hash",
-        d,
-        "--info-url",
-        &format!("https://logs.example.org/{job}"),
-        "--timestamp",
-        "1700000000",
-        "--success",
-        if success { "true" } else { "false" },
-    ])
-    .ok();
-}
-
 fn history(ws: &Workspace) -> Vec<(String, String, String)> {
     let c = rusqlite::Connection::open(ws.db()).unwrap();
     let mut s = c
@@ -70,8 +51,8 @@ fn history(ws: &Workspace) -> Vec<(String, String, String)> {
 fn a_three_step_chain_cascades_in_one_run() {
     let ws = chain();
     let (dir, c, d, full) = consistent(&ws, 0);
-    vote(&ws, "job-a", &c, &d, true);
-    vote(&ws, "job-b", &c, &d, true);
+    ws.vote("job-a", &c, &d, true);
+    ws.vote("job-b", &c, &d, true);
     let r = ws.run(&["run"]);
     r.ok();
     for label in [
@@ -116,7 +97,7 @@ fn a_three_step_chain_cascades_in_one_run() {
 fn a_blocked_candidate_is_explained_and_a_later_vote_unblocks_it() {
     let ws = chain();
     let (dir, c, d, full) = consistent(&ws, 0);
-    vote(&ws, "job-a", &c, &d, false);
+    ws.vote("job-a", &c, &d, false);
     ws.run(&["run"]).ok();
     assert_eq!(ws.link("trunk/tripleo-ci-testing").unwrap(), dir);
     assert_eq!(ws.link("trunk/current-tripleo"), None);
@@ -142,7 +123,7 @@ fn a_blocked_candidate_is_explained_and_a_later_vote_unblocks_it() {
     assert_eq!(j["build"]["full_hash"], full.as_str());
 
     // The job is re-run elsewhere and passes: any success counts.
-    vote(&ws, "job-a", &c, &d, true);
+    ws.vote("job-a", &c, &d, true);
     ws.run(&["run"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
     let j = ws
@@ -160,7 +141,7 @@ fn a_blocked_candidate_is_explained_and_a_later_vote_unblocks_it() {
 fn an_alternative_job_satisfies_its_criterion() {
     let ws = chain();
     let (dir, c, d, _) = consistent(&ws, 0);
-    vote(&ws, "job-a-internal", &c, &d, true);
+    ws.vote("job-a-internal", &c, &d, true);
     ws.run(&["run"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
 }
@@ -191,8 +172,8 @@ fn only_the_newest_qualifying_candidate_is_promoted_and_never_backwards() {
         "tripleo-ci-testing",
     ])
     .ok();
-    vote(&ws, "job-a", &oc, &od, true);
-    vote(&ws, "job-a", &nc, &nd, true);
+    ws.vote("job-a", &oc, &od, true);
+    ws.vote("job-a", &nc, &nd, true);
     ws.run(&["run", "--promotion", "current-tripleo"]).ok();
     // Candidates newest first by their move into tripleo-ci-testing: the older build.
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), old_dir);

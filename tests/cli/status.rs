@@ -39,8 +39,8 @@ fn pipeline() -> (Workspace, String) {
     ] {
         promote_by_hand(&ws, h, label);
     }
-    vote(&ws, "job-a", &new, true);
-    vote(&ws, "job-b", &new, false);
+    ws.vote("job-a", &new.0, &new.1, true);
+    ws.vote("job-b", &new.0, &new.1, false);
     ws.run(&["run"]).ok();
     let full = full_hash(&new);
     assert_eq!(
@@ -72,25 +72,6 @@ fn promote_by_hand(ws: &Workspace, (c, d): &(String, String), label: &str) {
         d,
         "--promote-name",
         label,
-    ])
-    .ok();
-}
-
-fn vote(ws: &Workspace, job: &str, (c, d): &(String, String), success: bool) {
-    ws.run_db(&[
-        "report-result",
-        "--job-id",
-        job,
-        "--commit-hash",
-        c,
-        "--distro-hash",
-        d,
-        "--info-url",
-        &format!("https://logs.example.org/{job}"),
-        "--timestamp",
-        "1700000000",
-        "--success",
-        if success { "true" } else { "false" },
     ])
     .ok();
 }

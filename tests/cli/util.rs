@@ -177,6 +177,26 @@ impl Workspace {
         Run::from(out)
     }
 
+    /// Reports a vote for a build as CI elsewhere would (`--db` only).
+    pub fn vote(&self, job: &str, commit: &str, distro: &str, success: bool) {
+        self.run_db(&[
+            "report-result",
+            "--job-id",
+            job,
+            "--commit-hash",
+            commit,
+            "--distro-hash",
+            distro,
+            "--info-url",
+            &format!("https://logs.example.org/{job}"),
+            "--timestamp",
+            "1700000000",
+            "--success",
+            if success { "true" } else { "false" },
+        ])
+        .ok();
+    }
+
     /// Reads one value with SQL, straight from the database file.
     pub fn sql<T: rusqlite::types::FromSql>(&self, q: &str) -> T {
         let c = rusqlite::Connection::open(self.db()).unwrap();
