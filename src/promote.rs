@@ -239,6 +239,13 @@ pub fn carry_out(
     label: &Label,
     build: &Build,
 ) -> Result<Carried> {
+    // Both links are checked before any effect (hooks included), and the
+    // trunk link again before it moves.
+    if attempt.step <= Step::Hooks {
+        if let Some(reason) = moved_since(c, attempt, label, build)? {
+            return stop(store, attempt, reason);
+        }
+    }
     if attempt.step == Step::Decided {
         if let Err(reason) = run_hooks(c, label) {
             store.set_step(attempt.id, Step::Stopped, &reason)?;
@@ -249,13 +256,10 @@ pub fn carry_out(
     }
     let mut images = false;
     if attempt.step == Step::Hooks {
-        let now = current_image(c.trees, label.as_str())?;
-        if now != attempt.previous_image && now.as_deref() != Some(build.full_hash.as_str()) {
-            return stop(
-                store,
-                attempt,
-                moved_by_someone(label, "image", &attempt.previous_image, &now),
-            );
+        // Both links, again: a hook may have taken long, and the image link
+        // must not move ahead of a trunk link someone else has moved.
+        if let Some(reason) = moved_since(c, attempt, label, build)? {
+            return stop(store, attempt, reason);
         }
         images = move_image_links(
             c.trees,
@@ -306,6 +310,35 @@ pub fn carry_out(
     attempt.step = Step::Done;
     fault_point(Step::Done);
     Ok(Carried::Done { history_id, images })
+}
+
+/// Whether someone else moved the label's image or trunk link since the
+/// attempt read them; the reason to stop, if so.
+fn moved_since(
+    c: &Carry,
+    attempt: &Attempt,
+    label: &Label,
+    build: &Build,
+) -> Result<Option<String>> {
+    let image = current_image(c.trees, label.as_str())?;
+    if image != attempt.previous_image && image.as_deref() != Some(build.full_hash.as_str()) {
+        return Ok(Some(moved_by_someone(
+            label,
+            "image",
+            &attempt.previous_image,
+            &image,
+        )));
+    }
+    let trunk = current_target(&c.trees.trunk, label.as_str(), build.component.as_deref())?;
+    if trunk != attempt.previous_repo_dir && trunk.as_deref() != Some(build.repo_dir.as_str()) {
+        return Ok(Some(moved_by_someone(
+            label,
+            "trunk",
+            &attempt.previous_repo_dir,
+            &trunk,
+        )));
+    }
+    Ok(None)
 }
 
 fn advance(store: &mut Store, attempt: &mut Attempt, step: Step) -> Result<()> {
@@ -454,6 +487,13 @@ pub fn promote_batch(
             )));
         }
     }
+    let base = trees.trunk.join(label.as_str());
+    if std::fs::symlink_metadata(&base).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::Refused(format!(
+            "{} is a link to one hash directory; a label of aggregates is a directory",
+            base.display()
+        )));
+    }
     // Move, remembering how to put things back.
     struct Undo {
         dir: PathBuf,
@@ -480,55 +520,71 @@ pub fn promote_batch(
         }
         Ok(())
     };
-    if let Err(e) = moved() {
+    let put_back = |undo: &[Undo]| {
         for u in undo.iter().rev() {
             let _ = match &u.target {
                 Some(t) => links::swap(&u.dir, &u.name, t),
                 None => links::remove(&u.dir, &u.name),
             };
         }
+    };
+    if let Err(e) = moved() {
+        put_back(&undo);
         return Err(Error::Failed(format!(
             "the batch promotion to {label} stopped and every label was put back as it was: {e}"
         )));
     }
-    let (agg_hash, agg_rel, created_at) = write_aggregate(trees, label, builds, source)?;
-    let now = crate::clock::now();
-    let mut previous_ids = Vec::new();
-    for p in &previous {
-        previous_ids.push(match p {
-            Some(r) => store.build_by_repo_dir(r)?.map(|b| b.id),
-            None => None,
-        });
-    }
-    let history_ids = store.write(|tx| {
-        crate::store::aggregates::insert_aggregate(
-            tx,
-            &crate::store::aggregates::NewAggregate {
-                agg_hash: agg_hash.clone(),
-                repo_dir: agg_rel.clone(),
-                created_at,
-                build_ids: builds.iter().map(|b| b.id).collect(),
-            },
-        )?;
-        let mut ids = Vec::new();
-        for (b, prev) in builds.iter().zip(&previous_ids) {
-            ids.push(record_promotion(
-                tx,
-                &NewPromotion {
-                    name: label.as_str(),
-                    build_id: b.id,
-                    previous_build_id: *prev,
-                    aggregate_hash: Some(&agg_hash),
-                    component: b.component.as_deref(),
-                    kind: actor.kind,
-                    timestamp: now,
-                    user: actor.user,
-                    reason: actor.reason,
-                },
-            )?);
+    // After the moves, any failure puts the labels back too: all or nothing.
+    let finish = |store: &mut Store| -> Result<(Vec<i64>, String)> {
+        let (agg_hash, agg_rel, created_at) = write_aggregate(trees, label, builds, source)?;
+        let now = crate::clock::now();
+        let mut previous_ids = Vec::new();
+        for p in &previous {
+            previous_ids.push(match p {
+                Some(r) => store.build_by_repo_dir(r)?.map(|b| b.id),
+                None => None,
+            });
         }
-        Ok(ids)
-    })?;
+        let ids = store.write(|tx| {
+            crate::store::aggregates::insert_aggregate(
+                tx,
+                &crate::store::aggregates::NewAggregate {
+                    agg_hash: agg_hash.clone(),
+                    repo_dir: agg_rel.clone(),
+                    created_at,
+                    build_ids: builds.iter().map(|b| b.id).collect(),
+                },
+            )?;
+            let mut ids = Vec::new();
+            for (b, prev) in builds.iter().zip(&previous_ids) {
+                ids.push(record_promotion(
+                    tx,
+                    &NewPromotion {
+                        name: label.as_str(),
+                        build_id: b.id,
+                        previous_build_id: *prev,
+                        aggregate_hash: Some(&agg_hash),
+                        component: b.component.as_deref(),
+                        kind: actor.kind,
+                        timestamp: now,
+                        user: actor.user,
+                        reason: actor.reason,
+                    },
+                )?);
+            }
+            Ok(ids)
+        })?;
+        Ok((ids, agg_hash))
+    };
+    let (history_ids, agg_hash) = match finish(store) {
+        Ok(x) => x,
+        Err(e) => {
+            put_back(&undo);
+            return Err(Error::Failed(format!(
+                "the batch promotion to {label} could not be recorded, and every label was put back as it was: {e}"
+            )));
+        }
+    };
     Ok(Batch {
         history_ids,
         aggregate_hash: agg_hash,

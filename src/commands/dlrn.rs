@@ -296,25 +296,51 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
             ),
         ),
     }
-    let row = store
-        .promotions(&PromotionFilter {
-            name: Some(label.as_str()),
-            build_id: Some(build.id),
-            limit: 1,
-            ..Default::default()
-        })?
-        .into_iter()
-        .next();
-    let json = match row {
-        Some(p) => api::promotion(&p, &repo_url(ctx, &build)),
+    let last = |store: &crate::store::Store| -> Result<_> {
+        Ok(store
+            .promotions(&PromotionFilter {
+                name: Some(label.as_str()),
+                build_id: Some(build.id),
+                limit: 1,
+                ..Default::default()
+            })?
+            .into_iter()
+            .next())
+    };
+    let row = match last(&store)? {
+        Some(p) => p,
         None => {
-            // The link was set outside promoter and never recorded.
-            return Err(Error::Failed(format!(
-                "{label} points at {} on disk, but no promotion of it is recorded",
-                build.full_hash
-            )));
+            // The links point at the build but no row says so: a promotion
+            // killed between its links and its row, or links set by hand.
+            // Record it now, so the history matches the trees.
+            ctx.log(
+                Level::Warn,
+                &format!(
+                    "{label} already pointed at {} without a history row; recording it now",
+                    build.full_hash
+                ),
+            );
+            let now = crate::clock::now();
+            store.write(|tx| {
+                crate::store::promotions::record_promotion(
+                    tx,
+                    &crate::store::promotions::NewPromotion {
+                        name: label.as_str(),
+                        build_id: build.id,
+                        previous_build_id: None,
+                        aggregate_hash: None,
+                        component: build.component.as_deref(),
+                        kind: Kind::Manual,
+                        timestamp: now,
+                        user: &user,
+                        reason: "repo-promote: recorded after the links had moved",
+                    },
+                )
+            })?;
+            last(&store)?.ok_or_else(|| Error::Failed("the promotion was not recorded".into()))?
         }
     };
+    let json = api::promotion(&row, &repo_url(ctx, &build));
     ctx.print(&api::to_text(&json))?;
     Ok(0)
 }

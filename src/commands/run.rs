@@ -104,6 +104,19 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
     let trees = ctx.trees()?;
     let user = ctx.user();
     let log_dir = cfg.logs.join("runs").join(tally.run_id.to_string());
+    // Every label as the run found it, before any job runs: a label someone
+    // else moves while the jobs run stops its promotion instead of being
+    // overwritten.
+    let mut snapshot: std::collections::HashMap<String, (Option<String>, Option<String>)> =
+        std::collections::HashMap::new();
+    for p in &cfg.promotions {
+        if let (Ok(t), Ok(i)) = (
+            promote::current_target(&trees.trunk, p.name.as_str(), None),
+            promote::current_image(&trees, p.name.as_str()),
+        ) {
+            snapshot.insert(p.name.to_string(), (t, i));
+        }
+    }
 
     if !a.dry_run {
         let origin = store.origin()?;
@@ -112,7 +125,11 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             // A reboot took the job with it; a killed runner may not have.
             // Its processes carry its marker, even if the runner died
             // before it could record the pid.
-            crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
+            // Only when its runner is gone: a copy of this database run on
+            // the same host must not kill the jobs of the original's live run.
+            if !crate::jobs::process::alive(i.runner_pid) {
+                crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
+            }
             ctx.log(
                 Level::Warn,
                 &format!(
@@ -231,12 +248,20 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             tally.promoted += 1;
             continue;
         }
-        let image = promote::current_image(&trees, p.name.as_str())?;
+        // The links as the run found them (component builds: as they are
+        // now, since the snapshot reads the trunk root's links).
+        let (previous, image) = match (snapshot.get(p.name.as_str()), &build.component) {
+            (Some((t, i)), None) => (t.clone(), i.clone()),
+            _ => (
+                current.clone(),
+                promote::current_image(&trees, p.name.as_str())?,
+            ),
+        };
         let mut attempt = store.new_attempt(
             tally.run_id,
             p.name.as_str(),
             build.id,
-            current.as_deref(),
+            previous.as_deref(),
             image.as_deref(),
             now,
         )?;

@@ -175,6 +175,8 @@ pub fn kill_marked(marker: &str) -> usize {
     found
 }
 
+pub use crate::store::lock::alive;
+
 /// Sends `sig` to process group `pgid`; a group that is gone is fine.
 pub fn signal_group(pgid: u32, sig: i32) {
     if pgid == 0 || pgid > i32::MAX as u32 {

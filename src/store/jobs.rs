@@ -68,6 +68,8 @@ pub struct JobRunRow {
 pub struct Interrupted {
     /// The job run's id.
     pub id: i64,
+    /// The `promoter run` that started it.
+    pub runner_pid: i64,
     pub job_id: String,
     pub build_id: i64,
     pub pid: Option<i64>,
@@ -138,6 +140,7 @@ impl Store {
                     Ok((
                         Interrupted {
                             id: r.get(4)?,
+                            runner_pid: r.get(3)?,
                             job_id: r.get(0)?,
                             build_id: r.get(1)?,
                             pid: r.get(2)?,

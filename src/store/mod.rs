@@ -210,8 +210,10 @@ impl Store {
     /// Starts a transaction that [`Store::end_dry_run`] rolls back: every
     /// write in between is seen by later reads and then undone.
     pub fn begin_dry_run(&mut self) -> Result<()> {
+        // Deferred: the write lock is taken at the first write (an import),
+        // not held from the start of the dry run.
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .execute_batch("BEGIN")
             .context("failed to start the dry run's transaction")
     }
 

@@ -44,14 +44,7 @@ pub struct Holder<'a> {
 }
 
 /// Whether a local process is alive.
-fn alive(pid: i64) -> bool {
-    if pid <= 0 || pid > i64::from(i32::MAX) {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
+use super::lock::alive;
 
 impl Store {
     pub fn add_testenv(&mut self, name: &str, pool: &str, data_file: &str, now: i64) -> Result<()> {

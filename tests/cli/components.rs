@@ -350,3 +350,25 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
     ws.run(&["run"]).ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), before);
 }
+
+#[test]
+fn a_batch_onto_a_label_that_is_a_link_is_refused_before_anything_moves() {
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let m = members(&ws, &agg);
+    std::os::unix::fs::symlink(&m[0].1, ws.trunk().join("staging")).unwrap();
+    let pairs: Vec<String> = m.iter().map(|(_, _, c, d)| format!("{c}_{d}")).collect();
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "staging",
+        "--hash-pairs",
+        &pairs.join(","),
+    ])
+    .code(4)
+    .error_says("a label of aggregates is a directory");
+    for (comp, _, _, _) in &m {
+        assert_eq!(ws.link(&format!("trunk/component/{comp}/staging")), None);
+    }
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 0);
+}

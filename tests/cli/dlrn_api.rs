@@ -539,3 +539,42 @@ fn a_hash_directory_name_picks_the_build_among_those_sharing_a_full_hash() {
         assert_eq!(j["build"]["repo_dir"], d.as_str(), "{j}");
     }
 }
+
+#[test]
+fn repo_promote_records_a_promotion_whose_links_moved_without_a_row() {
+    let (ws, c, d) = imported();
+    // A promotion killed between its links and its row: the links are there.
+    let dir = ws.builder_link("consistent");
+    std::os::unix::fs::symlink(&dir, ws.trunk().join("current-tripleo")).unwrap();
+    let r = ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--promote-name",
+        "current-tripleo",
+    ]);
+    r.ok();
+    assert!(r.stderr.contains("recording it now"), "{}", r.stderr);
+    assert_eq!(r.json()["promote_name"], "current-tripleo");
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM promotions WHERE name = 'current-tripleo'"),
+        1
+    );
+    // And again: already recorded, nothing added.
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .ok();
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM promotions WHERE name = 'current-tripleo'"),
+        1
+    );
+}

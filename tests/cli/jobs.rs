@@ -554,3 +554,31 @@ fn a_dry_run_says_which_jobs_it_would_run_and_runs_none() {
     assert!(r.stdout.contains("would run j on "), "{}", r.stdout);
     assert!(!touched.exists());
 }
+
+#[test]
+fn a_label_moved_by_hand_while_the_jobs_ran_stops_the_promotion() {
+    let ws = with_jobs("  meddle:\n    command: [./meddle.sh]\n", "meddle", "");
+    ws.run(&["import"]).ok();
+    let other: String = ws.sql(
+        "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET 1",
+    );
+    let (c, d) = hashes_of(&other);
+    // While the job runs, someone promotes another build by hand.
+    script(&ws, "meddle.sh", &format!(
+        "{BIN} -c {} repo-promote --commit-hash {c} --distro-hash {d} --promote-name tripleo-ci-testing",
+        ws.config().display()
+    ));
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(r.stderr.contains("moved by someone else"), "{}", r.stderr);
+    assert_eq!(
+        ws.link("trunk/tripleo-ci-testing").unwrap(),
+        other,
+        "left as the other hand set it"
+    );
+    assert_eq!(
+        ws.sql::<String>("SELECT group_concat(kind) FROM promotions"),
+        "manual",
+        "the run recorded nothing over it"
+    );
+}

@@ -609,6 +609,11 @@ fn a_label_moved_by_someone_else_stops_the_promotion_and_is_left_as_found() {
     assert!(r.stderr.contains("moved by someone else"), "{}", r.stderr);
     assert_eq!(ws.link("trunk/tripleo-ci-testing").unwrap(), other_dir);
     assert_eq!(ws.link("trunk/previous-tripleo-ci-testing"), None);
+    assert_eq!(
+        ws.link("images/tripleo-ci-testing"),
+        None,
+        "the image link did not move ahead"
+    );
     assert!(history(&ws).is_empty());
 }
 
