@@ -125,7 +125,35 @@ pub fn run_all(
     let mut running: Vec<Running> = Vec::new();
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut blocked_since: Option<Instant> = None;
+    let mut pids: std::collections::HashMap<i64, u32> = std::collections::HashMap::new();
     std::thread::scope(|scope| -> Result<()> {
+        // On an error (the database failing, say), the jobs still running
+        // are stopped and waited for, not left to run for hours while the
+        // error waits: their votes stay in progress, and the next run marks
+        // them interrupted.
+        macro_rules! or_stop {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(err) => {
+                        for r in &running {
+                            if let Some(p) = pids.get(&r.job_run) {
+                                process::signal_group(*p, libc::SIGKILL);
+                            }
+                        }
+                        let mut left = running.len();
+                        while left > 0 {
+                            match rx.recv() {
+                                Ok(Msg::Ended(..)) => left -= 1,
+                                Ok(Msg::Started(_, p)) => process::signal_group(p, libc::SIGKILL),
+                                Err(_) => break,
+                            }
+                        }
+                        return Err(err);
+                    }
+                }
+            };
+        }
         loop {
             // Start what can start, in order; a job waiting for an
             // environment does not hold up the ones behind it.
@@ -145,7 +173,7 @@ pub fn run_all(
                             "run {} job {} on {}",
                             b.run_id, p.instance.id, p.build.full_hash
                         );
-                        match store.acquire_testenv(
+                        match or_stop!(store.acquire_testenv(
                             pool,
                             &Holder {
                                 name: &holder,
@@ -153,7 +181,7 @@ pub fn run_all(
                                 expires_at: None,
                             },
                             crate::clock::now(),
-                        )? {
+                        )) {
                             Some(l) => Some(l),
                             None => {
                                 blocked = true;
@@ -169,7 +197,7 @@ pub fn run_all(
                     .join(&p.build.full_hash)
                     .join(format!("{}-run{}", p.instance.id, b.run_id));
                 let _ = std::fs::remove_dir_all(&log_dir);
-                let job_run = store.start_job_run(
+                let job_run = or_stop!(store.start_job_run(
                     &NewJobRun {
                         run_id: b.run_id,
                         promotion: b.promotion,
@@ -180,7 +208,7 @@ pub fn run_all(
                         user: b.user,
                     },
                     crate::clock::now(),
-                )?;
+                ));
                 let mut spec = spec(cfg, b.promotion, &base, &p, lease.as_ref(), &log_dir);
                 spec.env.push((MARKER_VAR.into(), marker(&origin, job_run)));
                 on(Event::Started {
@@ -235,14 +263,18 @@ pub fn run_all(
                 }
             };
             match msg {
-                Some(Msg::Started(id, pid)) => store.set_job_pid(id, pid)?,
+                Some(Msg::Started(id, pid)) => {
+                    pids.insert(id, pid);
+                    or_stop!(store.set_job_pid(id, pid));
+                }
                 Some(Msg::Ended(id, ended)) => {
                     let i = running
                         .iter()
                         .position(|r| r.job_run == id)
                         .expect("an ended job was running");
                     let r = running.swap_remove(i);
-                    finish(store, b, r, ended, on)?;
+                    pids.remove(&r.job_run);
+                    or_stop!(finish(store, b, r, ended, on));
                 }
                 None => {}
             }
