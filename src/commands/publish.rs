@@ -204,13 +204,14 @@ pub(crate) fn publish_target(
             .into_iter()
             .next()
             .map(|p| p.full_hash);
-        remote::push(
-            &written.version,
-            &target.dest,
-            &build.full_hash,
-            previous.as_deref(),
-        )
-        .map_err(|e| {
+        // The remote version is named as the local one (`<full_hash>`, or
+        // `<full_hash>.2` for a rebuilt build).
+        let vname = written
+            .version
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| build.full_hash.clone());
+        remote::push(&written.version, &target.dest, &vname, previous.as_deref()).map_err(|e| {
             Error::Failed(format!(
                 "failed to publish {} to {}: {e}",
                 build.full_hash, target.name

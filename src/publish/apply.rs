@@ -81,8 +81,43 @@ pub fn publish_local(
     let vdir = versions_dir(dest);
     std::fs::create_dir_all(&vdir)?;
     remove_partials(&vdir)?;
-    let version = vdir.join(full_hash);
-    let written = if version.join(MANIFEST).is_file() {
+    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
+    let shown =
+        current_version(dest).and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
+    // The version's directory: `<full_hash>`, unless one of that name holds
+    // other files (the build's images were rebuilt, say) and `dest` shows
+    // it: then `<full_hash>.2`, … so that the switch stays atomic.
+    let names: Vec<String> = std::iter::once(full_hash.to_string())
+        .chain((2..).map(|n| format!("{full_hash}.{n}")))
+        .take_while(|n| n == full_hash || vdir.join(n).exists())
+        .collect();
+    let matching = names.iter().find(|n| {
+        vdir.join(n).join(MANIFEST).is_file()
+            && index_matches(
+                &vdir.join(n),
+                &vdir.join(index_name(n)),
+                plan,
+                want_md5,
+                &opts.sidecars,
+            )
+    });
+    let (vname, reuse) = match matching {
+        Some(n) => (n.clone(), true),
+        None => {
+            // The first name that is free, or not the one `dest` shows.
+            let n = std::iter::once(full_hash.to_string())
+                .chain((2..).map(|n| format!("{full_hash}.{n}")))
+                .find(|n| !vdir.join(n).exists() || shown.as_deref() != Some(n.as_str()))
+                .expect("an endless sequence has a free name");
+            if vdir.join(&n).exists() {
+                std::fs::remove_dir_all(vdir.join(&n))?;
+                let _ = std::fs::remove_file(vdir.join(index_name(&n)));
+            }
+            (n, false)
+        }
+    };
+    let version = vdir.join(&vname);
+    let written = if reuse {
         let manifest = std::fs::read(version.join(MANIFEST))?;
         let entries = parse_manifest(&String::from_utf8_lossy(&manifest));
         let mut bytes = 0;
@@ -106,7 +141,7 @@ pub fn publish_local(
             .and_then(|p| p.file_name())
             .map(|h| read_index(&vdir.join(index_name(&h.to_string_lossy()))))
             .unwrap_or_default();
-        let partial = vdir.join(format!("{full_hash}.partial-{}", std::process::id()));
+        let partial = vdir.join(format!("{vname}.partial-{}", std::process::id()));
         let w = write_version(
             plan,
             &partial,
@@ -116,7 +151,7 @@ pub fn publish_local(
             progress,
         )
         .and_then(|(w, index)| {
-            std::fs::write(vdir.join(index_name(full_hash)), index)?;
+            std::fs::write(vdir.join(index_name(&vname)), index)?;
             std::fs::rename(&partial, &version)?;
             File::open(&vdir)?.sync_all()?;
             Ok(w)
@@ -127,7 +162,7 @@ pub fn publish_local(
                 // A full disk is the likeliest cause: give the space back
                 // now rather than at the next publish.
                 let _ = std::fs::remove_dir_all(&partial);
-                let _ = std::fs::remove_file(vdir.join(index_name(full_hash)));
+                let _ = std::fs::remove_file(vdir.join(index_name(&vname)));
                 return Err(e);
             }
         };
@@ -140,11 +175,11 @@ pub fn publish_local(
     let name = dest
         .file_name()
         .ok_or_else(|| io::Error::other("dest has no name"))?;
-    let vname = vdir.file_name().expect("a versions directory has a name");
+    let vdir_name = vdir.file_name().expect("a versions directory has a name");
     links::swap(
         parent,
         &name.to_string_lossy(),
-        &Path::new(vname).join(full_hash),
+        &Path::new(vdir_name).join(&vname),
     )?;
     crate::fault::point("publish-switch");
     Ok(written)
@@ -223,6 +258,51 @@ fn read_index(path: &Path) -> HashMap<String, Seen> {
             Some((f.next()?.to_string(), Seen { stat, sha256, md5 }))
         })
         .collect()
+}
+
+/// Whether a complete version's index says it was made from exactly the
+/// files of `plan`, as they are now, with the sidecars asked for.
+fn index_matches(
+    version: &Path,
+    index: &Path,
+    plan: &[Entry],
+    want_md5: bool,
+    sidecars: &[Sidecar],
+) -> bool {
+    let seen = read_index(index);
+    let data: Vec<&Entry> = plan
+        .iter()
+        .filter(|e| {
+            let ext = e.rel.extension().and_then(|x| x.to_str());
+            !(ext == Some("md5") && want_md5
+                || ext == Some("sha256") && sidecars.contains(&Sidecar::Sha256))
+                && e.rel != Path::new(MANIFEST)
+        })
+        .collect();
+    let recorded = seen.values().filter(|s| s.stat != (0, 0, 0, 0)).count();
+    recorded == data.len()
+        && data.iter().all(|e| {
+            let Some(rel) = e.rel.to_str() else {
+                return false;
+            };
+            match (seen.get(rel), source_stat(&e.src)) {
+                (Some(s), Ok(stat)) => s.stat == stat && (!want_md5 || s.md5.is_some()),
+                _ => false,
+            }
+        })
+        // The sidecars it has are the ones asked for now.
+        && [(Sidecar::Md5, "md5"), (Sidecar::Sha256, "sha256")]
+            .iter()
+            .all(|(kind, ext)| {
+                data.iter().filter(|e| !is_sidecar(&e.rel)).all(|e| {
+                    let rel = format!("{}.{ext}", e.rel.display());
+                    let has = version.join(&rel).is_file();
+                    // A sidecar of a kind not asked for may be a file of
+                    // the build itself, copied as data.
+                    let copied = data.iter().any(|d| d.rel == Path::new(&rel));
+                    has == (sidecars.contains(kind) || copied)
+                })
+            })
 }
 
 struct Done {

@@ -568,3 +568,33 @@ publish:
     assert_eq!(left, want, "the current version and the one before it stay");
     ws.run(&["verify", dest.to_str().unwrap()]).ok();
 }
+
+#[test]
+fn republishing_a_build_whose_files_changed_publishes_the_new_files() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "images", "--hash", &full])
+        .ok();
+    let dest = images_dest(&ws);
+    // The image is rebuilt (run --rerun build-images), same build.
+    let image = ws.images().join(&full).join("overcloud-full.tar");
+    std::fs::write(&image, "rebuilt image\n").unwrap();
+    ws.run(&["publish", "--target", "images", "--hash", &full])
+        .ok();
+    assert_eq!(
+        std::fs::read(dest.join("overcloud-full.tar")).unwrap(),
+        b"rebuilt image\n"
+    );
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+    let out = sh(&dest, "md5sum -c overcloud-full.tar.md5");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Nothing changed since: the version is reused as it is.
+    let shown = std::fs::read_link(&dest).unwrap();
+    ws.run(&["publish", "--target", "images", "--hash", &full])
+        .ok();
+    assert_eq!(std::fs::read_link(&dest).unwrap(), shown);
+}
