@@ -502,11 +502,26 @@ pub fn promote_batch(
     }
     let mut undo: Vec<Undo> = Vec::new();
     let mut previous: Vec<Option<String>> = Vec::new();
+    // Where the history says each component's label was: the previous build
+    // when a killed batch had already moved this component's link.
+    let mut recorded: Vec<Option<String>> = Vec::new();
+    for b in builds {
+        let row = store.label(label.as_str(), b.component.as_deref())?;
+        recorded.push(match row.and_then(|r| r.build_id) {
+            Some(id) => store.build_by_id(id)?.map(|b| b.repo_dir),
+            None => None,
+        });
+    }
     let mut moved = || -> Result<()> {
-        for b in builds {
+        for (b, recorded) in builds.iter().zip(&recorded) {
             let c = b.component.as_deref();
             let dir = label_dir(&trees.trunk, c);
-            let cur = current_target(&trees.trunk, label.as_str(), c)?;
+            let on_disk = current_target(&trees.trunk, label.as_str(), c)?;
+            let cur = if on_disk.as_deref() == Some(b.repo_dir.as_str()) {
+                recorded.clone().filter(|r| *r != b.repo_dir)
+            } else {
+                on_disk
+            };
             for name in [label.previous(), label.to_string()] {
                 let before = links::read(&dir, &name).at("read link", &dir.join(&name))?;
                 undo.push(Undo {

@@ -372,3 +372,52 @@ fn a_batch_onto_a_label_that_is_a_link_is_refused_before_anything_moves() {
     }
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 0);
 }
+
+#[test]
+fn a_batch_completed_after_a_kill_records_the_real_previous_builds() {
+    let ws = imported();
+    // An older aggregate first, so each component label has a history.
+    let older: String =
+        ws.sql("SELECT agg_hash FROM aggregates ORDER BY created_at DESC LIMIT 1 OFFSET 2");
+    let newest = newest_aggregate(&ws);
+    let pairs = |agg: &str| -> String {
+        members(&ws, agg)
+            .iter()
+            .map(|(_, _, c, d)| format!("{c}_{d}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "staging",
+        "--hash-pairs",
+        &pairs(&older),
+    ])
+    .ok();
+    // A batch to the newest killed after moving one component's links.
+    let m = members(&ws, &newest);
+    let (comp, dir, _, _) = &m[0];
+    let inner = dir.strip_prefix(&format!("component/{comp}/")).unwrap();
+    let cdir = ws.trunk().join("component").join(comp);
+    let before = std::fs::read_link(cdir.join("staging")).unwrap();
+    std::fs::remove_file(cdir.join("staging")).unwrap();
+    std::os::unix::fs::symlink(inner, cdir.join("staging")).unwrap();
+    std::fs::remove_file(cdir.join("previous-staging")).ok();
+    std::os::unix::fs::symlink(&before, cdir.join("previous-staging")).unwrap();
+    ws.run(&[
+        "repo-promote-batch",
+        "--promote-name",
+        "staging",
+        "--hash-pairs",
+        &pairs(&newest),
+    ])
+    .ok();
+    let self_previous: i64 =
+        ws.sql("SELECT count(*) FROM promotions WHERE previous_build_id = build_id");
+    assert_eq!(self_previous, 0, "no build is recorded as its own previous");
+    assert_eq!(
+        std::fs::read_link(cdir.join("previous-staging")).unwrap(),
+        before
+    );
+}
