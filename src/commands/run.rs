@@ -129,6 +129,13 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             // the same host must not kill the jobs of the original's live run.
             if !crate::jobs::process::alive(i.runner_pid) {
                 crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
+                // Its logs so far, packed as a finished job's are.
+                let dir = std::path::Path::new(&i.log_dir);
+                if !i.log_dir.is_empty() && dir.is_dir() {
+                    if let Ok(archive) = crate::jobs::logs::pack(dir) {
+                        store.set_job_archive(i.id, &archive.display().to_string())?;
+                    }
+                }
             }
             ctx.log(
                 Level::Warn,

@@ -70,6 +70,8 @@ pub struct Interrupted {
     pub id: i64,
     /// The `promoter run` that started it.
     pub runner_pid: i64,
+    /// Its log directory, left unpacked.
+    pub log_dir: String,
     pub job_id: String,
     pub build_id: i64,
     pub pid: Option<i64>,
@@ -133,7 +135,7 @@ impl Store {
     pub fn interrupt_dead_job_runs(&mut self, now: i64) -> Result<Vec<Interrupted>> {
         self.write(|tx| {
             let mut stmt = tx
-                .prepare("SELECT job_id, build_id, pid, runner_pid, id FROM job_runs WHERE outcome = 'running'")
+                .prepare("SELECT job_id, build_id, pid, runner_pid, id, log_dir FROM job_runs WHERE outcome = 'running'")
                 .context("failed to read running jobs")?;
             let rows: Vec<(Interrupted, i64, i64)> = stmt
                 .query_map([], |r| {
@@ -141,6 +143,7 @@ impl Store {
                         Interrupted {
                             id: r.get(4)?,
                             runner_pid: r.get(3)?,
+                            log_dir: r.get(5)?,
                             job_id: r.get(0)?,
                             build_id: r.get(1)?,
                             pid: r.get(2)?,
@@ -166,6 +169,19 @@ impl Store {
                 .context("failed to mark a job interrupted")?;
             }
             Ok(rows.into_iter().map(|(i, _, _)| i).collect())
+        })
+    }
+
+    /// Records the packed logs of a job run after the fact (an interrupted
+    /// job's, packed by the next run).
+    pub fn set_job_archive(&mut self, id: i64, archive: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE job_runs SET archive = ?1 WHERE id = ?2",
+                (archive, id),
+            )
+            .context("failed to record the job's logs")?;
+            Ok(())
         })
     }
 

@@ -542,6 +542,12 @@ fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
         "interrupted,passed"
     );
     assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+    // The interrupted job's logs so far are packed like a finished job's.
+    let archive: String = ws.sql("SELECT archive FROM job_runs WHERE outcome = 'interrupted'");
+    assert!(
+        archive.ends_with(".tar.gz") && std::path::Path::new(&archive).is_file(),
+        "{archive}"
+    );
 }
 
 #[test]
