@@ -173,11 +173,16 @@ impl Store {
     }
 
     /// Records the packed logs of a job run after the fact (an interrupted
-    /// job's, packed by the next run).
+    /// job's, packed by the next run), and makes its vote point at them.
     pub fn set_job_archive(&mut self, id: i64, archive: &str) -> Result<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE job_runs SET archive = ?1 WHERE id = ?2",
+                (archive, id),
+            )
+            .context("failed to record the job's logs")?;
+            tx.execute(
+                "UPDATE votes SET url = ?1 WHERE id = (SELECT vote_id FROM job_runs WHERE id = ?2) AND url = ''",
                 (archive, id),
             )
             .context("failed to record the job's logs")?;

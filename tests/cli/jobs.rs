@@ -548,6 +548,10 @@ fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
         archive.ends_with(".tar.gz") && std::path::Path::new(&archive).is_file(),
         "{archive}"
     );
+    let url: String = ws.sql(
+        "SELECT v.url FROM votes v JOIN job_runs j ON j.vote_id = v.id WHERE j.outcome = 'interrupted'",
+    );
+    assert_eq!(url, archive, "its vote points at them");
 }
 
 #[test]
