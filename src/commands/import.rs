@@ -35,12 +35,7 @@ pub(crate) fn import_if_moved(
     store: &mut crate::store::Store,
     trunk: &std::path::Path,
 ) -> Result<Option<Summary>> {
-    if !trunk.is_dir() {
-        return Err(Error::NotFound(format!(
-            "trunk {} is not a directory",
-            trunk.display()
-        )));
-    }
+    // A missing trunk has no links: the full import below says so.
     let (links, _) = crate::trunk::import::builder_links(trunk);
     let recorded = store.labels()?;
     let mut unchanged = !links.is_empty();

@@ -183,15 +183,7 @@ impl Store {
         Ok(self
             .votes_of_aggregate(aggregate_id, None)?
             .into_iter()
-            .map(|v| crate::decide::VoteFact {
-                id: v.id,
-                job_id: v.job_id,
-                success: v.success,
-                in_progress: v.in_progress,
-                timestamp: v.timestamp,
-                url: v.url,
-                notes: v.notes,
-            })
+            .map(Into::into)
             .collect())
     }
 }

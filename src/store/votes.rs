@@ -163,28 +163,11 @@ impl Store {
 
     /// What the decision needs of the votes of a build.
     pub fn vote_facts(&self, build_id: i64) -> Result<Vec<crate::decide::VoteFact>> {
-        let mut stmt = self
-            .conn()
-            .prepare_cached(
-                "SELECT id, job_id, success, in_progress, timestamp, url, notes FROM votes
-                 WHERE build_id = :b ORDER BY id",
-            )
-            .context("failed to read votes")?;
-        let rows = stmt
-            .query_map(named_params! {":b": build_id}, |r| {
-                Ok(crate::decide::VoteFact {
-                    id: r.get(0)?,
-                    job_id: r.get(1)?,
-                    success: r.get(2)?,
-                    in_progress: r.get(3)?,
-                    timestamp: r.get(4)?,
-                    url: r.get(5)?,
-                    notes: r.get(6)?,
-                })
-            })
-            .context("failed to read votes")?;
-        rows.collect::<rusqlite::Result<_>>()
-            .context("failed to read votes")
+        Ok(self
+            .votes_of_build(build_id, None)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// How many votes are recorded.
@@ -192,6 +175,20 @@ impl Store {
         self.conn()
             .query_row("SELECT count(*) FROM votes", [], |r| r.get(0))
             .context("failed to count votes")
+    }
+}
+
+impl From<Vote> for crate::decide::VoteFact {
+    fn from(v: Vote) -> Self {
+        crate::decide::VoteFact {
+            id: v.id,
+            job_id: v.job_id,
+            success: v.success,
+            in_progress: v.in_progress,
+            timestamp: v.timestamp,
+            url: v.url,
+            notes: v.notes,
+        }
     }
 }
 

@@ -225,16 +225,7 @@ fn a_batch_that_fails_half_way_leaves_every_label_as_it_was() {
         )
         .unwrap()
     };
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &old.0,
-        "--distro-hash",
-        &old.1,
-        "--promote-name",
-        "staging",
-    ])
-    .ok();
+    ws.repo_promote(&old.0, &old.1, "staging").ok();
     let tripleo_before = ws.link("trunk/component/tripleo/staging").unwrap();
     std::fs::create_dir_all(ws.trunk().join("component/baremetal/staging")).unwrap();
     let pairs: Vec<String> = m

@@ -89,16 +89,7 @@ fn template() -> Template {
     let (new_dir, new_full) = build(0);
     let (oc, od) = hashes_of(&old_dir);
     for label in LABELS {
-        ws.run(&[
-            "repo-promote",
-            "--commit-hash",
-            &oc,
-            "--distro-hash",
-            &od,
-            "--promote-name",
-            label,
-        ])
-        .ok();
+        ws.repo_promote(&oc, &od, label).ok();
     }
     for target in ["tested-repo", "images"] {
         ws.run(&["publish", "--target", target]).ok();

@@ -337,28 +337,12 @@ fn repo_promote_moves_previous_then_name_in_trunk_and_images() {
         "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET 1",
     );
     let (oc, od) = hashes_of(&older);
-    let r = ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &oc,
-        "--distro-hash",
-        &od,
-        "--promote-name",
-        "current-tripleo",
-    ]);
+    let r = ws.repo_promote(&oc, &od, "current-tripleo");
     r.ok();
     assert_eq!(r.json()["promote_name"], "current-tripleo");
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), older);
     assert_eq!(ws.link("trunk/previous-current-tripleo"), None);
-    let r = ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c,
-        "--distro-hash",
-        &d,
-        "--promote-name",
-        "current-tripleo",
-    ]);
+    let r = ws.repo_promote(&c, &d, "current-tripleo");
     r.ok();
     let newest = ws.builder_link("consistent");
     assert_eq!(
@@ -392,16 +376,7 @@ fn repo_promote_moves_previous_then_name_in_trunk_and_images() {
         .json();
     assert_eq!(page[0]["commit_hash"], oc.as_str());
     // Promoting the build the label already has changes nothing.
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c,
-        "--distro-hash",
-        &d,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&c, &d, "current-tripleo").ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 2);
     assert_eq!(ws.link("trunk/previous-current-tripleo").unwrap(), older);
 }
@@ -409,17 +384,7 @@ fn repo_promote_moves_previous_then_name_in_trunk_and_images() {
 #[test]
 fn repo_promote_refuses_reserved_names_bad_names_and_unpromotable_builds() {
     let (ws, c, d) = imported();
-    let promote = |c: &str, d: &str, name: &str| {
-        ws.run(&[
-            "repo-promote",
-            "--commit-hash",
-            c,
-            "--distro-hash",
-            d,
-            "--promote-name",
-            name,
-        ])
-    };
+    let promote = |c: &str, d: &str, name: &str| ws.repo_promote(c, d, name);
     promote(&c, &d, "current").code(4).error_says("reserved");
     promote(&c, &d, "consistent").code(4).error_says("reserved");
     promote(&c, &d, "../escape").code(2).error_says("'/'");
@@ -546,15 +511,7 @@ fn repo_promote_records_a_promotion_whose_links_moved_without_a_row() {
     // A promotion killed between its links and its row: the links are there.
     let dir = ws.builder_link("consistent");
     std::os::unix::fs::symlink(&dir, ws.trunk().join("current-tripleo")).unwrap();
-    let r = ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c,
-        "--distro-hash",
-        &d,
-        "--promote-name",
-        "current-tripleo",
-    ]);
+    let r = ws.repo_promote(&c, &d, "current-tripleo");
     r.ok();
     assert!(r.stderr.contains("recording it now"), "{}", r.stderr);
     assert_eq!(r.json()["promote_name"], "current-tripleo");
@@ -563,16 +520,7 @@ fn repo_promote_records_a_promotion_whose_links_moved_without_a_row() {
         1
     );
     // And again: already recorded, nothing added.
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c,
-        "--distro-hash",
-        &d,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&c, &d, "current-tripleo").ok();
     assert_eq!(
         ws.sql::<i64>("SELECT count(*) FROM promotions WHERE name = 'current-tripleo'"),
         1

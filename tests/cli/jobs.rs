@@ -25,12 +25,6 @@ promotions:
     ws
 }
 
-fn script(ws: &Workspace, name: &str, body: &str) {
-    let p = ws.path().join(name);
-    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-}
-
 /// (job_id, success, in_progress, url, notes) of every vote but DLRN's.
 fn votes(ws: &Workspace) -> Vec<(String, bool, bool, String, String)> {
     let c = rusqlite::Connection::open(ws.db()).unwrap();
@@ -83,7 +77,7 @@ fn every_variable_reaches_the_job_and_its_output_is_in_the_archive_the_vote_name
         "show",
         "logs_url: https://logs.example.org/promoter",
     );
-    script(&ws, "show-env.sh", "echo \"args: $1\"\necho \"cwd: $(pwd)\"\nenv | grep -E '^(PROMOTER_|TE_DATAFILE|EXTRA)' | sort\nread x && echo \"stdin gave $x\" || echo 'stdin closed'");
+    ws.script("show-env.sh", "echo \"args: $1\"\necho \"cwd: $(pwd)\"\nenv | grep -E '^(PROMOTER_|TE_DATAFILE|EXTRA)' | sort\nread x && echo \"stdin gave $x\" || echo 'stdin closed'");
     ws.run(&["run"]).ok();
     let dir = ws.builder_link("consistent");
     let (c, d) = hashes_of(&dir);
@@ -145,8 +139,7 @@ fn every_variable_reaches_the_job_and_its_output_is_in_the_archive_the_vote_name
 #[test]
 fn a_failing_job_votes_failure_and_why_shows_its_log_tail() {
     let ws = with_jobs("  flaky:\n    command: [./fail.sh]\n", "flaky", "");
-    script(
-        &ws,
+    ws.script(
         "fail.sh",
         "echo 'deploying overcloud'\necho 'Error: ironic node enroll failed' >&2\nexit 3",
     );
@@ -184,8 +177,7 @@ fn a_job_that_outlives_its_timeout_is_killed_with_its_grandchildren() {
         "kill_grace: 1s",
     );
     let pids = ws.path().join("pids");
-    script(
-        &ws,
+    ws.script(
         "hang.sh",
         &format!(
             "sleep 600 &\necho $! > {p}\necho $$ >> {p}\nwait",
@@ -215,7 +207,7 @@ fn jobs_of_a_promotion_run_in_parallel() {
         "one, two",
         "max_parallel_jobs: 2",
     );
-    script(&ws, "nap.sh", "sleep 2");
+    ws.script("nap.sh", "sleep 2");
     let t = Instant::now();
     ws.run(&["run"]).ok();
     let took = t.elapsed().as_secs_f64();
@@ -227,8 +219,7 @@ fn jobs_of_a_promotion_run_in_parallel() {
 fn a_job_already_voted_on_is_not_run_again_unless_asked() {
     let ws = with_jobs("  count:\n    command: [./count.sh]\n", "count", "");
     let counter = ws.path().join("ran");
-    script(
-        &ws,
+    ws.script(
         "count.sh",
         &format!("echo x >> {}\nexit 1", counter.display()),
     );
@@ -259,7 +250,7 @@ fn a_job_already_voted_on_is_not_run_again_unless_asked() {
     ws.run(&["run", "--rerun", "nope"]).code(3);
     // A vote reported from elsewhere counts as the job's vote.
     let ws = with_jobs("  count:\n    command: [./count.sh]\n", "count", "");
-    script(&ws, "count.sh", &format!("echo x >> {}", counter.display()));
+    ws.script("count.sh", &format!("echo x >> {}", counter.display()));
     ws.run(&["import"]).ok();
     let (c, d) = hashes_of(&ws.builder_link("consistent"));
     ws.run_db(&[
@@ -294,8 +285,7 @@ fn a_matrix_expands_and_a_disabled_combination_is_neither_run_nor_required() {
         "packstack",
         "",
     );
-    script(
-        &ws,
+    ws.script(
         "matrix.sh",
         "echo \"$PROMOTER_JOB_ID $PROMOTER_MATRIX_DIST $PROMOTER_MATRIX_ARCH\"",
     );
@@ -330,7 +320,7 @@ fn three_jobs_over_a_pool_of_two_environments_never_share_one() {
         "max_parallel_jobs: 3",
     );
     let trace = ws.path().join("trace");
-    script(&ws, "te.sh", &format!(
+    ws.script("te.sh", &format!(
         "echo \"$(date +%s.%N) start $(basename $TE_DATAFILE)\" >> {t}\nsleep 1\necho \"$(date +%s.%N) end $(basename $TE_DATAFILE)\" >> {t}",
         t = trace.display()
     ));
@@ -507,7 +497,7 @@ fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
     let pidfile = ws.path().join("job.pid");
     // The first time, the job kills its runner (as a reboot would end it)
     // and keeps going; the next time it passes.
-    script(&ws, "deploy.sh", &format!(
+    ws.script("deploy.sh", &format!(
         "if [ ! -e {m} ]; then touch {m}; echo $$ > {p}; kill -9 $PPID; exec sleep 600; fi\necho deployed",
         m = marker.display(),
         p = pidfile.display()
@@ -558,7 +548,7 @@ fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
 fn a_dry_run_says_which_jobs_it_would_run_and_runs_none() {
     let ws = with_jobs("  j:\n    command: [./never.sh]\n", "j", "");
     let touched = ws.path().join("touched");
-    script(&ws, "never.sh", &format!("touch {}", touched.display()));
+    ws.script("never.sh", &format!("touch {}", touched.display()));
     let r = ws.run(&["run", "--dry-run"]);
     r.ok();
     assert!(r.stdout.contains("would run j on "), "{}", r.stdout);
@@ -574,7 +564,7 @@ fn a_label_moved_by_hand_while_the_jobs_ran_stops_the_promotion() {
     );
     let (c, d) = hashes_of(&other);
     // While the job runs, someone promotes another build by hand.
-    script(&ws, "meddle.sh", &format!(
+    ws.script("meddle.sh", &format!(
         "{BIN} -c {} repo-promote --commit-hash {c} --distro-hash {d} --promote-name tripleo-ci-testing",
         ws.config().display()
     ));

@@ -40,16 +40,7 @@ fn repo_dir(ws: &Workspace, b: &(String, String)) -> String {
 }
 
 fn promote(ws: &Workspace, (c, d): &(String, String), label: &str) {
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        c,
-        "--distro-hash",
-        d,
-        "--promote-name",
-        label,
-    ])
-    .ok();
+    ws.repo_promote(c, d, label).ok();
 }
 
 /// A source with a history of five rows: both labels moved twice, then

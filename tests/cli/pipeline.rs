@@ -152,55 +152,19 @@ fn only_the_newest_qualifying_candidate_is_promoted_and_never_backwards() {
     let (old_dir, oc, od, _) = consistent(&ws, 1);
     let (new_dir, nc, nd, _) = consistent(&ws, 0);
     // Put both builds in tripleo-ci-testing's history, the older last.
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &nc,
-        "--distro-hash",
-        &nd,
-        "--promote-name",
-        "tripleo-ci-testing",
-    ])
-    .ok();
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &oc,
-        "--distro-hash",
-        &od,
-        "--promote-name",
-        "tripleo-ci-testing",
-    ])
-    .ok();
+    ws.repo_promote(&nc, &nd, "tripleo-ci-testing").ok();
+    ws.repo_promote(&oc, &od, "tripleo-ci-testing").ok();
     ws.vote("job-a", &oc, &od, true);
     ws.vote("job-a", &nc, &nd, true);
     ws.run(&["run", "--promotion", "current-tripleo"]).ok();
     // Candidates newest first by their move into tripleo-ci-testing: the older build.
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), old_dir);
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &nc,
-        "--distro-hash",
-        &nd,
-        "--promote-name",
-        "tripleo-ci-testing",
-    ])
-    .ok();
+    ws.repo_promote(&nc, &nd, "tripleo-ci-testing").ok();
     ws.run(&["run", "--promotion", "current-tripleo"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), new_dir);
     assert_eq!(ws.link("trunk/previous-current-tripleo").unwrap(), old_dir);
     // The older build was promoted before: it is never a candidate again.
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &oc,
-        "--distro-hash",
-        &od,
-        "--promote-name",
-        "tripleo-ci-testing",
-    ])
-    .ok();
+    ws.repo_promote(&oc, &od, "tripleo-ci-testing").ok();
     ws.run(&["run", "--promotion", "current-tripleo"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), new_dir);
 }
@@ -308,16 +272,7 @@ fn rollback_points_the_label_back_and_swaps_previous() {
         "x",
     ])
     .code(3);
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &oc,
-        "--distro-hash",
-        &od,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&oc, &od, "current-tripleo").ok();
     ws.run(&[
         "rollback",
         "--promotion",
@@ -327,16 +282,7 @@ fn rollback_points_the_label_back_and_swaps_previous() {
     ])
     .code(3)
     .error_says("previous-current-tripleo");
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &nc,
-        "--distro-hash",
-        &nd,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&nc, &nd, "current-tripleo").ok();
     let r = ws.run(&[
         "rollback",
         "--promotion",
@@ -449,17 +395,14 @@ fn a_second_run_while_one_holds_the_lock_exits_75_at_once() {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     }
     // The first run's hook says it is running, then waits for the test.
-    let hook = ws.path().join("hold.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho ready > {}\nread x < {}\n",
+    let hook = ws.script(
+        "hold.sh",
+        &format!(
+            "echo ready > {}\nread x < {}",
             ready.display(),
             go.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     ws.write_config(&CHAIN.replace(
         "    criteria: [consistent]\n",
         &format!(
@@ -541,16 +484,13 @@ fn a_failing_hook_stops_the_promotion_and_the_next_run_retries() {
     let ws = chain();
     let (dir, _, _, _) = consistent(&ws, 0);
     let flag = ws.path().join("hook-ok");
-    let hook = ws.path().join("push.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\necho pushing $PROMOTER_FULL_HASH for $PROMOTER_PROMOTION\ntest -e {}\n",
+    ws.script(
+        "push.sh",
+        &format!(
+            "echo pushing $PROMOTER_FULL_HASH for $PROMOTER_PROMOTION\ntest -e {}",
             flag.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     ws.write_config(&CHAIN.replace(
         "    criteria: [consistent]\n",
         "    criteria: [consistent]\n    hooks:\n      - [./push.sh, extra-arg]\n",
@@ -587,16 +527,13 @@ fn a_label_moved_by_someone_else_stops_the_promotion_and_is_left_as_found() {
     let (other_dir, _, _, _) = consistent(&ws, 2);
     // The hook plays "someone else": it moves the label between the
     // run's decision and its link moves.
-    let hook = ws.path().join("meddle.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\nln -sfn {other_dir} {}/trunk/tripleo-ci-testing\n",
+    let hook = ws.script(
+        "meddle.sh",
+        &format!(
+            "ln -sfn {other_dir} {}/trunk/tripleo-ci-testing",
             ws.path().display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     ws.write_config(&CHAIN.replace(
         "    criteria: [consistent]\n",
         &format!(
@@ -629,16 +566,7 @@ fn run_refuses_an_unknown_promotion() {
 fn a_rollback_to_a_build_without_images_says_the_image_link_stayed() {
     let ws = chain();
     let (_, nc, nd, new_full) = consistent(&ws, 0);
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &nc,
-        "--distro-hash",
-        &nd,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&nc, &nd, "current-tripleo").ok();
     assert_eq!(ws.link("images/current-tripleo").unwrap(), new_full);
     let no_images: String = ws.sql(
         "SELECT full_hash FROM builds WHERE status = 'SUCCESS' AND flags = 0 AND NOT consistent ORDER BY dt_build DESC LIMIT 1",

@@ -316,26 +316,8 @@ fn keep_never_removes_a_labelled_version() {
     // current-tripleo points at the oldest; previous-current-tripleo at the next.
     let (c0, d0) = hashes_of(&builds[3].0);
     let (c1, d1) = hashes_of(&builds[2].0);
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c1,
-        "--distro-hash",
-        &d1,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c0,
-        "--distro-hash",
-        &d0,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&c1, &d1, "current-tripleo").ok();
+    ws.repo_promote(&c0, &d0, "current-tripleo").ok();
     for (_, full) in builds.iter().rev() {
         ws.run(&["publish", "--target", "tested-repo", "--hash", full])
             .ok();
@@ -360,16 +342,7 @@ fn keep_never_removes_a_labelled_version() {
     assert_eq!(left, want, "nothing labelled was removed");
     // Once the labels move on, the old versions go.
     let (c, d) = hashes_of(&builds[0].0);
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        &c,
-        "--distro-hash",
-        &d,
-        "--promote-name",
-        "current-tripleo",
-    ])
-    .ok();
+    ws.repo_promote(&c, &d, "current-tripleo").ok();
     ws.run(&["publish", "--target", "tested-repo", "--hash", &builds[0].1])
         .ok();
     assert_eq!(listing().len(), 3, "keep 2, plus previous-current-tripleo");

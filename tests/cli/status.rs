@@ -64,16 +64,7 @@ fn full_hash((c, d): &(String, String)) -> String {
 }
 
 fn promote_by_hand(ws: &Workspace, (c, d): &(String, String), label: &str) {
-    ws.run(&[
-        "repo-promote",
-        "--commit-hash",
-        c,
-        "--distro-hash",
-        d,
-        "--promote-name",
-        label,
-    ])
-    .ok();
+    ws.repo_promote(c, d, label).ok();
 }
 
 /// (label, full hash, updated_at) of every label, from the database.

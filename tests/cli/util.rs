@@ -177,6 +177,27 @@ impl Workspace {
         Run::from(out)
     }
 
+    /// `repo-promote` of one build by its hashes, by hand.
+    pub fn repo_promote(&self, commit: &str, distro: &str, name: &str) -> Run {
+        self.run(&[
+            "repo-promote",
+            "--commit-hash",
+            commit,
+            "--distro-hash",
+            distro,
+            "--promote-name",
+            name,
+        ])
+    }
+
+    /// Writes an executable shell script `name` in the workspace.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let p = self.path().join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    }
+
     /// Reports a vote for a build as CI elsewhere would (`--db` only).
     pub fn vote(&self, job: &str, commit: &str, distro: &str, success: bool) {
         self.run_db(&[
