@@ -51,7 +51,21 @@ fn candidate_history(store: &Store, label: &str, limit: usize) -> Result<Vec<i64
 /// Decides one promotion on what the store holds now.
 pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result<Assessment> {
     let history = candidate_history(store, p.candidate_label.as_str(), cfg.latest_hashes_count)?;
-    let promoted = store.ever_promoted(p.name.as_str(), &history)?;
+    let mut promoted = store.ever_promoted(p.name.as_str(), &history)?;
+    // The build the label points at on disk counts as promoted, whatever
+    // the database remembers (a first run over an existing trunk, a
+    // restored backup, a label moved by hand): a label never moves back
+    // by itself. When that build is not among the candidates, only builds
+    // after it in the builder's order are.
+    let on_disk = label_on_disk(store, cfg, p)?;
+    let mut after: Option<(i64, i64, i64)> = None;
+    if let Some(b) = &on_disk {
+        if history.contains(&b.id) {
+            promoted.insert(b.id);
+        } else {
+            after = Some(b.order());
+        }
+    }
     let ids = decide::candidates(&history, &promoted, cfg.latest_hashes_count);
     let mut candidates = Vec::with_capacity(ids.len());
     let mut votes = HashMap::new();
@@ -61,6 +75,9 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
         })?;
         // A purged or failed build in a label's history is never promoted.
         if !b.succeeded() || b.purged() {
+            continue;
+        }
+        if after.is_some_and(|o| b.order() <= o) {
             continue;
         }
         votes.insert(id, store.vote_facts(id)?);
@@ -83,6 +100,16 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
         requirements,
         decision,
     })
+}
+
+/// The recorded build the label of `p` points at in the trunk, if any. A
+/// link that cannot be read or leaves the trunk counts as none here: the
+/// promotion's own steps report it.
+fn label_on_disk(store: &Store, cfg: &Config, p: &PromotionDef) -> Result<Option<Build>> {
+    let Ok(Some(dir)) = crate::promote::current_target(&cfg.trunk, p.name.as_str(), None) else {
+        return Ok(None);
+    };
+    store.build_by_repo_dir(&dir)
 }
 
 /// Checks the criteria of `p` against one given build.

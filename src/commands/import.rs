@@ -90,9 +90,21 @@ pub(crate) fn import(
     for w in &found.warnings {
         ctx.log(Level::Warn, w);
     }
+    // Builds not settled yet: their package lists, read again.
+    let mut rechecked = Vec::new();
+    for (id, rel) in store.unsettled_builds()? {
+        if let crate::trunk::import::Versions::Rows(packages) =
+            crate::trunk::import::read_versions(&trunk.join(&rel))
+        {
+            rechecked.push(crate::store::builds::Recheck {
+                build_id: id,
+                packages,
+            });
+        }
+    }
     let mut incomplete = 0;
     let (new_builds, consistent) =
-        store.record_import(&found.links, crate::clock::now(), |add| {
+        store.record_import(&found.links, &rechecked, crate::clock::now(), |add| {
             read_each(trunk, &todo, |r| match r {
                 Read::Build(mut b) => {
                     if let Some(w) = b.warning.take() {
@@ -100,8 +112,11 @@ pub(crate) fn import(
                     }
                     add(*b)
                 }
-                Read::Incomplete => {
+                Read::Incomplete(why) => {
                     incomplete += 1;
+                    if let Some(why) = why {
+                        ctx.log(Level::Info, &format!("not imported yet: {why}"));
+                    }
                     Ok(())
                 }
                 Read::Skipped(w) => {
@@ -116,7 +131,7 @@ pub(crate) fn import(
         ctx.log(
             Level::Info,
             &format!(
-                "{incomplete} hash directories have no commit.yaml yet; they will be read when they do"
+                "{incomplete} hash directories are not complete yet (no commit.yaml, or a successful build without its whole versions.csv); they will be read when they are"
             ),
         );
     }

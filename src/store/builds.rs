@@ -26,9 +26,21 @@ pub struct Build {
     pub repo_dir: String,
     pub full_hash: String,
     pub consistent: bool,
+    /// Where the build stands in the builder's order (DLRN's id, build
+    /// time as first seen, import order): see [`Build::order`].
+    #[serde(skip)]
+    pub seq: i64,
+    #[serde(skip)]
+    pub dt_order: i64,
 }
 
 impl Build {
+    /// The builder's order of builds, the order its links move in: a
+    /// greater value is a later build.
+    pub fn order(&self) -> (i64, i64, i64) {
+        (self.seq, self.dt_order, self.id)
+    }
+
     pub fn purged(&self) -> bool {
         self.flags & 2 != 0
     }
@@ -48,7 +60,8 @@ impl Build {
 
 pub(crate) const COLUMNS: &str =
     "b.id, b.commit_hash, b.distro_hash, b.extended_hash, b.component, \
-     b.project_name, b.status, b.flags, b.dt_build, b.repo_dir, b.full_hash, b.consistent";
+     b.project_name, b.status, b.flags, b.dt_build, b.repo_dir, b.full_hash, b.consistent, \
+     b.seq, b.dt_order";
 
 pub(crate) fn from_row(r: &Row) -> rusqlite::Result<Build> {
     from_row_at(r, 0)
@@ -70,6 +83,8 @@ pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<Build> {
         repo_dir: r.get(at + 9)?,
         full_hash: r.get(at + 10)?,
         consistent: r.get(at + 11)?,
+        seq: r.get(at + 12)?,
+        dt_order: r.get(at + 13)?,
     })
 }
 
@@ -149,15 +164,16 @@ impl Store {
             .context("failed to look up the build")
     }
 
-    /// The newest promotable builds, newest first: consistent ones only
+    /// The newest promotable builds, newest first in the builder's order
+    /// (DLRN's id, then the build time as first seen): consistent ones only
     /// with `consistent`.
     pub fn newest_builds(&self, consistent: bool, limit: usize) -> Result<Vec<i64>> {
         let sql = if consistent {
-            "SELECT id FROM builds WHERE consistent AND status = 'SUCCESS' AND flags & 2 = 0
-             ORDER BY dt_build DESC, id DESC LIMIT :l"
+            "SELECT id FROM builds WHERE consistent = 1 AND status = 'SUCCESS' AND flags & 2 = 0
+             ORDER BY seq DESC, dt_order DESC, id DESC LIMIT :l"
         } else {
             "SELECT id FROM builds WHERE status = 'SUCCESS' AND flags & 2 = 0
-             ORDER BY dt_build DESC, id DESC LIMIT :l"
+             ORDER BY seq DESC, dt_order DESC, id DESC LIMIT :l"
         };
         let mut stmt = self
             .conn()
@@ -202,46 +218,72 @@ impl Store {
             .context("failed to look up the aggregate")
     }
 
+    /// The builds whose consistency is not final yet: successful builds
+    /// newer than the builder's `consistent` link when last imported. Their
+    /// `versions.csv` is read again at each import.
+    pub fn unsettled_builds(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id, repo_dir FROM builds WHERE settled = 0 ORDER BY id")
+            .context("failed to read the builds not settled yet")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .context("failed to read the builds not settled yet")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read the builds not settled yet")
+    }
+
     /// Records scanned hash directories and the builder's links in one
-    /// transaction; Returns (builds added, consistent builds among them).
+    /// transaction; returns (builds added, builds that became consistent).
     /// `feed` is handed a sink and gives it each scanned build, so that
     /// reading the trunk and writing the rows overlap and memory stays
-    /// bounded.
+    /// bounded. `rechecked` holds the package lists read again of builds
+    /// not settled yet.
+    ///
+    /// A successful build is settled, and may count as consistent, only
+    /// once the builder's `consistent` link (of its component) points at it
+    /// or at a later build: what counts as consistent agrees with the
+    /// builder's link, and a package list read while it was still being
+    /// written is read again before it decides anything. The build the link
+    /// points at is consistent by the builder's word. Without a
+    /// `consistent` link, the package list decides alone.
     pub fn record_import(
         &mut self,
         links: &[BuilderLink],
+        rechecked: &[Recheck],
         now: i64,
         feed: impl FnOnce(&mut dyn FnMut(Scanned) -> Result<()>) -> Result<()>,
     ) -> Result<(usize, usize)> {
         self.write(|tx| {
             let mut added = 0;
-            let mut consistent = 0;
+            // The package lists' verdict of every unsettled build read now.
+            let mut verdicts: HashMap<i64, bool> = HashMap::new();
             let mut packages = PackageCache::default();
             let mut add = |s: Scanned| -> Result<()> {
                 let Some(id) = insert_build(tx, &s, now)? else {
                     return Ok(());
                 };
                 added += 1;
-                for p in &s.packages {
-                    let pid = packages.id(tx, p)?;
-                    tx.prepare_cached(
-                        "INSERT OR IGNORE INTO build_packages (build_id, package_version_id) VALUES (?1, ?2)",
-                    )
-                    .and_then(|mut st| st.execute((id, pid)))
-                    .context("failed to record a package of a build")?;
-                }
-                if s.consistent {
-                    consistent += 1;
-                    tx.prepare_cached(
-                        "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
-                         VALUES (?1, 'consistent', 1, 0, '', '', ?2, 'dlrn', ?3)",
-                    )
-                    .and_then(|mut st| st.execute((id, s.row.dt_build, now)))
-                    .context("failed to record the consistent vote")?;
+                record_packages(tx, &mut packages, id, &s.packages)?;
+                if s.row.status == "SUCCESS" && !s.row.purged() {
+                    verdicts.insert(id, s.consistent);
                 }
                 Ok(())
             };
             feed(&mut add)?;
+            for r in rechecked {
+                tx.prepare_cached("DELETE FROM build_packages WHERE build_id = ?1")
+                    .and_then(|mut st| st.execute([r.build_id]))
+                    .context("failed to record the packages of a build")?;
+                record_packages(tx, &mut packages, r.build_id, &r.packages)?;
+                tx.prepare_cached("UPDATE builds SET package_count = ?1 WHERE id = ?2")
+                    .and_then(|mut st| st.execute((r.packages.len() as i64, r.build_id)))
+                    .context("failed to record the packages of a build")?;
+                verdicts.insert(
+                    r.build_id,
+                    crate::trunk::versions_csv::is_consistent(&r.packages),
+                );
+            }
             for l in links {
                 let build_id: Option<i64> = match &l.repo_dir {
                     Some(r) => tx
@@ -266,9 +308,107 @@ impl Store {
                 })
                 .context("failed to record a builder link")?;
             }
+            let consistent = settle(tx, links, &verdicts)?;
             Ok((added, consistent))
         })
     }
+}
+
+/// A package list read again, of a build not settled yet.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub build_id: i64,
+    pub packages: Vec<crate::trunk::versions_csv::PackageRow>,
+}
+
+fn record_packages(
+    tx: &Connection,
+    cache: &mut PackageCache,
+    build_id: i64,
+    rows: &[crate::trunk::versions_csv::PackageRow],
+) -> Result<()> {
+    for p in rows {
+        let pid = cache.id(tx, p)?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO build_packages (build_id, package_version_id) VALUES (?1, ?2)",
+        )
+        .and_then(|mut st| st.execute((build_id, pid)))
+        .context("failed to record a package of a build")?;
+    }
+    Ok(())
+}
+
+/// Where a build stands in the builder's order: (DLRN's id, build time as
+/// first seen, import order).
+type Order = (i64, i64, i64);
+
+/// Settles the unsettled builds the builder's `consistent` link has
+/// reached (see [`Store::record_import`]); returns how many became
+/// consistent.
+fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>) -> Result<usize> {
+    let unsettled: Vec<(i64, Option<String>, Order)> = tx
+        .prepare_cached(
+            "SELECT id, component, seq, dt_order FROM builds WHERE settled = 0 ORDER BY id",
+        )
+        .and_then(|mut st| {
+            st.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, (r.get(2)?, r.get(3)?, r.get(0)?)))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        })
+        .context("failed to read the builds not settled yet")?;
+    // Per component: None when it has no consistent link (the package
+    // lists decide), Some(None) when the link names a build not recorded
+    // (nothing settles), Some(Some(build)) otherwise.
+    let mut reach: HashMap<Option<String>, Option<Option<(i64, Order)>>> = HashMap::new();
+    let mut consistent = 0;
+    for (id, component, order) in unsettled {
+        let Some(&verdict) = verdicts.get(&id) else {
+            continue;
+        };
+        if !reach.contains_key(&component) {
+            let link = links
+                .iter()
+                .find(|l| l.name == "consistent" && l.component == component);
+            let r = match link.and_then(|l| l.repo_dir.as_deref()) {
+                None => None,
+                Some(dir) => Some(
+                    tx.prepare_cached("SELECT id, seq, dt_order FROM builds WHERE repo_dir = ?1")
+                        .and_then(|mut st| {
+                            st.query_row([dir], |r| {
+                                Ok((r.get::<_, i64>(0)?, (r.get(1)?, r.get(2)?, r.get(0)?)))
+                            })
+                            .optional()
+                        })
+                        .context("failed to look up a linked build")?,
+                ),
+            };
+            reach.insert(component.clone(), r);
+        }
+        let is_consistent = match &reach[&component] {
+            None => verdict,
+            Some(None) => continue,
+            Some(Some((link_id, link_order))) => {
+                if order > *link_order {
+                    continue;
+                }
+                verdict || *link_id == id
+            }
+        };
+        tx.prepare_cached("UPDATE builds SET settled = 1, consistent = ?1 WHERE id = ?2")
+            .and_then(|mut st| st.execute((is_consistent, id)))
+            .context("failed to settle a build")?;
+        if is_consistent {
+            consistent += 1;
+            tx.prepare_cached(
+                "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
+                 SELECT id, 'consistent', 1, 0, '', '', dt_build, 'dlrn', imported_at FROM builds WHERE id = ?1",
+            )
+            .and_then(|mut st| st.execute([id]))
+            .context("failed to record the consistent vote")?;
+        }
+    }
+    Ok(consistent)
 }
 
 fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
@@ -277,9 +417,10 @@ fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
     tx.prepare_cached(
         "INSERT INTO builds (commit_hash, distro_hash, extended_hash, component, project_name,
             commit_branch, status, flags, dt_commit, dt_distro, dt_extended, dt_build, notes,
-            dlrn_id, repo_dir, full_hash, consistent, package_count, imported_at)
+            dlrn_id, repo_dir, full_hash, consistent, package_count, imported_at,
+            seq, dt_order, settled)
          VALUES (:ch, :dh, :eh, :comp, :proj, :branch, :status, :flags, :dtc, :dtd, :dte, :dtb,
-            :notes, :dlrn, :dir, :full, :cons, :pc, :now)
+            :notes, :dlrn, :dir, :full, 0, :pc, :now, :seq, MIN(:dtb, :now), :settled)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -302,7 +443,8 @@ fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
                 ":dlrn": r.dlrn_id,
                 ":dir": s.repo_dir,
                 ":full": full.as_str(),
-                ":cons": s.consistent,
+                ":seq": r.dlrn_id.unwrap_or(0),
+                ":settled": !(r.status == "SUCCESS" && !r.purged()),
                 ":pc": s.packages.len() as i64,
                 ":now": now,
             },

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0003_job_runs_testenvs.sql"),
     include_str!("../../schema/0004_publications.sql"),
     include_str!("../../schema/0005_replay.sql"),
+    include_str!("../../schema/0006_trust.sql"),
 ];
 
 /// The schema version this binary writes.

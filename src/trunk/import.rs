@@ -147,8 +147,11 @@ pub fn read_aggregate(root: &Path, rel: &str) -> Result<ScannedAggregate, String
 #[derive(Debug)]
 pub enum Read {
     Build(Box<Scanned>),
-    /// No `commit.yaml` yet.
-    Incomplete,
+    /// Not complete yet: no `commit.yaml` (`None`), or a successful build
+    /// whose `versions.csv` is missing or cut short (the reason). The
+    /// builder, or a mirror's copy, is still writing it: a later import
+    /// reads it again.
+    Incomplete(Option<String>),
     /// Skipped, with the warning that says why.
     Skipped(String),
 }
@@ -180,8 +183,8 @@ pub fn read_each<E>(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(rel) = dirs.get(i) else { break };
                     batch.push(match read_hash_dir(root, rel) {
-                        Ok(Some(b)) => Read::Build(Box::new(b)),
-                        Ok(None) => Read::Incomplete,
+                        Ok(HashDir::Build(b)) => Read::Build(Box::new(b)),
+                        Ok(HashDir::Incomplete(why)) => Read::Incomplete(why),
                         Err(w) => Read::Skipped(w),
                     });
                     if batch.len() == BATCH
@@ -316,13 +319,21 @@ fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
     }
 }
 
-/// Reads one hash directory; `Ok(None)` when it has no `commit.yaml` yet.
-fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
+enum HashDir {
+    Build(Scanned),
+    Incomplete(Option<String>),
+}
+
+/// A `dt_build` this far past the clock is a builder's clock error.
+const FUTURE_SLACK: i64 = 86_400;
+
+/// Reads one hash directory.
+fn read_hash_dir(root: &Path, rel: &str) -> Result<HashDir, String> {
     let dir = root.join(rel);
     let shown = || dir.display().to_string();
     let text = match read_file(&dir.join("commit.yaml")) {
         Ok(Some(t)) => t,
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(HashDir::Incomplete(None)),
         Err(e) => return Err(format!("{}/commit.yaml: skipped: {e}", shown())),
     };
     let text = String::from_utf8(text)
@@ -338,34 +349,81 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<Option<Scanned>, String> {
                 shown()
             )
         })?;
-    let mut warning = None;
-    let packages = match read_file(&dir.join("versions.csv")) {
-        Ok(None) => Vec::new(),
-        Err(e) => {
-            warning = Some(format!("{}/versions.csv: ignored: {e}", shown()));
-            Vec::new()
+    let mut warnings = Vec::new();
+    let now = crate::clock::now();
+    if row.dt_build > now + FUTURE_SLACK {
+        warnings.push(format!(
+            "{}/commit.yaml: dt_build {} is in the future (a builder's clock error?): the build is ordered by DLRN's id and by when it was first seen",
+            shown(),
+            crate::clock::short(row.dt_build)
+        ));
+    }
+    // A successful build's repo always has a package list: without one (or
+    // with one cut short) the directory is still being written.
+    let needs_packages = row.status == "SUCCESS" && !row.purged();
+    let (packages, consistent) = match read_versions(&dir) {
+        Versions::Rows(rows) => {
+            let consistent = versions_csv::is_consistent(&rows);
+            (rows, consistent)
+        }
+        Versions::Incomplete(why) if needs_packages => {
+            return Ok(HashDir::Incomplete(Some(format!(
+                "{}/versions.csv: {why}: the build is read again at the next import",
+                shown()
+            ))))
+        }
+        Versions::Incomplete(_) => (Vec::new(), false),
+        Versions::Unreadable(e) => {
+            // The build is real; only its package list is unreadable.
+            warnings.push(format!("{}/versions.csv: ignored: {e}", shown()));
+            (Vec::new(), false)
+        }
+    };
+    let consistent = consistent && needs_packages;
+    Ok(HashDir::Build(Scanned {
+        repo_dir: rel.to_string(),
+        row,
+        packages,
+        consistent,
+        warning: if warnings.is_empty() {
+            None
+        } else {
+            Some(warnings.join("; "))
+        },
+    }))
+}
+
+/// What a hash directory's `versions.csv` holds.
+#[derive(Debug)]
+pub enum Versions {
+    Rows(Vec<PackageRow>),
+    /// Missing, or cut short (it does not end with a line end): still
+    /// being written.
+    Incomplete(&'static str),
+    /// There, complete, and unreadable: the reason.
+    Unreadable(String),
+}
+
+/// Reads the `versions.csv` of the hash directory `dir`.
+pub fn read_versions(dir: &Path) -> Versions {
+    match read_file(&dir.join("versions.csv")) {
+        Ok(None) => Versions::Incomplete("it is missing"),
+        Err(e) => Versions::Unreadable(e),
+        // NUL bytes are garbage, not a file being written.
+        Ok(Some(bytes)) if bytes.contains(&0) => {
+            Versions::Unreadable("it holds NUL bytes: it is not a CSV file".into())
+        }
+        Ok(Some(bytes)) if !bytes.ends_with(b"\n") => {
+            Versions::Incomplete("it is cut short (its last line has no end)")
         }
         Ok(Some(bytes)) => match String::from_utf8(bytes)
             .map_err(|_| "it is not UTF-8".to_string())
             .and_then(|t| versions_csv::parse(&t))
         {
-            Ok(rows) => rows,
-            Err(e) => {
-                // The build is real; only its package list is unreadable.
-                warning = Some(format!("{}/versions.csv: ignored: {e}", shown()));
-                Vec::new()
-            }
+            Ok(rows) => Versions::Rows(rows),
+            Err(e) => Versions::Unreadable(e),
         },
-    };
-    let consistent =
-        versions_csv::is_consistent(&packages) && row.status == "SUCCESS" && !row.purged();
-    Ok(Some(Scanned {
-        repo_dir: rel.to_string(),
-        row,
-        packages,
-        consistent,
-        warning,
-    }))
+    }
 }
 
 /// Largest `commit.yaml` or `versions.csv` read: DLRN's are kilobytes.

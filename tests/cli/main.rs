@@ -19,3 +19,4 @@ mod mirror;
 mod pipeline;
 mod publish;
 mod status;
+mod trust;
