@@ -38,7 +38,8 @@ CREATE TABLE attempts_new (
     kind              TEXT    NOT NULL DEFAULT 'promote'
                       CHECK (kind IN ('promote', 'manual', 'rollback', 'replay')),
     user              TEXT,                   -- NULL: the user of the run
-    reason            TEXT    NOT NULL DEFAULT ''
+    reason            TEXT    NOT NULL DEFAULT '',
+    aggregate_hash    TEXT                    -- a replayed row's aggregate
 );
 INSERT INTO attempts_new (id, run_id, name, build_id, previous_repo_dir, previous_image, step,
                           note, promotion_id, started_at, updated_at)

@@ -83,6 +83,9 @@ pub struct Config {
     pub kill_grace: Duration,
     /// How long a job waits for a free test environment before it fails.
     pub testenv_wait: Duration,
+    /// How long a promotion's hook may take before it is stopped and fails
+    /// its step.
+    pub hook_timeout: Duration,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,
@@ -363,6 +366,7 @@ const TOP_KEYS: &[&str] = &[
     "max_parallel_jobs",
     "kill_grace",
     "testenv_wait",
+    "hook_timeout",
     "jobs",
     "promotions",
     "publish",
@@ -577,6 +581,7 @@ impl Reader<'_> {
         };
         let kill_grace = duration_key(self, "kill_grace", Duration::from_secs(10));
         let testenv_wait = duration_key(self, "testenv_wait", Duration::from_secs(3600));
+        let hook_timeout = duration_key(self, "hook_timeout", Duration::from_secs(1800));
         let jobs = match get("jobs") {
             Some(v) => self.jobs(v),
             None => Vec::new(),
@@ -605,6 +610,7 @@ impl Reader<'_> {
             max_parallel_jobs: max_parallel_jobs?,
             kill_grace,
             testenv_wait,
+            hook_timeout,
             jobs,
             promotions,
             publish,

@@ -10,6 +10,10 @@ use crate::error::Error;
 /// Longest hash, job id or name we accept, in bytes.
 pub const MAX_LEN: usize = 255;
 
+/// The longest label a promotion may write: `.previous-` and `.tmp-<pid>`
+/// (ten digits at most) around it still fit in [`MAX_LEN`].
+pub const MAX_LABEL_LEN: usize = MAX_LEN - ".previous-".len() - ".tmp-".len() - 10;
+
 /// The link names the builder maintains; never promotion names.
 pub const RESERVED_LABELS: [&str; 2] = ["current", "consistent"];
 
@@ -197,9 +201,19 @@ impl Label {
         Ok(Label(s.to_string()))
     }
 
-    /// Parses a name that promotions may write.
+    /// Parses a name that promotions may write. The longest file name a
+    /// label makes, the temporary link `.previous-<name>.tmp-<pid>` of a
+    /// swap, must fit in a file name: a longer label is refused here, not
+    /// at its second promotion.
     pub fn promotable(s: &str) -> Result<Label, Error> {
         let label = Label::any(s)?;
+        if s.len() > MAX_LABEL_LEN {
+            return Err(Error::Invalid(format!(
+                "label {:?}… is {} bytes long, longer than {MAX_LABEL_LEN}: its links (`.previous-<label>.tmp-<pid>`) must fit in a {MAX_LEN}-byte file name",
+                s.chars().take(20).collect::<String>(),
+                s.len()
+            )));
+        }
         if RESERVED_LABELS.contains(&s) {
             return Err(Error::Refused(format!(
                 "{s:?} is reserved: the builder maintains the 'current' and 'consistent' links"

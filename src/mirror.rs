@@ -12,7 +12,7 @@
 
 use crate::error::{Error, Result};
 use crate::ident::{CommitHash, DistroHash, ExtendedHash, FullHash, Label};
-use crate::promote::{self, Actor, Outcome, Trees};
+use crate::promote::{self, Actor, Outcome};
 use crate::store::promotions::Kind;
 use crate::store::replay::{ExportedPromotion, Replayed};
 use crate::store::Store;
@@ -109,8 +109,10 @@ pub enum Fate {
     Skipped { why: String },
 }
 
-/// Applies one exported row to `trees` and `store`.
-pub fn replay(store: &mut Store, trees: &Trees, e: &ExportedPromotion) -> Result<Fate> {
+/// Applies one exported row to the trees of `c` and `store`, through the
+/// same recorded steps as every promotion.
+pub fn replay(store: &mut Store, c: &promote::Carry, e: &ExportedPromotion) -> Result<Fate> {
+    let trees = c.trees;
     let recorded = store.replayed(&e.origin, e.id)?;
     if recorded
         .as_ref()
@@ -162,7 +164,7 @@ pub fn replay(store: &mut Store, trees: &Trees, e: &ExportedPromotion) -> Result
     let label = Label::promotable(&e.label)?;
     let outcome = promote::promote(
         store,
-        trees,
+        c,
         &label,
         &build,
         &Actor {
@@ -182,6 +184,10 @@ pub fn replay(store: &mut Store, trees: &Trees, e: &ExportedPromotion) -> Result
             store.record_replayed(e, Replayed::Unchanged, None, mark, now)?;
             Ok(Fate::Unchanged)
         }
+        Outcome::Stopped { reason } => Err(Error::Failed(format!(
+            "did not move {} to {}: {reason}",
+            e.label, e.full_hash
+        ))),
     }
 }
 

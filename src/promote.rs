@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
 use crate::ident::Label;
 use crate::store::builds::Build;
 use crate::store::promotions::{record_promotion, Kind, NewPromotion};
-use crate::store::runs::{Attempt, Step};
+use crate::store::runs::{Attempt, NewAttempt, Step};
 use crate::store::Store;
 use crate::trunk::{label_dir, label_target, links, resolve_within};
 
@@ -39,6 +40,9 @@ pub enum Outcome {
     },
     /// The label already pointed at the build: nothing changed.
     Unchanged,
+    /// Stopped before moving anything more (a hook failed, the label was
+    /// moved by someone else, the build is gone); the reason says why.
+    Stopped { reason: String },
 }
 
 /// Where a label points on disk now, as a hash directory relative to the
@@ -92,52 +96,91 @@ pub fn check_promotable(trees: &Trees, build: &Build) -> Result<()> {
     Ok(())
 }
 
-/// Moves `label` to `build` in the image tree and the trunk, then records
-/// the history row. Promoting the build the label already points at
-/// changes nothing.
+/// Moves `label` to `build` through the same recorded steps as `run`
+/// (hooks, image links, trunk links, history row), as a new attempt of
+/// kind `actor.kind` that a later command completes if this one dies.
+/// Promoting the build the label already points at changes nothing. The
+/// caller holds the release's lock.
 pub fn promote(
     store: &mut Store,
-    trees: &Trees,
+    c: &Carry,
     label: &Label,
     build: &Build,
     actor: &Actor,
     aggregate_hash: Option<&str>,
 ) -> Result<Outcome> {
-    check_promotable(trees, build)?;
+    check_promotable(c.trees, build)?;
     let component = build.component.as_deref();
-    let current = current_target(&trees.trunk, label.as_str(), component)?;
+    let current = current_target(&c.trees.trunk, label.as_str(), component)?;
     if current.as_deref() == Some(build.repo_dir.as_str()) {
         return Ok(Outcome::Unchanged);
     }
-    let image_now = current_image(trees, label.as_str())?;
-    let images = move_image_links(trees, label, build, image_now.as_deref().map(Path::new))?;
-    move_trunk_links(trees, label, build, current.as_deref())?;
-    let previous_build = match &current {
-        Some(r) => store.build_by_repo_dir(r)?,
-        None => None,
-    };
-    let now = crate::store::now();
-    let history_id = store.write(|tx| {
-        record_promotion(
-            tx,
-            &NewPromotion {
-                name: label.as_str(),
-                build_id: build.id,
-                previous_build_id: previous_build.as_ref().map(|b| b.id),
-                aggregate_hash,
-                component,
-                kind: actor.kind,
-                timestamp: now,
-                user: actor.user,
-                reason: actor.reason,
-            },
-        )
-    })?;
-    Ok(Outcome::Moved {
-        history_id,
-        previous: previous_build.map(|b| b.full_hash),
-        images,
-    })
+    let image_now = current_image(c.trees, label.as_str())?;
+    let mut attempt = store.new_attempt(
+        &NewAttempt {
+            run_id: None,
+            name: label.as_str(),
+            build_id: build.id,
+            previous_repo_dir: current.as_deref(),
+            previous_image: image_now.as_deref(),
+            kind: actor.kind,
+            user: Some(actor.user),
+            reason: actor.reason,
+            aggregate_hash,
+        },
+        crate::clock::now(),
+    )?;
+    match carry_out(store, c, &mut attempt, label, build)? {
+        Carried::Done { history_id, images } => {
+            let previous = match &current {
+                Some(r) => store.build_by_repo_dir(r)?.map(|b| b.full_hash),
+                None => None,
+            };
+            Ok(Outcome::Moved {
+                history_id,
+                previous,
+                images,
+            })
+        }
+        Carried::Stopped { reason } => Ok(Outcome::Stopped { reason }),
+    }
+}
+
+/// How completing one unfinished attempt ended.
+#[derive(Debug)]
+pub struct Completed {
+    pub attempt: Attempt,
+    pub build: Option<Build>,
+    pub result: Result<Carried>,
+}
+
+/// Completes the attempts a command left unfinished (killed, or failed
+/// half-way), oldest first. One that fails again is stopped with the
+/// reason, so that it does not fail every later command: the next decision
+/// starts afresh from the links as they are. The caller holds the lock.
+pub fn complete_open_attempts(store: &mut Store, c: &Carry) -> Result<Vec<Completed>> {
+    let mut out = Vec::new();
+    for mut attempt in store.open_attempts()? {
+        let build = store.build_by_id(attempt.build_id)?;
+        let result = match (&build, Label::promotable(&attempt.name)) {
+            (None, _) => Err(Error::Failed(format!(
+                "build {} is not recorded",
+                attempt.build_id
+            ))),
+            (_, Err(e)) => Err(e),
+            (Some(b), Ok(label)) => carry_out(store, c, &mut attempt, &label, b),
+        };
+        if let Err(e) = &result {
+            store.set_step(attempt.id, Step::Stopped, &format!("stopped: {e}"))?;
+            attempt.step = Step::Stopped;
+        }
+        out.push(Completed {
+            attempt,
+            build,
+            result,
+        });
+    }
+    Ok(out)
 }
 
 /// `<images>/previous-<name>` → `previous` then `<images>/<name>` →
@@ -202,16 +245,14 @@ pub fn current_image(trees: &Trees, label: &str) -> Result<Option<String>> {
         .map(|p| p.to_string_lossy().into_owned()))
 }
 
-/// What `run` needs to carry out a promotion.
+/// What carrying out a promotion needs: the trees, the config (hooks,
+/// their timeout, the build's variables), who acts, where hook logs go.
 pub struct Carry<'a> {
+    pub cfg: &'a Config,
     pub trees: &'a Trees,
-    pub hooks: &'a [Vec<String>],
-    /// The `PROMOTER_*` variables of the build, for hooks.
-    pub env: Vec<(String, String)>,
-    /// Where hook commands with a relative path are found.
-    pub base_dir: &'a Path,
     /// Where hook output goes.
     pub log_dir: PathBuf,
+    /// Who acts, when the attempt does not name its own user.
     pub user: &'a str,
 }
 
@@ -239,6 +280,13 @@ pub fn carry_out(
     label: &Label,
     build: &Build,
 ) -> Result<Carried> {
+    // What a first attempt checks, a resumed one checks again: the build
+    // may have been purged, or its hash directory removed, meanwhile.
+    if attempt.step < Step::Trunk {
+        if let Err(e) = check_promotable(c.trees, build) {
+            return stop(store, attempt, format!("{e}; nothing more was moved"));
+        }
+    }
     // Both links are checked before any effect (hooks included), and the
     // trunk link again before it moves.
     if attempt.step <= Step::Hooks {
@@ -247,7 +295,7 @@ pub fn carry_out(
         }
     }
     if attempt.step == Step::Decided {
-        if let Err(reason) = run_hooks(c, label) {
+        if let Err(reason) = run_hooks(c, label, build) {
             store.set_step(attempt.id, Step::Stopped, &reason)?;
             attempt.step = Step::Stopped;
             return Ok(Carried::Stopped { reason });
@@ -295,12 +343,12 @@ pub fn carry_out(
                 name: label.as_str(),
                 build_id: build.id,
                 previous_build_id: previous,
-                aggregate_hash: None,
+                aggregate_hash: attempt.aggregate_hash.as_deref(),
                 component: build.component.as_deref(),
-                kind: Kind::Promote,
+                kind: attempt.kind,
                 timestamp: now,
-                user: c.user,
-                reason: "",
+                user: attempt.user.as_deref().unwrap_or(c.user),
+                reason: &attempt.reason,
             },
         )?;
         crate::store::runs::set_step(tx, id, Step::Done, "", now)?;
@@ -367,41 +415,38 @@ fn moved_by_someone(
     )
 }
 
-/// Runs the promotion's hooks in order; the first failure stops them.
-fn run_hooks(c: &Carry, label: &Label) -> Result<(), String> {
-    if c.hooks.is_empty() {
+/// Runs the promotion's hooks in order, each in its own process group with
+/// `hook_timeout`; the first failure stops them.
+fn run_hooks(c: &Carry, label: &Label, build: &Build) -> Result<(), String> {
+    let hooks = c
+        .cfg
+        .promotion(label.as_str())
+        .map(|p| p.hooks.as_slice())
+        .unwrap_or_default();
+    if hooks.is_empty() {
         return Ok(());
     }
-    std::fs::create_dir_all(&c.log_dir).map_err(|e| {
-        format!(
-            "cannot create the hook log directory {}: {e}",
-            c.log_dir.display()
-        )
-    })?;
-    for (i, argv) in c.hooks.iter().enumerate() {
-        let log_path = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-        let err = log
-            .try_clone()
-            .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
-        let program = resolve_program(c.base_dir, &argv[0]);
-        let status = std::process::Command::new(&program)
-            .args(&argv[1..])
-            .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("PROMOTER_LOG_DIR", &c.log_dir)
-            .current_dir(c.base_dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .status()
-            .map_err(|e| format!("hook {} could not start: {e}", argv.join(" ")))?;
-        if !status.success() {
+    let mut env = crate::build_env::variables(c.cfg, label.as_str(), build);
+    env.push(("PROMOTER_LOG_DIR".into(), c.log_dir.display().to_string()));
+    for (i, argv) in hooks.iter().enumerate() {
+        let log = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
+        let spec = crate::jobs::process::Spec {
+            program: resolve_program(&c.cfg.dir, &argv[0]),
+            args: argv[1..].to_vec(),
+            env: env.clone(),
+            cwd: c.cfg.dir.clone(),
+            log: log.clone(),
+            timeout: c.cfg.hook_timeout,
+            grace: c.cfg.kill_grace,
+        };
+        let ended = crate::jobs::process::run(&spec, |_| {})
+            .map_err(|e| format!("hook {} could not run: {e}", argv.join(" ")))?;
+        if ended.outcome != crate::store::jobs::JobOutcome::Passed {
             return Err(format!(
                 "hook {} failed ({}); see {}",
                 argv.join(" "),
-                describe_status(status),
-                log_path.display()
+                ended.notes,
+                log.display()
             ));
         }
     }

@@ -254,12 +254,12 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
     a.build.distro_hash.parse::<DistroHash>()?;
     extended_hash(a.build.extended_hash.as_deref())?;
     let trees = ctx.trees()?;
-    let mut store = ctx.store()?;
+    let (_lock, mut store) = ctx.moving_labels()?;
     let build = ctx.build_by_hashes(&store, &a.build)?;
     let user = ctx.user();
     let outcome = promote::promote(
         &mut store,
-        &trees,
+        &ctx.carry(&trees, &user)?,
         &label,
         &build,
         &Actor {
@@ -295,6 +295,12 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
                 build.full_hash
             ),
         ),
+        Outcome::Stopped { reason } => {
+            return Err(Error::Failed(format!(
+                "did not promote {} to {label}: {reason}",
+                build.full_hash
+            )))
+        }
     }
     let last = |store: &crate::store::Store| -> Result<_> {
         Ok(store
@@ -377,7 +383,7 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
         extended_hash(h.extended_hash.as_deref())?;
     }
     let trees = ctx.trees()?;
-    let mut store = ctx.store()?;
+    let (_lock, mut store) = ctx.moving_labels()?;
     let mut builds = Vec::new();
     for h in &hashes {
         builds.push(ctx.build_by_hashes(&store, h)?);

@@ -30,6 +30,9 @@ mod why;
 
 /// What every command gets: the global options, and the config and store
 /// opened on first use.
+/// How long a command that moves a label by hand waits for the lock.
+const LABEL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 pub struct Ctx {
     pub global: Global,
     config: OnceCell<Config>,
@@ -59,6 +62,62 @@ impl Ctx {
             Some(p) => Store::open(p),
             None => Store::open(&self.config()?.database),
         }
+    }
+
+    /// The database file: `--db`, else the config's.
+    pub fn db_path(&self) -> Result<std::path::PathBuf> {
+        match &self.global.db {
+            Some(p) => Ok(p.clone()),
+            None => Ok(self.config()?.database.clone()),
+        }
+    }
+
+    /// For a command that moves a label: takes the release's lock (waiting
+    /// for a run or another command that holds it), opens the store, and
+    /// completes what an earlier command left unfinished, so that every
+    /// label move goes through the same recorded steps, one at a time.
+    pub(crate) fn moving_labels(&self) -> Result<(crate::store::lock::RunLock, Store)> {
+        let db = self.db_path()?;
+        let lock = crate::store::lock::RunLock::acquire_waiting(&db, LABEL_LOCK_WAIT)?;
+        let mut store = Store::open(&db)?;
+        let trees = self.trees()?;
+        let user = self.user();
+        let c = self.carry(&trees, &user)?;
+        for done in crate::promote::complete_open_attempts(&mut store, &c)? {
+            let what = format!(
+                "the unfinished promotion of {} to {}",
+                done.build
+                    .as_ref()
+                    .map(|b| b.full_hash.as_str())
+                    .unwrap_or("?"),
+                done.attempt.name
+            );
+            match done.result {
+                Ok(crate::promote::Carried::Done { .. }) => {
+                    self.log(Level::Info, &format!("completed {what}"))
+                }
+                Ok(crate::promote::Carried::Stopped { reason }) => {
+                    self.log(Level::Warn, &format!("stopped {what}: {reason}"))
+                }
+                Err(e) => self.log(Level::Error, &format!("stopped {what}: {e}")),
+            }
+        }
+        Ok((lock, store))
+    }
+
+    /// What carrying out a promotion by hand needs.
+    pub(crate) fn carry<'a>(
+        &'a self,
+        trees: &'a Trees,
+        user: &'a str,
+    ) -> Result<crate::promote::Carry<'a>> {
+        let cfg = self.config()?;
+        Ok(crate::promote::Carry {
+            cfg,
+            trees,
+            log_dir: cfg.logs.join("hooks"),
+            user,
+        })
     }
 
     pub fn trees(&self) -> Result<Trees> {

@@ -11,8 +11,6 @@ use super::{Ctx, Level};
 use crate::cli;
 use crate::error::{Error, IoContext, Result};
 use crate::mirror::{self, Fate};
-use crate::store::lock::RunLock;
-use crate::store::Store;
 
 #[derive(Debug, Default, Serialize)]
 struct Tally {
@@ -37,13 +35,7 @@ pub fn run(ctx: &Ctx, a: cli::Replay) -> Result<u8> {
     };
     let rows = mirror::parse(&text, &source)?;
     let cfg = ctx.config()?;
-    let db_path = ctx
-        .global
-        .db
-        .clone()
-        .unwrap_or_else(|| cfg.database.clone());
-    let _lock = RunLock::acquire(&db_path)?;
-    let mut store = Store::open(&db_path)?;
+    let (_lock, mut store) = ctx.moving_labels()?;
     let own = store.origin()?;
     if rows.iter().any(|r| r.origin == own) {
         return Err(Error::Refused(format!(
@@ -52,13 +44,15 @@ pub fn run(ctx: &Ctx, a: cli::Replay) -> Result<u8> {
     }
     super::import::import_if_moved(ctx, &mut store, &cfg.trunk)?;
     let trees = ctx.trees()?;
+    let user = ctx.user();
+    let c = ctx.carry(&trees, &user)?;
     let mut tally = Tally {
         rows: rows.len(),
         ..Tally::default()
     };
     for e in &rows {
         let what = format!("#{} of {} ({} -> {})", e.id, e.origin, e.label, e.full_hash);
-        match mirror::replay(&mut store, &trees, e)? {
+        match mirror::replay(&mut store, &c, e)? {
             Fate::Applied { history_id } => {
                 tally.applied += 1;
                 ctx.log(

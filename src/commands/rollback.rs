@@ -15,7 +15,7 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         ));
     }
     let trees = ctx.trees()?;
-    let mut store = ctx.store()?;
+    let (_lock, mut store) = ctx.moving_labels()?;
     let current =
         promote::current_target(&trees.trunk, label.as_str(), None)?.ok_or_else(|| {
             Error::NotFound(format!(
@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
     let user = ctx.user();
     let outcome = promote::promote(
         &mut store,
-        &trees,
+        &ctx.carry(&trees, &user)?,
         &label,
         &target,
         &Actor {
@@ -61,6 +61,12 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         },
         None,
     )?;
+    if let Outcome::Stopped { reason } = &outcome {
+        return Err(Error::Failed(format!(
+            "did not roll {label} back to {}: {reason}",
+            target.full_hash
+        )));
+    }
     if let Outcome::Moved { previous, .. } = outcome {
         ctx.print(&format!(
             "rolled {label} back from {} to {}",

@@ -11,9 +11,8 @@ use crate::assess::assess;
 use crate::cli;
 use crate::error::{Error, Result};
 use crate::ident::Label;
-use crate::promote::{self, Carried, Carry};
+use crate::promote::{self, Carried};
 use crate::store::lock::RunLock;
-use crate::store::runs::Attempt;
 use crate::store::Store;
 
 #[derive(Debug, Default, Serialize)]
@@ -23,6 +22,9 @@ struct Tally {
     blocked: i64,
     stopped: i64,
     idle: i64,
+    /// Promotions that could not proceed (an error of this side), and jobs
+    /// that could not run: reported, the others go on, the run fails.
+    failed: i64,
 }
 
 pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
@@ -70,8 +72,16 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     let result = pipeline(ctx, &mut store, &a, &mut tally);
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
-        "run {run_id}: {} promoted, {} blocked, {} stopped, {} with nothing new in {seconds:.2}s",
-        tally.promoted, tally.blocked, tally.stopped, tally.idle
+        "run {run_id}: {} promoted, {} blocked, {} stopped, {} with nothing new{} in {seconds:.2}s",
+        tally.promoted,
+        tally.blocked,
+        tally.stopped,
+        tally.idle,
+        if tally.failed > 0 {
+            format!(", {} failed", tally.failed)
+        } else {
+            String::new()
+        }
     );
     let outcome = if result.is_ok() {
         "completed"
@@ -145,17 +155,48 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
                 ),
             );
         }
-        for mut attempt in store.open_attempts()? {
+        let c = promote::Carry {
+            cfg,
+            trees: &trees,
+            log_dir: log_dir.clone(),
+            user: &user,
+        };
+        for done in promote::complete_open_attempts(store, &c)? {
+            let attempt = &done.attempt;
             ctx.log(
                 Level::Info,
                 &format!(
-                    "completing the promotion to {} that run {} left at step {}",
+                    "completing the promotion to {} that {} left at step {}",
                     attempt.name,
-                    attempt.run_id,
+                    match attempt.run_id {
+                        Some(r) => format!("run {r}"),
+                        None => format!("a {} command", attempt.kind.as_str()),
+                    },
                     attempt.step.as_str()
                 ),
             );
-            carry(ctx, store, &trees, &mut attempt, &user, &log_dir, tally)?;
+            let full = done
+                .build
+                .as_ref()
+                .map(|b| b.full_hash.as_str())
+                .unwrap_or("?");
+            match done.result {
+                Ok(carried) => {
+                    if let Some(b) = &done.build {
+                        report_carried(ctx, &trees, &attempt.name, b, carried, tally);
+                    }
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    ctx.log(
+                        Level::Error,
+                        &format!(
+                            "{}: could not complete the promotion of {full}: {e}; stopped, the other promotions go on",
+                            attempt.name
+                        ),
+                    );
+                }
+            }
         }
     }
 
@@ -163,116 +204,19 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         if !a.promotions.is_empty() && !a.promotions.iter().any(|n| n == p.name.as_str()) {
             continue;
         }
-        let now = crate::clock::now();
-        if crate::assess::uses_aggregates(store, p)? {
-            promote_aggregate(ctx, store, &trees, p, a.dry_run, &user, tally)?;
-            continue;
-        }
-        let mut assessment = assess(store, cfg, p, now)?;
-        if !p.jobs.is_empty() {
-            // Jobs only help the candidates newer than one that already
-            // qualifies (unless --rerun asks for a job anyway).
-            let upto = match assessment.decision.promote {
-                Some(id) if a.rerun.is_empty() => assessment
-                    .candidates
-                    .iter()
-                    .position(|b| b.id == id)
-                    .unwrap_or(0),
-                _ => assessment.candidates.len(),
-            };
-            let planned = crate::jobs::plan(
-                cfg,
-                p,
-                &assessment.candidates[..upto],
-                |b, job| store.has_final_vote(b.id, job),
-                &a.rerun,
-            )?;
-            if a.dry_run {
-                for j in &planned {
-                    ctx.print(&format!(
-                        "would run {} on {} for {}",
-                        j.instance.id, j.build.full_hash, p.name
-                    ))?;
-                }
-            } else if !planned.is_empty() {
-                let batch = crate::jobs::Batch {
-                    cfg,
-                    promotion: p.name.as_str(),
-                    run_id: tally.run_id,
-                    user: &user,
-                };
-                crate::jobs::run_all(store, &batch, planned, &mut |e| log_job(ctx, &p.name, e))?;
-                assessment = assess(store, cfg, p, crate::clock::now())?;
-            }
-        }
-        let Some(build) = assessment.promoted_build().cloned() else {
-            match assessment.newest() {
-                Some((b, e)) => {
-                    tally.blocked += 1;
-                    ctx.log(
-                        Level::Info,
-                        &format!("{}: {} is blocked: {}", p.name, b.full_hash, e.summary()),
-                    );
-                }
-                None => {
-                    tally.idle += 1;
-                    ctx.log(
-                        Level::Debug,
-                        &format!(
-                            "{}: no candidate: {} has no build newer than the last one promoted",
-                            p.name, p.candidate_label
-                        ),
-                    );
-                }
-            }
-            continue;
-        };
-        let current =
-            promote::current_target(&trees.trunk, p.name.as_str(), build.component.as_deref())?;
-        if current.as_deref() == Some(build.repo_dir.as_str()) {
-            tally.idle += 1;
+        // One promotion that cannot proceed (a link someone pointed outside
+        // the trunk, a name the filesystem refuses) is reported; the
+        // others go on.
+        if let Err(e) = promote_one(ctx, store, &trees, p, a, tally, &snapshot, &user, &log_dir) {
+            tally.failed += 1;
             ctx.log(
-                Level::Info,
+                Level::Error,
                 &format!(
-                    "{}: already points at {}; nothing to do",
-                    p.name, build.full_hash
+                    "{}: could not proceed: {e}; the other promotions go on",
+                    p.name
                 ),
             );
-            continue;
         }
-        if let Err(e) = promote::check_promotable(&trees, &build) {
-            tally.stopped += 1;
-            ctx.log(Level::Warn, &format!("{}: not promoting: {e}", p.name));
-            continue;
-        }
-        if a.dry_run {
-            ctx.print(&format!(
-                "would promote {} to {} (now {})",
-                build.full_hash,
-                p.name,
-                current.as_deref().unwrap_or("unset")
-            ))?;
-            tally.promoted += 1;
-            continue;
-        }
-        // The links as the run found them (component builds: as they are
-        // now, since the snapshot reads the trunk root's links).
-        let (previous, image) = match (snapshot.get(p.name.as_str()), &build.component) {
-            (Some((t, i)), None) => (t.clone(), i.clone()),
-            _ => (
-                current.clone(),
-                promote::current_image(&trees, p.name.as_str())?,
-            ),
-        };
-        let mut attempt = store.new_attempt(
-            tally.run_id,
-            p.name.as_str(),
-            build.id,
-            previous.as_deref(),
-            image.as_deref(),
-            now,
-        )?;
-        carry(ctx, store, &trees, &mut attempt, &user, &log_dir, tally)?;
     }
     let failed = super::publish::publish_pending(ctx, store, a.dry_run)?;
     if failed > 0 {
@@ -280,7 +224,179 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             "{failed} publish(es) could not finish; the next run tries again"
         )));
     }
+    if tally.failed > 0 {
+        return Err(Error::Failed(format!(
+            "{} promotion(s) or job(s) could not proceed (see the errors above); the others went on, and the next run tries again",
+            tally.failed
+        )));
+    }
     Ok(())
+}
+
+/// Decides one promotion, runs its jobs, and promotes.
+#[allow(clippy::too_many_arguments)]
+fn promote_one(
+    ctx: &Ctx,
+    store: &mut Store,
+    trees: &promote::Trees,
+    p: &crate::config::PromotionDef,
+    a: &cli::Run,
+    tally: &mut Tally,
+    snapshot: &std::collections::HashMap<String, (Option<String>, Option<String>)>,
+    user: &str,
+    log_dir: &std::path::Path,
+) -> Result<()> {
+    let cfg = ctx.config()?;
+    let now = crate::clock::now();
+    if crate::assess::uses_aggregates(store, p)? {
+        promote_aggregate(ctx, store, trees, p, a.dry_run, user, tally)?;
+        return Ok(());
+    }
+    let mut assessment = assess(store, cfg, p, now)?;
+    if !p.jobs.is_empty() {
+        // Jobs only help the candidates newer than one that already
+        // qualifies (unless --rerun asks for a job anyway).
+        let upto = match assessment.decision.promote {
+            Some(id) if a.rerun.is_empty() => assessment
+                .candidates
+                .iter()
+                .position(|b| b.id == id)
+                .unwrap_or(0),
+            _ => assessment.candidates.len(),
+        };
+        let planned = crate::jobs::plan(
+            cfg,
+            p,
+            &assessment.candidates[..upto],
+            |b, job| store.has_final_vote(b.id, job),
+            &a.rerun,
+        )?;
+        if a.dry_run {
+            for j in &planned {
+                ctx.print(&format!(
+                    "would run {} on {} for {}",
+                    j.instance.id, j.build.full_hash, p.name
+                ))?;
+            }
+        } else if !planned.is_empty() {
+            let batch = crate::jobs::Batch {
+                cfg,
+                promotion: p.name.as_str(),
+                run_id: tally.run_id,
+                user,
+            };
+            let mut errors = 0;
+            crate::jobs::run_all(store, &batch, planned, &mut |e| {
+                if matches!(
+                    &e,
+                    crate::jobs::Event::Ended {
+                        outcome: crate::store::jobs::JobOutcome::Error,
+                        ..
+                    }
+                ) {
+                    errors += 1;
+                }
+                log_job(ctx, &p.name, e)
+            })?;
+            tally.failed += errors;
+            assessment = assess(store, cfg, p, crate::clock::now())?;
+        }
+    }
+    let Some(build) = assessment.promoted_build().cloned() else {
+        match assessment.newest() {
+            Some((b, e)) => {
+                tally.blocked += 1;
+                ctx.log(
+                    Level::Info,
+                    &format!("{}: {} is blocked: {}", p.name, b.full_hash, e.summary()),
+                );
+            }
+            None => {
+                tally.idle += 1;
+                ctx.log(
+                    Level::Debug,
+                    &format!(
+                        "{}: no candidate: {} has no build newer than the last one promoted",
+                        p.name, p.candidate_label
+                    ),
+                );
+            }
+        }
+        return Ok(());
+    };
+    let current =
+        promote::current_target(&trees.trunk, p.name.as_str(), build.component.as_deref())?;
+    if current.as_deref() == Some(build.repo_dir.as_str()) {
+        tally.idle += 1;
+        ctx.log(
+            Level::Info,
+            &format!(
+                "{}: already points at {}; nothing to do",
+                p.name, build.full_hash
+            ),
+        );
+        return Ok(());
+    }
+    if let Err(e) = promote::check_promotable(trees, &build) {
+        tally.stopped += 1;
+        ctx.log(Level::Warn, &format!("{}: not promoting: {e}", p.name));
+        return Ok(());
+    }
+    if a.dry_run {
+        ctx.print(&format!(
+            "would promote {} to {} (now {})",
+            build.full_hash,
+            p.name,
+            current.as_deref().unwrap_or("unset")
+        ))?;
+        tally.promoted += 1;
+        return Ok(());
+    }
+    // The links as the run found them (component builds: as they are
+    // now, since the snapshot reads the trunk root's links).
+    let (previous, image) = match (snapshot.get(p.name.as_str()), &build.component) {
+        (Some((t, i)), None) => (t.clone(), i.clone()),
+        _ => (
+            current.clone(),
+            promote::current_image(trees, p.name.as_str())?,
+        ),
+    };
+    let mut attempt = store.new_attempt(
+        &crate::store::runs::NewAttempt {
+            run_id: Some(tally.run_id),
+            name: p.name.as_str(),
+            build_id: build.id,
+            previous_repo_dir: previous.as_deref(),
+            previous_image: image.as_deref(),
+            kind: crate::store::promotions::Kind::Promote,
+            user: None,
+            reason: "",
+            aggregate_hash: None,
+        },
+        now,
+    )?;
+    let c = promote::Carry {
+        cfg,
+        trees,
+        log_dir: log_dir.to_path_buf(),
+        user,
+    };
+    let label = Label::promotable(&attempt.name)?;
+    match promote::carry_out(store, &c, &mut attempt, &label, &build) {
+        Ok(carried) => {
+            report_carried(ctx, trees, &attempt.name, &build, carried, tally);
+            Ok(())
+        }
+        Err(e) => {
+            // Stopped, so that it does not fail every later run.
+            store.set_step(
+                attempt.id,
+                crate::store::runs::Step::Stopped,
+                &format!("stopped: {e}"),
+            )?;
+            Err(e)
+        }
+    }
 }
 
 /// A promotion whose candidates are aggregates: decided on the aggregates'
@@ -398,51 +514,34 @@ fn log_job(ctx: &Ctx, promotion: &Label, e: crate::jobs::Event) {
     }
 }
 
-/// Carries out one attempt and logs how it ended.
-fn carry(
+/// Logs how carrying out one promotion ended.
+fn report_carried(
     ctx: &Ctx,
-    store: &mut Store,
     trees: &promote::Trees,
-    attempt: &mut Attempt,
-    user: &str,
-    log_dir: &std::path::Path,
+    name: &str,
+    build: &crate::store::builds::Build,
+    carried: Carried,
     tally: &mut Tally,
-) -> Result<()> {
-    let cfg = ctx.config()?;
-    let label = Label::promotable(&attempt.name)?;
-    let build = store
-        .build_by_id(attempt.build_id)?
-        .ok_or_else(|| Error::Failed(format!("build {} is not recorded", attempt.build_id)))?;
-    let hooks = cfg
-        .promotion(&attempt.name)
-        .map(|p| p.hooks.clone())
-        .unwrap_or_default();
-    let base_dir = &cfg.dir;
-    let c = Carry {
-        trees,
-        hooks: &hooks,
-        env: crate::build_env::variables(cfg, &attempt.name, &build),
-        base_dir,
-        log_dir: log_dir.to_path_buf(),
-        user,
-    };
-    match promote::carry_out(store, &c, attempt, &label, &build)? {
+) {
+    match carried {
         Carried::Done { images, .. } => {
             tally.promoted += 1;
-            if let Some(left) = promote::image_left_behind(trees, &label, &build) {
-                ctx.log(
-                    Level::Warn,
-                    &format!(
-                        "{label}: the image link still points at {left}: build {} has no image directory in {}",
-                        build.full_hash,
-                        trees.images.display()
-                    ),
-                );
+            if let Ok(label) = Label::promotable(name) {
+                if let Some(left) = promote::image_left_behind(trees, &label, build) {
+                    ctx.log(
+                        Level::Warn,
+                        &format!(
+                            "{label}: the image link still points at {left}: build {} has no image directory in {}",
+                            build.full_hash,
+                            trees.images.display()
+                        ),
+                    );
+                }
             }
             ctx.log(
                 Level::Info,
                 &format!(
-                    "promoted {} to {label}{}",
+                    "promoted {} to {name}{}",
                     build.full_hash,
                     if images { " (trunk and images)" } else { "" }
                 ),
@@ -452,9 +551,8 @@ fn carry(
             tally.stopped += 1;
             ctx.log(
                 Level::Warn,
-                &format!("{label}: did not promote {}: {reason}", build.full_hash),
+                &format!("{name}: did not promote {}: {reason}", build.full_hash),
             );
         }
     }
-    Ok(())
 }

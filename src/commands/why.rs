@@ -33,6 +33,8 @@ pub struct Explanation {
     pub jobs: Vec<crate::decide::JobCheck>,
     /// The last lines of the console log of each failed job that ran here.
     pub log_tails: std::collections::BTreeMap<String, Vec<String>>,
+    /// Required jobs with no vote whose last run failed on this side, with why.
+    pub errors: std::collections::BTreeMap<String, String>,
     /// The jobs whose success counts in place of each required job.
     pub alternatives: std::collections::BTreeMap<String, Vec<String>>,
     /// For a promotion of aggregates (component mode): the aggregate
@@ -155,8 +157,18 @@ fn explain(
         ),
     };
     let mut log_tails = std::collections::BTreeMap::new();
+    let mut errors = std::collections::BTreeMap::new();
     if let (Some(b), Some(e)) = (&build, &evaluation) {
         for j in &e.jobs {
+            if matches!(j.state, JobState::Missing) {
+                // A run that failed on this side is no vote, but says why
+                // the job has none yet.
+                if let Some(r) = store.last_job_run(b.id, &j.job_id)? {
+                    if r.outcome == "error" {
+                        errors.insert(j.job_id.clone(), r.notes);
+                    }
+                }
+            }
             if !matches!(j.state, JobState::Failed { .. } | JobState::TimedOut { .. }) {
                 continue;
             }
@@ -177,6 +189,7 @@ fn explain(
         build,
         candidate_rank,
         candidates: assessment.candidates.len(),
+        errors,
         passed,
         required,
         jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
@@ -269,6 +282,7 @@ fn explain_aggregate(
         required,
         jobs,
         log_tails: Default::default(),
+        errors: Default::default(),
         alternatives: alternatives(cfg, p),
         aggregate,
         components,
@@ -351,6 +365,10 @@ fn render(e: &Explanation) -> String {
                     .unwrap_or_default()
             ),
             JobState::Disabled { reason } => reason.clone(),
+            JobState::Missing if e.errors.contains_key(&j.job_id) => format!(
+                "error: {}; not a vote, the next run tries again",
+                e.errors[&j.job_id]
+            ),
             JobState::Missing => match e.alternatives.get(&j.job_id) {
                 Some(alts) => format!("no vote, nor from {}", alts.join(" or ")),
                 None => "no vote".into(),
@@ -367,9 +385,14 @@ fn render(e: &Explanation) -> String {
                 d
             }
         };
+        let word = if e.errors.contains_key(&j.job_id) {
+            "error"
+        } else {
+            j.state.word()
+        };
         s.push_str(&format!(
             "  {:<9} {:<width$}  {}\n",
-            j.state.word(),
+            word,
             j.job_id,
             detail.trim_end()
         ));

@@ -105,7 +105,7 @@ struct Running {
 
 enum Msg {
     Started(i64, u32),
-    Ended(i64, process::Ended),
+    Ended(i64, std::result::Result<process::Ended, String>),
 }
 
 /// Runs the planned jobs, at most `max_parallel_jobs` at a time, each
@@ -210,7 +210,12 @@ pub fn run_all(
                     crate::clock::now(),
                 ));
                 let mut spec = spec(cfg, b.promotion, &base, &p, lease.as_ref(), &log_dir);
-                spec.env.push((MARKER_VAR.into(), marker(&origin, job_run)));
+                let mark = marker(&origin, job_run);
+                if let Some(l) = &lease {
+                    // The lease lasts as long as any process of the job.
+                    or_stop!(store.set_lease_marker(l.id, &mark));
+                }
+                spec.env.push((MARKER_VAR.into(), mark));
                 on(Event::Started {
                     job_id: p.instance.id.to_string(),
                     full_hash: p.build.full_hash.clone(),
@@ -286,9 +291,32 @@ fn finish(
     store: &mut Store,
     b: &Batch,
     r: Running,
-    ended: process::Ended,
+    ended: std::result::Result<process::Ended, String>,
     on: &mut dyn FnMut(Event),
 ) -> Result<()> {
+    let ended = match ended {
+        Ok(e) => e,
+        Err(reason) => {
+            // The promoter's side failed, not the job: no vote.
+            store.error_job_run(r.job_run, &reason, crate::clock::now())?;
+            if let Some(l) = &r.lease {
+                store.release_lease(
+                    l.id,
+                    "released: the job could not run",
+                    crate::clock::now(),
+                )?;
+            }
+            on(Event::Ended {
+                job_id: r.planned.instance.id.to_string(),
+                full_hash: r.planned.build.full_hash.clone(),
+                outcome: JobOutcome::Error,
+                notes: reason,
+                url: String::new(),
+                seconds: 0.0,
+            });
+            return Ok(());
+        }
+    };
     let (archive, mut notes) = match logs::pack(&r.log_dir) {
         Ok(a) => (Some(a), ended.notes.clone()),
         Err(e) => (
@@ -330,7 +358,8 @@ fn finish(
     Ok(())
 }
 
-/// Records a job that never started because no environment came free.
+/// Records a job that never started because no environment came free: an
+/// error of this side, not a vote; the next run tries again.
 fn unscheduled(
     store: &mut Store,
     b: &Batch,
@@ -358,22 +387,11 @@ fn unscheduled(
         },
         crate::clock::now(),
     )?;
-    store.finish_job_run(
-        id,
-        &JobEnd {
-            outcome: JobOutcome::Unscheduled,
-            exit_code: None,
-            signal: None,
-            notes: &notes,
-            archive: None,
-            url: "",
-        },
-        crate::clock::now(),
-    )?;
+    store.error_job_run(id, &notes, crate::clock::now())?;
     on(Event::Ended {
         job_id: p.instance.id.to_string(),
         full_hash: p.build.full_hash.clone(),
-        outcome: JobOutcome::Unscheduled,
+        outcome: JobOutcome::Error,
         notes,
         url: String::new(),
         seconds: 0.0,
@@ -421,7 +439,8 @@ fn spec(
         program: crate::promote::resolve_program(base, &def.command[0]),
         args: def.command[1..].to_vec(),
         env,
-        log_dir: log_dir.to_path_buf(),
+        cwd: log_dir.to_path_buf(),
+        log: log_dir.join("console.log"),
         timeout: def.timeout,
         grace: cfg.kill_grace,
     }

@@ -1,7 +1,9 @@
-//! One job as a child process: its own process group, stdin closed, output
-//! to `console.log`, a timeout that sends SIGTERM to the whole group, then
-//! SIGKILL after a grace period. When the job ends, whatever is left of its
-//! group is killed, so no grandchild outlives it.
+//! One child process (a job, a hook): its own process group, stdin closed,
+//! output to one log file, a timeout that sends SIGTERM to the whole group,
+//! then SIGKILL after a grace period. When it ends, whatever is left of its
+//! group is killed, and so is every process that carries its job's marker
+//! (one that left the group with `setsid` or a double fork), so nothing
+//! of it outlives it.
 
 use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -19,8 +21,10 @@ pub struct Spec {
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
-    /// The job's log directory, also its working directory.
-    pub log_dir: PathBuf,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// Where stdout and stderr go; its directory is created.
+    pub log: PathBuf,
     pub timeout: Duration,
     pub grace: Duration,
 }
@@ -36,8 +40,10 @@ pub struct Ended {
 }
 
 /// Runs `spec` to the end; `started` gets the process id as soon as it is
-/// known (it is also the process group id).
-pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
+/// known (it is also the process group id). `Err` when it could not be
+/// started or watched for a reason of this side (its log cannot be
+/// written): that is not the command's failure.
+pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Result<Ended, String> {
     let t0 = Instant::now();
     let fail = |notes: String| Ended {
         outcome: JobOutcome::Failed,
@@ -46,21 +52,19 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
         notes,
         seconds: t0.elapsed().as_secs_f64(),
     };
-    if let Err(e) = std::fs::create_dir_all(&spec.log_dir) {
-        return fail(format!("could not create the log directory: {e}"));
+    if let Some(dir) = spec.log.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("could not create the log directory {}: {e}", dir.display()))?;
     }
-    let console = match File::create(spec.log_dir.join("console.log")) {
-        Ok(f) => f,
-        Err(e) => return fail(format!("could not create console.log: {e}")),
-    };
-    let err = match console.try_clone() {
-        Ok(f) => f,
-        Err(e) => return fail(format!("could not open console.log twice: {e}")),
-    };
+    let console = File::create(&spec.log)
+        .map_err(|e| format!("could not create {}: {e}", spec.log.display()))?;
+    let err = console
+        .try_clone()
+        .map_err(|e| format!("could not open {} twice: {e}", spec.log.display()))?;
     let mut child = match Command::new(&spec.program)
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(&spec.log_dir)
+        .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(console)
         .stderr(err)
@@ -68,7 +72,12 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return fail(format!("could not start {}: {e}", spec.program.display())),
+        Err(e) => {
+            return Ok(fail(format!(
+                "could not start {}: {e}",
+                spec.program.display()
+            )))
+        }
     };
     let pid = child.id();
     started(pid);
@@ -96,15 +105,16 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
         }
     };
     let _ = waiter.join();
-    // Whatever the job left behind in its group goes with it.
+    // Whatever the job left behind in its group goes with it, and so does
+    // every process that carries its marker, in whatever group or session.
     signal_group(pid, libc::SIGKILL);
+    if let Some((_, m)) = spec.env.iter().find(|(k, _)| k == super::MARKER_VAR) {
+        kill_marked(m);
+    }
     let seconds = t0.elapsed().as_secs_f64();
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => return fail(format!("could not wait for the job: {e}")),
-    };
+    let status = status.map_err(|e| format!("could not wait for the process: {e}"))?;
     if let Some(how) = timed_out {
-        return Ended {
+        return Ok(Ended {
             outcome: JobOutcome::TimedOut,
             exit_code: status.code(),
             signal: status.signal(),
@@ -113,9 +123,9 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
                 format_secs(spec.timeout.as_secs() as i64)
             ),
             seconds,
-        };
+        });
     }
-    match (status.code(), status.signal()) {
+    Ok(match (status.code(), status.signal()) {
         (Some(0), _) => Ended {
             outcome: JobOutcome::Passed,
             exit_code: Some(0),
@@ -138,30 +148,22 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Ended {
             seconds,
         },
         (None, None) => fail("ended with an unknown status".into()),
-    }
+    })
 }
 
 /// Kills, with their process groups, the processes whose environment has
-/// `PROMOTER_JOB_RUN=<marker>`. Returns how many were found.
+/// `PROMOTER_JOB_RUN=<marker>`, until none is left (a process may fork
+/// while its siblings are killed). Returns how many were found.
 pub fn kill_marked(marker: &str) -> usize {
-    let needle = format!("{}={marker}", super::MARKER_VAR);
     let me = std::process::id();
     let mut found = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
+    for _ in 0..20 {
+        let pids = crate::store::lock::marked(super::MARKER_VAR, marker);
+        if pids.is_empty() {
+            break;
         }
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            found += 1;
+        found += pids.len();
+        for pid in pids {
             // SAFETY: getpgid and kill on a pid read from /proc.
             unsafe {
                 let pgid = libc::getpgid(pid as i32);

@@ -444,7 +444,7 @@ fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
                 ":dir": s.repo_dir,
                 ":full": full.as_str(),
                 ":seq": r.dlrn_id.unwrap_or(0),
-                ":settled": !(r.status == "SUCCESS" && !r.purged()),
+                ":settled": r.status != "SUCCESS" || r.purged(),
                 ":pc": s.packages.len() as i64,
                 ":now": now,
             },

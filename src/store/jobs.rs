@@ -14,8 +14,10 @@ pub enum JobOutcome {
     Passed,
     Failed,
     TimedOut,
-    /// Never started: no test environment came free in time.
-    Unscheduled,
+    /// Could not be started or finished because of the promoter's side (its
+    /// log directory not writable, no test environment in time): no vote,
+    /// never the build's failure; the next run tries again.
+    Error,
 }
 
 impl JobOutcome {
@@ -24,7 +26,7 @@ impl JobOutcome {
             JobOutcome::Passed => "passed",
             JobOutcome::Failed => "failed",
             JobOutcome::TimedOut => "timed_out",
-            JobOutcome::Unscheduled => "unscheduled",
+            JobOutcome::Error => "error",
         }
     }
 }
@@ -125,6 +127,27 @@ impl Store {
                     ":n": end.notes, ":t": now, ":id": id},
             )
             .context("failed to record the job's vote")?;
+            Ok(())
+        })
+    }
+
+    /// Records that a job run could not run because of the promoter's side:
+    /// outcome `error`, and its in-progress vote is withdrawn, since it says
+    /// nothing about the build.
+    pub fn error_job_run(&mut self, id: i64, reason: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let vote: Option<i64> = tx
+                .query_row("SELECT vote_id FROM job_runs WHERE id = ?1", [id], |r| r.get(0))
+                .context("failed to read the job run")?;
+            tx.execute(
+                "UPDATE job_runs SET outcome = 'error', ended_at = :t, notes = :n, vote_id = NULL WHERE id = :id",
+                named_params! {":t": now, ":n": reason, ":id": id},
+            )
+            .context("failed to record the job's error")?;
+            if let Some(v) = vote {
+                tx.execute("DELETE FROM votes WHERE id = ?1 AND in_progress = 1", [v])
+                    .context("failed to withdraw the job's vote")?;
+            }
             Ok(())
         })
     }

@@ -17,6 +17,30 @@ pub struct RunLock {
 }
 
 impl RunLock {
+    /// Takes the lock beside `database`, waiting up to `wait` for its
+    /// holder to let it go: what a command that moves a label by hand does,
+    /// so that it takes its turn instead of failing. Then fails with
+    /// [`Error::Busy`] as [`RunLock::acquire`] does.
+    pub fn acquire_waiting(database: &Path, wait: std::time::Duration) -> Result<RunLock> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match RunLock::acquire(database) {
+                Err(Error::Busy(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(Error::Busy(m)) => {
+                    return Err(Error::Busy(format!(
+                        "{m} (waited {}s for it)",
+                        wait.as_secs()
+                    )))
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes the lock beside `database`, or fails at once with
     /// [`Error::Busy`] naming the holder.
     pub fn acquire(database: &Path) -> Result<RunLock> {
@@ -71,6 +95,33 @@ pub fn alive(pid: i64) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let rc = unsafe { libc::kill(pid as i32, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The live processes (zombies aside) whose environment holds
+/// `<var>=<value>`: a job's processes carry its marker wherever they went.
+pub fn marked(var: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{var}={value}");
+    let me = std::process::id();
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // A zombie's environment reads empty: it is gone already.
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -31,13 +31,23 @@ impl Kind {
         }
     }
 
-    fn parse(s: &str) -> Kind {
-        match s {
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "promote" => Kind::Promote,
             "manual" => Kind::Manual,
             "rollback" => Kind::Rollback,
             "replay" => Kind::Replay,
-            _ => Kind::Promote,
-        }
+            _ => return None,
+        })
+    }
+}
+
+impl rusqlite::types::FromSql for Kind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Kind::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown kind of promotion {s:?}").into())
+        })
     }
 }
 
@@ -133,7 +143,7 @@ impl Store {
                     previous_build_id: r.get(2)?,
                     aggregate_hash: r.get(3)?,
                     component: r.get(4)?,
-                    kind: Kind::parse(&r.get::<_, String>(5)?),
+                    kind: r.get(5)?,
                     timestamp: r.get(6)?,
                     user: r.get(7)?,
                     reason: r.get(8)?,

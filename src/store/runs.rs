@@ -3,6 +3,7 @@
 use rusqlite::{named_params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use super::promotions::Kind;
 use super::Store;
 use crate::error::{DbContext, Result};
 
@@ -30,15 +31,27 @@ impl Step {
         }
     }
 
-    fn parse(s: &str) -> Step {
-        match s {
+    /// The step of a stored spelling; anything else is an error, never a
+    /// default (a wrong default could run the hooks again).
+    fn parse(s: &str) -> Option<Step> {
+        Some(match s {
+            "decided" => Step::Decided,
             "hooks" => Step::Hooks,
             "images" => Step::Images,
             "trunk" => Step::Trunk,
             "done" => Step::Done,
             "stopped" => Step::Stopped,
-            _ => Step::Decided,
-        }
+            _ => return None,
+        })
+    }
+}
+
+impl rusqlite::types::FromSql for Step {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        Step::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown promotion step {s:?}").into())
+        })
     }
 }
 
@@ -46,12 +59,33 @@ impl Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
     pub id: i64,
-    pub run_id: i64,
+    /// `None` for a command other than `run` (`repo-promote`, `rollback`, `replay`).
+    pub run_id: Option<i64>,
     pub name: String,
     pub build_id: i64,
     pub previous_repo_dir: Option<String>,
     pub previous_image: Option<String>,
     pub step: Step,
+    /// What the history row will say.
+    pub kind: Kind,
+    /// `None`: whoever carries it out.
+    pub user: Option<String>,
+    pub reason: String,
+    pub aggregate_hash: Option<String>,
+}
+
+/// What a new attempt is, besides its build and the links it found.
+#[derive(Debug, Clone)]
+pub struct NewAttempt<'a> {
+    pub run_id: Option<i64>,
+    pub name: &'a str,
+    pub build_id: i64,
+    pub previous_repo_dir: Option<&'a str>,
+    pub previous_image: Option<&'a str>,
+    pub kind: Kind,
+    pub user: Option<&'a str>,
+    pub reason: &'a str,
+    pub aggregate_hash: Option<&'a str>,
 }
 
 /// The last run, for `status`.
@@ -128,12 +162,13 @@ impl Store {
             .context("failed to read the last run")
     }
 
-    /// Promotions a run started and did not finish.
+    /// Promotions a command started and did not finish.
     pub fn open_attempts(&self) -> Result<Vec<Attempt>> {
         let mut stmt = self
             .conn()
             .prepare_cached(
-                "SELECT id, run_id, name, build_id, previous_repo_dir, previous_image, step
+                "SELECT id, run_id, name, build_id, previous_repo_dir, previous_image, step,
+                        kind, user, reason, aggregate_hash
                  FROM attempts WHERE step NOT IN ('done', 'stopped') ORDER BY id",
             )
             .context("failed to read unfinished promotions")?;
@@ -146,7 +181,11 @@ impl Store {
                     build_id: r.get(3)?,
                     previous_repo_dir: r.get(4)?,
                     previous_image: r.get(5)?,
-                    step: Step::parse(&r.get::<_, String>(6)?),
+                    step: r.get(6)?,
+                    kind: r.get(7)?,
+                    user: r.get(8)?,
+                    reason: r.get(9)?,
+                    aggregate_hash: r.get(10)?,
                 })
             })
             .context("failed to read unfinished promotions")?;
@@ -154,32 +193,31 @@ impl Store {
             .context("failed to read unfinished promotions")
     }
 
-    pub fn new_attempt(
-        &mut self,
-        run_id: i64,
-        name: &str,
-        build_id: i64,
-        previous_repo_dir: Option<&str>,
-        previous_image: Option<&str>,
-        now: i64,
-    ) -> Result<Attempt> {
+    pub fn new_attempt(&mut self, a: &NewAttempt, now: i64) -> Result<Attempt> {
         let id = self.write(|tx| {
             tx.execute(
-                "INSERT INTO attempts (run_id, name, build_id, previous_repo_dir, previous_image, step, started_at, updated_at)
-                 VALUES (:r, :n, :b, :pr, :pi, 'decided', :t, :t)",
-                named_params! {":r": run_id, ":n": name, ":b": build_id, ":pr": previous_repo_dir, ":pi": previous_image, ":t": now},
+                "INSERT INTO attempts (run_id, name, build_id, previous_repo_dir, previous_image, step,
+                                       started_at, updated_at, kind, user, reason, aggregate_hash)
+                 VALUES (:r, :n, :b, :pr, :pi, 'decided', :t, :t, :k, :u, :why, :agg)",
+                named_params! {":r": a.run_id, ":n": a.name, ":b": a.build_id,
+                    ":pr": a.previous_repo_dir, ":pi": a.previous_image, ":t": now,
+                    ":k": a.kind.as_str(), ":u": a.user, ":why": a.reason, ":agg": a.aggregate_hash},
             )
             .context("failed to record the promotion's start")?;
             Ok(tx.last_insert_rowid())
         })?;
         Ok(Attempt {
             id,
-            run_id,
-            name: name.to_string(),
-            build_id,
-            previous_repo_dir: previous_repo_dir.map(String::from),
-            previous_image: previous_image.map(String::from),
+            run_id: a.run_id,
+            name: a.name.to_string(),
+            build_id: a.build_id,
+            previous_repo_dir: a.previous_repo_dir.map(String::from),
+            previous_image: a.previous_image.map(String::from),
             step: Step::Decided,
+            kind: a.kind,
+            user: a.user.map(String::from),
+            reason: a.reason.to_string(),
+            aggregate_hash: a.aggregate_hash.map(String::from),
         })
     }
 

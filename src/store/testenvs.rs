@@ -138,23 +138,34 @@ impl Store {
     /// Takes back leases whose time ran out or whose local holder is gone.
     /// Returns how many.
     pub fn reclaim_leases(&mut self, now: i64) -> Result<usize> {
-        let live: Vec<(i64, Option<i64>, Option<i64>)> = {
+        // (lease, holder pid, expiry, job marker)
+        type Live = (i64, Option<i64>, Option<i64>, Option<String>);
+        let live: Vec<Live> = {
             let mut stmt = self
                 .conn()
-                .prepare_cached("SELECT id, pid, expires_at FROM leases WHERE released_at IS NULL")
+                .prepare_cached(
+                    "SELECT id, pid, expires_at, marker FROM leases WHERE released_at IS NULL",
+                )
                 .context("failed to read leases")?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .context("failed to read leases")?;
             rows.collect::<rusqlite::Result<_>>()
                 .context("failed to read leases")?
         };
         let mut taken = Vec::new();
-        for (id, pid, expires) in live {
+        for (id, pid, expires, marker) in live {
+            // A job's processes may outlive the runner that took the lease:
+            // the lease is theirs while any of them lives.
+            let job_alive = marker
+                .is_some_and(|m| !super::lock::marked(crate::jobs::MARKER_VAR, &m).is_empty());
             if expires.is_some_and(|e| e <= now) {
                 taken.push((id, "its time ran out".to_string()));
-            } else if let Some(p) = pid.filter(|p| !alive(*p)) {
-                taken.push((id, format!("its holder (pid {p}) is gone")));
+            } else if let Some(p) = pid.filter(|p| !alive(*p) && !job_alive) {
+                taken.push((
+                    id,
+                    format!("its holder (pid {p}) and its job's processes are gone"),
+                ));
             }
         }
         if taken.is_empty() {
@@ -169,6 +180,19 @@ impl Store {
                 .context("failed to take a lease back")?;
             }
             Ok(taken.len())
+        })
+    }
+
+    /// Names the job run a lease was taken for (its marker): the lease is
+    /// then held while any process carrying the marker lives.
+    pub fn set_lease_marker(&mut self, lease: i64, marker: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE leases SET marker = ?1 WHERE id = ?2",
+                (marker, lease),
+            )
+            .context("failed to record the lease's job")?;
+            Ok(())
         })
     }
 

@@ -183,7 +183,7 @@ pub fn read_each<E>(
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(rel) = dirs.get(i) else { break };
                     batch.push(match read_hash_dir(root, rel) {
-                        Ok(HashDir::Build(b)) => Read::Build(Box::new(b)),
+                        Ok(HashDir::Build(b)) => Read::Build(b),
                         Ok(HashDir::Incomplete(why)) => Read::Incomplete(why),
                         Err(w) => Read::Skipped(w),
                     });
@@ -320,7 +320,7 @@ fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
 }
 
 enum HashDir {
-    Build(Scanned),
+    Build(Box<Scanned>),
     Incomplete(Option<String>),
 }
 
@@ -380,7 +380,7 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<HashDir, String> {
         }
     };
     let consistent = consistent && needs_packages;
-    Ok(HashDir::Build(Scanned {
+    Ok(HashDir::Build(Box::new(Scanned {
         repo_dir: rel.to_string(),
         row,
         packages,
@@ -390,7 +390,7 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<HashDir, String> {
         } else {
             Some(warnings.join("; "))
         },
-    }))
+    })))
 }
 
 /// What a hash directory's `versions.csv` holds.

@@ -206,3 +206,262 @@ fn regression_one_build_dated_in_the_far_future_does_not_hide_the_builds_after_i
 fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
+
+/// The sample trunk with one promotion of `consistent` builds to
+/// `tripleo-ci-testing` whose only criterion is DLRN's consistent vote, and
+/// `extra` config.
+fn one_phase(extra: &str, promotion_extra: &str) -> Workspace {
+    let ws = Workspace::sample();
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+logs: logs
+{extra}
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    criteria: [consistent]
+{promotion_extra}"
+    ));
+    ws
+}
+
+#[test]
+fn regression_a_resumed_promotion_checks_that_its_build_still_exists() {
+    let ws = one_phase("", "");
+    let r = ws.run_env(&["run"], &[("PROMOTER_FAULT", "after-hooks")]);
+    assert_ne!(r.code, 0, "killed after its hooks");
+    let dir = ws.builder_link("consistent");
+    assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
+    // The build is purged meanwhile.
+    std::fs::remove_dir_all(ws.trunk().join(&dir)).unwrap();
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert_eq!(
+        ws.link("trunk/tripleo-ci-testing"),
+        None,
+        "never a link to a gone directory"
+    );
+    assert_eq!(ws.link("images/tripleo-ci-testing"), None);
+    assert!(r.stderr.contains("is missing"), "{}", r.stderr);
+    let rows: i64 = ws.sql("SELECT count(*) FROM promotions");
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn regression_concurrent_repo_promotes_keep_one_history_chain_and_the_links_agree() {
+    let ws = one_phase("", "");
+    ws.run(&["import"]).ok();
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let builds: Vec<(String, String)> = c
+        .prepare("SELECT commit_hash, distro_hash FROM builds WHERE consistent ORDER BY seq DESC LIMIT 3")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(c);
+    std::thread::scope(|s| {
+        for t in 0..3 {
+            let ws = &ws;
+            let builds = &builds;
+            s.spawn(move || {
+                for i in 0..8 {
+                    let (c, d) = &builds[(t + i) % builds.len()];
+                    let r = ws.repo_promote(c, d, "by-hand");
+                    assert_eq!(r.code, 0, "{}", r.stderr);
+                }
+            });
+        }
+    });
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let rows: Vec<(i64, Option<i64>)> = c
+        .prepare(
+            "SELECT build_id, previous_build_id FROM promotions WHERE name = 'by-hand' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() > 3, "{rows:?}");
+    for w in rows.windows(2) {
+        assert_eq!(
+            w[1].1,
+            Some(w[0].0),
+            "each row's previous build is the build of the row before: {rows:?}"
+        );
+    }
+    let last: String = ws.sql(
+        "SELECT b.repo_dir FROM promotions p JOIN builds b ON b.id = p.build_id WHERE p.name = 'by-hand' ORDER BY p.id DESC LIMIT 1",
+    );
+    let prev: String = ws.sql(
+        "SELECT b.repo_dir FROM promotions p JOIN builds b ON b.id = p.previous_build_id WHERE p.name = 'by-hand' ORDER BY p.id DESC LIMIT 1",
+    );
+    assert_eq!(ws.link("trunk/by-hand").unwrap(), last);
+    assert_eq!(ws.link("trunk/previous-by-hand").unwrap(), prev);
+    let full = |rel: &str| {
+        let name = rel.rsplit('/').next().unwrap();
+        name.splitn(3, '_').take(2).collect::<Vec<_>>().join("_")
+    };
+    assert_eq!(ws.link("images/by-hand").unwrap(), full(&last));
+    assert_eq!(ws.link("images/previous-by-hand").unwrap(), full(&prev));
+}
+
+#[test]
+fn regression_a_repo_promote_that_fails_on_the_trunk_side_is_recorded_and_completed_later() {
+    let ws = one_phase("", "");
+    ws.run(&["import"]).ok();
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    let two: Vec<(String, String, String)> = c
+        .prepare("SELECT repo_dir, commit_hash, distro_hash FROM builds WHERE consistent ORDER BY seq DESC LIMIT 2")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    drop(c);
+    let (old_dir, oc, od) = &two[1];
+    let (new_dir, nc, nd) = &two[0];
+    ws.repo_promote(oc, od, "by-hand").ok();
+    // Something in the way of the trunk's previous- link: the move fails there.
+    let blocker = ws.trunk().join("previous-by-hand");
+    std::fs::remove_file(&blocker).ok();
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let r = ws.repo_promote(nc, nd, "by-hand");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let step: String = ws.sql("SELECT step FROM attempts ORDER BY id DESC LIMIT 1");
+    assert_eq!(step, "images", "the step reached is recorded");
+    assert_eq!(ws.link("trunk/by-hand").unwrap(), *old_dir);
+    // Out of the way again: the next command completes it.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    ws.run(&["run"]).ok();
+    assert_eq!(ws.link("trunk/by-hand").unwrap(), *new_dir);
+    assert_eq!(ws.link("trunk/previous-by-hand").unwrap(), *old_dir);
+    let kinds: String = ws.sql("SELECT group_concat(kind) FROM promotions WHERE name = 'by-hand'");
+    assert_eq!(kinds, "manual,manual");
+}
+
+#[test]
+fn regression_a_hung_hook_is_stopped_at_hook_timeout_and_releases_the_run() {
+    let ws = one_phase(
+        "hook_timeout: 1s\nkill_grace: 1s\n",
+        "    hooks:\n      - [./push.sh]\n",
+    );
+    ws.script("push.sh", "exec sleep 600");
+    let t0 = std::time::Instant::now();
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        r.stderr
+            .contains("hook ./push.sh failed (timed out after 1s"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
+    // The lock is free: the next run runs.
+    assert_ne!(ws.run(&["run"]).code, 75);
+}
+
+#[test]
+fn regression_a_label_too_long_for_its_links_is_a_config_error() {
+    let long = "l".repeat(240);
+    let ws = one_phase(
+        "",
+        &format!(
+            "  {long}:\n    candidate_label: tripleo-ci-testing\n    criteria: [consistent]\n"
+        ),
+    );
+    let r = ws.run(&["config", "check"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("must fit in a 255-byte file name"),
+        "{}",
+        r.stderr
+    );
+    let fits = "l".repeat(230);
+    let ws = one_phase(
+        "",
+        &format!(
+            "  {fits}:\n    candidate_label: tripleo-ci-testing\n    criteria: [consistent]\n"
+        ),
+    );
+    ws.run(&["run"]).ok();
+    ws.run(&[
+        "rollback",
+        "--promotion",
+        &fits,
+        "--to",
+        "0a052acf9d26c59202a06bbbe69d383d431ff07e_cb45577d",
+        "--reason",
+        "twice",
+    ])
+    .ok();
+    assert!(ws.link(&format!("trunk/previous-{fits}")).is_some());
+}
+
+#[test]
+fn regression_a_promotion_that_cannot_proceed_is_reported_and_the_others_go_on() {
+    let ws = one_phase(
+        "",
+        "  broken:\n    candidate_label: consistent\n    criteria: [consistent]\n",
+    );
+    // Someone points one label outside the trunk.
+    std::os::unix::fs::symlink("/etc", ws.trunk().join("broken")).unwrap();
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.contains("broken: could not proceed") && l.contains("outside the trunk")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        ws.link("trunk/tripleo-ci-testing").unwrap(),
+        ws.builder_link("consistent")
+    );
+    // And again: the other promotion is never held up.
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn regression_a_job_that_cannot_start_for_the_promoters_reasons_casts_no_vote() {
+    let ws = Workspace::sample();
+    ws.write_config(
+        "release: master
+trunk: trunk
+images: images
+logs: logs
+jobs:
+  check:
+    command: [./check.sh]
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    jobs: [check]
+    criteria: [check]
+",
+    );
+    ws.script("check.sh", "true");
+    // The logs are not a directory: no job can start.
+    std::fs::write(ws.path().join("logs"), "").unwrap();
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let votes: i64 = ws.sql("SELECT count(*) FROM votes WHERE job_id = 'check'");
+    assert_eq!(votes, 0, "an error of this side is not the build's vote");
+    let outcome: String = ws.sql("SELECT outcome FROM job_runs");
+    assert_eq!(outcome, "error");
+    let why = ws.run(&["why"]);
+    assert!(why.stdout.contains("error"), "{}", why.stdout);
+    // Space is back: the next run tests the newest build and promotes it.
+    std::fs::remove_file(ws.path().join("logs")).unwrap();
+    ws.run(&["run"]).ok();
+    assert_eq!(
+        ws.link("trunk/tripleo-ci-testing").unwrap(),
+        ws.builder_link("consistent")
+    );
+}
