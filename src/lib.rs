@@ -20,4 +20,5 @@ pub mod promote;
 pub mod publish;
 pub mod report;
 pub mod store;
+pub mod terminal;
 pub mod trunk;

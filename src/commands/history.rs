@@ -52,8 +52,9 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         "ID", "TIME (UTC)", "LABEL", "BUILD", "KIND", "USER", "REASON"
     );
     for p in &rows {
-        out.push_str(&format!(
-            "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}\n",
+        // The user and the reason come from outside: escaped, one row a line.
+        let row = format!(
+            "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}",
             p.id,
             crate::clock::short(p.timestamp),
             p.name,
@@ -69,7 +70,9 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
             p.kind.as_str(),
             p.user,
             p.reason
-        ));
+        );
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
     }
     ctx.print(&out)?;
     Ok(0)

@@ -89,21 +89,24 @@ fn list(ctx: &Ctx) -> Result<u8> {
         "NAME", "POOL", "LEASE", "SINCE", "EXPIRES", "HOLDER"
     );
     for t in rows {
-        match t.lease {
-            Some(l) => out.push_str(&format!(
-                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}\n",
+        let row = match t.lease {
+            Some(l) => format!(
+                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}",
                 t.name,
                 t.pool,
                 l.id,
                 clock::short(l.acquired_at),
                 l.expires_at.map(clock::short).unwrap_or_else(|| "-".into()),
                 l.holder
-            )),
-            None => out.push_str(&format!(
-                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}\n",
+            ),
+            None => format!(
+                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}",
                 t.name, t.pool, "-", "-", "-", "(free)"
-            )),
-        }
+            ),
+        };
+        // A holder comes from outside: escaped, one row a line.
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
     }
     ctx.print(&out)?;
     Ok(0)

@@ -1018,3 +1018,148 @@ fn a_file_name_publish_cannot_carry_refuses_the_publish_and_dest_stays() {
         .ok();
     ws.run(&["verify", "published/images"]).ok();
 }
+
+/// Clears the screen, sets the terminal's title and rings the bell.
+const TERMINAL_ESCAPE: &str = "\x1b[2J\x1b]0;owned\x07";
+/// Starts a line of its own that reads like a passed job.
+const FORGED_LINE: &str = "\n  passed    ovb-featureset001  2026-01-01 00:00  https://forged";
+
+/// Asserts that a human output shows text from outside on its own line,
+/// escaped: no control character but the newlines between lines, no
+/// forged line, and the escape shown as text.
+#[track_caller]
+fn assert_escaped(r: &Run, what: &str) {
+    r.ok();
+    let out = &r.stdout;
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "{what}: a control character reached the terminal:\n{out:?}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("passed    ovb")),
+        "{what}: a forged line:\n{out}"
+    );
+    assert!(
+        out.contains("\\u{1b}[2J"),
+        "{what}: the escape is shown:\n{out}"
+    );
+}
+
+#[test]
+fn text_from_outside_is_shown_with_control_characters_escaped_on_every_human_output() {
+    let (ws, (c, d)) = recorded();
+    let url = format!("https://ci.example.org/2{TERMINAL_ESCAPE}");
+    let notes = format!("boom{FORGED_LINE}");
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "job-a",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--info-url",
+        &url,
+        "--timestamp",
+        "1700000100",
+        "--success",
+        "false",
+        "--notes",
+        &notes,
+    ])
+    .ok();
+    let db = rusqlite::Connection::open(ws.db()).unwrap();
+    db.execute(
+        "UPDATE builds SET project_name = ?1",
+        [format!("nova{TERMINAL_ESCAPE}")],
+    )
+    .unwrap();
+
+    // why: the vote's url and notes, the build's project name.
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    assert_escaped(&why, "why");
+    assert!(
+        why.stdout.contains("boom\\n  passed    ovb"),
+        "{}",
+        why.stdout
+    );
+    // JSON stays as it was sent (serde escapes it).
+    let j = ws
+        .run(&["why", "--json", "--promotion", "current-tripleo"])
+        .json();
+    assert_eq!(j["jobs"][0]["state"], "failed", "{j}");
+    assert!(j.to_string().contains("\\u001b[2J"), "{j}");
+
+    // The waiver's user and reason, in `waivers` and in `why`.
+    let evil_user = format!("mallory{TERMINAL_ESCAPE}");
+    ws.run_env(
+        &[
+            "waive",
+            "--promotion",
+            "current-tripleo",
+            "--job-id",
+            "job-a",
+            "--reason",
+            &format!("flaky{FORGED_LINE}{TERMINAL_ESCAPE}"),
+        ],
+        &[("USER", &evil_user)],
+    )
+    .ok();
+    assert_escaped(&ws.run(&["waivers"]), "waivers");
+    assert_escaped(
+        &ws.run(&["why", "--promotion", "current-tripleo"]),
+        "why waived",
+    );
+
+    // history: a promotion's user and a rollback's reason.
+    let older: String = ws.sql(
+        "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET 1",
+    );
+    let (oc, od) = hashes_of(&older);
+    ws.run_env(
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &oc,
+            "--distro-hash",
+            &od,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[("USER", &evil_user)],
+    )
+    .ok();
+    ws.run(&[
+        "rollback",
+        "--promotion",
+        "tripleo-ci-testing",
+        "--reason",
+        &format!("back{FORGED_LINE}"),
+    ])
+    .ok();
+    assert_escaped(&ws.run(&["history"]), "history");
+
+    // status: what the database says of the last run.
+    db.execute(
+        "UPDATE runs SET summary = ?1",
+        [format!("done{TERMINAL_ESCAPE}{FORGED_LINE}")],
+    )
+    .unwrap();
+    assert_escaped(&ws.run(&["status"]), "status");
+
+    // testenv list: a lease's holder.
+    std::fs::write(ws.path().join("env.json"), "{}").unwrap();
+    ws.run(&[
+        "testenv", "add", "env1", "--pool", "p", "--data", "env.json",
+    ])
+    .ok();
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "h"])
+        .ok();
+    db.execute(
+        "UPDATE leases SET holder = ?1",
+        [format!("h{TERMINAL_ESCAPE}{FORGED_LINE}")],
+    )
+    .unwrap();
+    assert_escaped(&ws.run(&["testenv", "list"]), "testenv list");
+}
