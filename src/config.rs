@@ -18,6 +18,8 @@ use crate::ident::{JobId, Label, RESERVED_LABELS};
 /// Where the config is looked for when `-c` is not given.
 pub const ENV_VAR: &str = "PROMOTER_CONFIG";
 pub const DEFAULT_PATH: &str = "promoter.yaml";
+/// Largest config read: a release's config is kilobytes.
+const MAX_CONFIG: u64 = 16 << 20;
 
 /// One config error: file, line, key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,13 +234,12 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
+        let text = crate::input::read(path, MAX_CONFIG).map_err(|e| {
+            let hint = match e {
+                crate::input::InputError::NotFound(e) => format!(
                     "cannot read the config: {e} (give one with -c FILE or ${ENV_VAR}, or use --db for the vote commands)"
-                )
-            } else {
-                format!("cannot read the config: {e}")
+                ),
+                e => format!("cannot read the config: {e}"),
             };
             one(path, None, "", hint)
         })?;

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod fault;
 pub mod ident;
+pub mod input;
 pub mod jobs;
 pub mod mirror;
 pub mod promote;

@@ -18,13 +18,18 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// Runs the binary with raw (possibly non-UTF-8) arguments, failing the
 /// test if it does not end within [`PATIENCE`].
 fn run_raw(dir: &Path, args: &[OsString]) -> Run {
+    run_raw_with_stdin(dir, args, Stdio::null())
+}
+
+/// As [`run_raw`], with `stdin` as the standard input.
+fn run_raw_with_stdin(dir: &Path, args: &[OsString], stdin: Stdio) -> Run {
     let child = Command::new(BIN)
         .current_dir(dir)
         .args(args)
         .env_remove("PROMOTER_CONFIG")
         .env_remove("RUST_BACKTRACE")
         .env("USER", "tester")
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1162,4 +1167,93 @@ fn text_from_outside_is_shown_with_control_characters_escaped_on_every_human_out
     )
     .unwrap();
     assert_escaped(&ws.run(&["testenv", "list"]), "testenv list");
+}
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A workspace with a FIFO named `fifo` in it.
+fn with_fifo() -> (Workspace, String, String) {
+    let ws = Workspace::sample();
+    let fifo = ws.path().join("fifo");
+    mkfifo(&fifo);
+    let cfg = ws.config().to_str().unwrap().to_string();
+    (ws, cfg, fifo.to_str().unwrap().to_string())
+}
+
+#[test]
+fn a_config_that_is_dev_zero_a_fifo_or_too_large_is_refused_unread() {
+    let (ws, _, fifo) = with_fifo();
+    let big = ws.path().join("big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    for (what, config, says) in [
+        (
+            "/dev/zero",
+            "/dev/zero",
+            "cannot read the config: it is not a regular file",
+        ),
+        (
+            "a FIFO",
+            fifo.as_str(),
+            "cannot read the config: it is not a regular file",
+        ),
+        (
+            "a 17 MiB config",
+            big.to_str().unwrap(),
+            "cannot read the config: it is larger than 16 MiB",
+        ),
+    ] {
+        let r = run_raw(ws.path(), &os(&["-c", config, "status"]));
+        assert_refused(&r, 2, says, what);
+    }
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn a_replay_file_that_is_dev_zero_or_a_fifo_is_refused_unread() {
+    let (ws, cfg, fifo) = with_fifo();
+    for (what, file) in [("/dev/zero", "/dev/zero"), ("a FIFO", fifo.as_str())] {
+        let r = run_raw(ws.path(), &os(&["-c", &cfg, "replay", file]));
+        assert_refused(&r, 2, "it is not a regular file", what);
+    }
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn replay_of_an_endless_line_on_stdin_stops_at_the_line_bound() {
+    let ws = Workspace::sample();
+    let cfg = ws.config().to_str().unwrap().to_string();
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let r = run_raw_with_stdin(ws.path(), &os(&["-c", &cfg, "replay", "-"]), zero.into());
+    assert_refused(&r, 2, "stdin:1: the line is longer than 1 MiB", "stdin");
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn a_testenv_descriptor_that_is_dev_zero_or_a_fifo_is_refused_unread() {
+    let (ws, cfg, fifo) = with_fifo();
+    for (what, file) in [("/dev/zero", "/dev/zero"), ("a FIFO", fifo.as_str())] {
+        let r = run_raw(
+            ws.path(),
+            &os(&[
+                "-c", &cfg, "testenv", "add", "e", "--pool", "p", "--data", file,
+            ]),
+        );
+        assert_refused(
+            &r,
+            2,
+            &format!(
+                "cannot read the test-environment descriptor {file}: it is not a regular file"
+            ),
+            what,
+        );
+    }
+    assert!(!ws.path().join("state/testenvs").exists(), "no copy made");
 }
