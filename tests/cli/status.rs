@@ -404,6 +404,15 @@ fn a_status_file_in_a_missing_directory_fails_and_says_where() {
         .error_says("failed to write no/such/dir/page.html");
 }
 
+#[test]
+fn a_metrics_file_in_proc_names_the_temporary_file_that_cannot_be_made() {
+    let (ws, _) = pipeline();
+    let r = ws.run(&["status", "--metrics", "/proc/version"]);
+    r.code(1).error_says(
+        "failed to write /proc/version: cannot create the temporary file /proc/.version.tmp-",
+    );
+}
+
 /// Chromium for the browser test: `$CHROMIUM`, else /usr/bin/chromium.
 /// `None` only when PROMOTER_SKIP_BROWSER=1 allows a dev box without it.
 fn chromium() -> Option<PathBuf> {
