@@ -18,6 +18,8 @@ use crate::ident::{JobId, Label, RESERVED_LABELS};
 /// Where the config is looked for when `-c` is not given.
 pub const ENV_VAR: &str = "PROMOTER_CONFIG";
 pub const DEFAULT_PATH: &str = "promoter.yaml";
+/// Largest config read: a release's config is kilobytes.
+const MAX_CONFIG: u64 = 16 << 20;
 
 /// One config error: file, line, key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,13 +237,12 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
+        let text = crate::input::read(path, MAX_CONFIG).map_err(|e| {
+            let hint = match e {
+                crate::input::InputError::NotFound(e) => format!(
                     "cannot read the config: {e} (give one with -c FILE or ${ENV_VAR}, or use --db for the vote commands)"
-                )
-            } else {
-                format!("cannot read the config: {e}")
+                ),
+                e => format!("cannot read the config: {e}"),
             };
             one(path, None, "", hint)
         })?;
@@ -254,9 +255,15 @@ impl Config {
     /// relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let doc: Value = serde_yaml::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
             let msg = e.to_string();
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let line = e.location().map(|l| {
+                // The parser places a duplicate key at its mapping's start,
+                // the first key's line: the duplicate is further down.
+                duplicate_key(&msg)
+                    .and_then(|key| duplicate_line(text, l.line(), l.column(), key))
+                    .unwrap_or(l.line())
+            });
             one(path, line, "", format!("not valid YAML: {msg}"))
         })?;
         let base = path
@@ -335,6 +342,45 @@ impl Config {
         }
         out
     }
+}
+
+/// The key of a YAML "duplicate entry with key \"k\"" message.
+fn duplicate_key(msg: &str) -> Option<&str> {
+    let (_, quoted) = msg.split_once("duplicate entry with key \"")?;
+    quoted.strip_suffix('"')
+}
+
+/// The line (1-based) where `key` appears a second time among the keys of
+/// the block mapping whose first key is at `line` and `column` (1-based).
+fn duplicate_line(text: &str, line: usize, column: usize, key: &str) -> Option<usize> {
+    let indent_of_keys = column.checked_sub(1)?;
+    let mut seen = false;
+    for (i, raw) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let trimmed = raw.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = raw.len() - trimmed.len();
+        if i + 1 > line && indent < indent_of_keys {
+            return None; // the mapping ended
+        }
+        let mut rest = trimmed;
+        while let Some(r) = rest.strip_prefix("- ") {
+            indent += 2;
+            rest = r.trim_start();
+        }
+        if indent != indent_of_keys {
+            continue;
+        }
+        let Some(colon) = key_end(rest) else { continue };
+        if rest[..colon].trim().trim_matches(|c| c == '"' || c == '\'') == key {
+            if seen {
+                return Some(i + 1);
+            }
+            seen = true;
+        }
+    }
+    None
 }
 
 fn one(path: &Path, line: Option<usize>, key: &str, message: String) -> ConfigErrors {
@@ -1258,6 +1304,35 @@ publish:
             all.contains("jobs.j.matrix: it expands to 1000000000000 job ids; at most 1000"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn a_duplicate_key_error_names_the_line_of_the_duplicate() {
+        let cases = [
+            ("release: r\ntrunk: t\nrelease: s\n", 3),
+            (
+                "release: r\njobs:\n  a:\n    command: [x]\n  b:\n    command: [y]\n\n  # again\n  a:\n    command: [z]\n",
+                9,
+            ),
+            (
+                "release: r\njobs:\n  a:\n    command: [x]\n    timeout: 1h\n    command: [y]\n",
+                6,
+            ),
+            (
+                "release: r\njobs:\n  a:\n    command: [x]\n    disabled:\n      - {reason: x}\n      - reason: y\n        reason: z\n",
+                8,
+            ),
+        ];
+        for (text, line) in cases {
+            let all = parse(text).unwrap_err().to_string();
+            assert!(
+                all.starts_with(&format!(
+                    "/etc/promoter/master.yaml:{line}: not valid YAML: "
+                )),
+                "{text:?}: {all}"
+            );
+            assert!(all.contains("duplicate entry"), "{all}");
+        }
     }
 
     #[test]

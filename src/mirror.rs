@@ -20,17 +20,44 @@ use crate::store::Store;
 /// Longest origin name accepted.
 const MAX_ORIGIN: usize = 64;
 
+/// Longest line of an exported history read: a row is a few hundred bytes.
+const MAX_LINE: u64 = 1 << 20;
+
 /// Reads exported JSON lines, checking every line before any is applied.
 /// Blank lines are ignored. Rows come back in the order to apply them:
 /// by origin (in order of first appearance), then by id.
 pub fn parse(text: &str, source: &str) -> Result<Vec<ExportedPromotion>> {
+    read(text.as_bytes(), source)
+}
+
+/// As [`parse`], streaming from `input`: a line longer than [`MAX_LINE`]
+/// is refused when its bound is reached, so an endless line (`/dev/zero`
+/// on stdin) ends the read instead of filling the memory.
+pub fn read(mut input: impl std::io::BufRead, source: &str) -> Result<Vec<ExportedPromotion>> {
+    use std::io::{BufRead as _, Read as _};
     let mut rows: Vec<(usize, ExportedPromotion)> = Vec::new();
     let mut origins: Vec<String> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let mut bytes = Vec::new();
+    for i in 0.. {
+        let at = |msg: String| Error::Invalid(format!("{source}:{}: {msg}", i + 1));
+        bytes.clear();
+        let got = (&mut input)
+            .take(MAX_LINE + 1)
+            .read_until(b'\n', &mut bytes)
+            .map_err(|e| Error::io(format!("failed to read the history from {source}"), e))?;
+        if got == 0 {
+            break;
+        }
+        if bytes.len() as u64 > MAX_LINE && bytes.last() != Some(&b'\n') {
+            return Err(at(format!(
+                "the line is longer than {}",
+                crate::input::size(MAX_LINE)
+            )));
+        }
+        let line = std::str::from_utf8(&bytes).map_err(|_| at("the line is not UTF-8".into()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let at = |msg: String| Error::Invalid(format!("{source}:{}: {msg}", i + 1));
         let e: ExportedPromotion = serde_json::from_str(line)
             .map_err(|err| at(format!("not an exported promotion: {err}")))?;
         check(&e).map_err(|err| at(err.to_string()))?;

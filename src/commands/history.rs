@@ -19,6 +19,9 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         limit: a.limit,
         ..Default::default()
     })?;
+    if let (Some(n), true) = (&a.promotion, rows.is_empty()) {
+        known_promotion(ctx, n)?;
+    }
     if ctx.global.json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -52,8 +55,9 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         "ID", "TIME (UTC)", "LABEL", "BUILD", "KIND", "USER", "REASON"
     );
     for p in &rows {
-        out.push_str(&format!(
-            "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}\n",
+        // The user and the reason come from outside: escaped, one row a line.
+        let row = format!(
+            "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}",
             p.id,
             crate::clock::short(p.timestamp),
             p.name,
@@ -69,8 +73,25 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
             p.kind.as_str(),
             p.user,
             p.reason
-        ));
+        );
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
     }
     ctx.print(&out)?;
     Ok(0)
+}
+
+/// Fails with "not found" for a promotion with no history that the config
+/// does not name either, as `why` does. A label moved by hand
+/// (`repo-promote`) needs no config entry: its rows make it known.
+fn known_promotion(ctx: &Ctx, name: &str) -> Result<()> {
+    match ctx.config() {
+        Ok(_) => ctx.promotion(name).map(|_| ()),
+        // `--db` alone, no config to ask.
+        Err(_) if ctx.global.db.is_some() => Err(Error::NotFound(format!(
+            "no promotion {name:?} in the history of {}",
+            ctx.global.db.as_ref().expect("--db").display()
+        ))),
+        Err(e) => Err(e),
+    }
 }

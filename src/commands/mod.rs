@@ -170,13 +170,7 @@ impl Ctx {
             return;
         }
         // One record, one line, whatever names the message quotes.
-        let msg: String = msg
-            .chars()
-            .map(|c| match c {
-                c if c.is_control() => c.escape_default().to_string(),
-                c => c.to_string(),
-            })
-            .collect();
+        let msg = crate::terminal::escaped(msg);
         eprintln!(
             "{} {:<5} {msg}",
             crate::clock::iso(crate::clock::now()),

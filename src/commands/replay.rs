@@ -3,13 +3,12 @@
 //! the trunk gained. Builds this mirror lacks are skipped with a warning
 //! (exit 0); a row is never applied twice.
 
-use std::io::Read;
-
 use serde::Serialize;
 
 use super::{Ctx, Level};
 use crate::cli;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+use crate::input::InputError;
 use crate::mirror::{self, Fate};
 
 #[derive(Debug, Default, Serialize)]
@@ -22,18 +21,30 @@ struct Tally {
     skipped: usize,
 }
 
+/// Largest history file replayed: a row is a few hundred bytes, so this is
+/// millions of promotions. Each line is bounded too (see `mirror::read`).
+const MAX_HISTORY: u64 = 1 << 30;
+
 pub fn run(ctx: &Ctx, a: cli::Replay) -> Result<u8> {
-    let (text, source) = if a.file.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context(|| "failed to read the history from stdin".into())?;
-        (s, "stdin".to_string())
+    let (rows, source) = if a.file.as_os_str() == "-" {
+        (
+            mirror::read(std::io::stdin().lock(), "stdin")?,
+            "stdin".into(),
+        )
     } else {
-        let s = std::fs::read_to_string(&a.file).at("read", &a.file)?;
-        (s, a.file.display().to_string())
+        let source = a.file.display().to_string();
+        let file = crate::input::open(&a.file, MAX_HISTORY).map_err(|e| match e {
+            InputError::NotFound(_) => {
+                Error::NotFound(format!("no history file {source} to replay"))
+            }
+            InputError::Io(e) => Error::io(format!("failed to read {source}"), e),
+            e => Error::Invalid(format!("cannot replay {source}: {e}")),
+        })?;
+        (
+            mirror::read(std::io::BufReader::new(file), &source)?,
+            source,
+        )
     };
-    let rows = mirror::parse(&text, &source)?;
     let cfg = ctx.config()?;
     let (_lock, mut store) = ctx.moving_labels()?;
     let own = store.origin()?;

@@ -10,6 +10,7 @@ use crate::cli;
 use crate::clock;
 use crate::error::Result;
 use crate::report::{self, age, html, metrics, status};
+use crate::terminal::escaped;
 
 /// How many history rows the page's timeline shows.
 const TIMELINE_ROWS: i64 = 50;
@@ -87,19 +88,24 @@ const YELLOW: &str = "33";
 const DIM: &str = "2";
 const BOLD: &str = "1";
 
-/// The table: one line per label, then the last run.
 /// A candidate as the table names it: its full hash, or its aggregate.
 fn shown(c: &status::Candidate) -> String {
     match &c.aggregate {
-        Some(a) => format!("aggregate {a}"),
-        None => c.build.full_hash.clone(),
+        Some(a) => format!("aggregate {}", escaped(a)),
+        None => escaped(&c.build.full_hash).into_owned(),
     }
 }
 
+/// The table: one line per label, then the last run. Text from the
+/// database and the trees has its control characters escaped before the
+/// table adds its own colours.
 pub fn render(s: &status::Status, c: Colours) -> String {
-    let name = |l: &status::LabelStatus| match &l.component {
-        Some(comp) => format!("{comp}/{}", l.label),
-        None => l.label.clone(),
+    let name = |l: &status::LabelStatus| {
+        escaped(&match &l.component {
+            Some(comp) => format!("{comp}/{}", l.label),
+            None => l.label.clone(),
+        })
+        .into_owned()
     };
     let wl = s
         .labels
@@ -127,8 +133,8 @@ pub fn render(s: &status::Status, c: Colours) -> String {
     );
     for l in &s.labels {
         let build = match (&l.build, &l.aggregate) {
-            (Some(b), _) => b.full_hash.clone(),
-            (None, Some(a)) => format!("aggregate {a}"),
+            (Some(b), _) => escaped(&b.full_hash).into_owned(),
+            (None, Some(a)) => format!("aggregate {}", escaped(a)),
             (None, None) => "(not set)".into(),
         };
         let moved = match l.age_seconds {
@@ -144,14 +150,14 @@ pub fn render(s: &status::Status, c: Colours) -> String {
                 "{} {}: {}",
                 shown(cand),
                 c.paint(GREEN, "promotable"),
-                cand.summary
+                escaped(&cand.summary)
             ),
             (Some(cand), _) => {
                 let mut jobs: Vec<String> = cand
                     .blocking
                     .iter()
                     .take(BLOCKING_SHOWN)
-                    .map(|j| format!("{} ({})", j.job_id, j.state.word()))
+                    .map(|j| format!("{} ({})", escaped(&j.job_id), j.state.word()))
                     .collect();
                 if cand.blocking.len() > BLOCKING_SHOWN {
                     jobs.push(format!("+{} more", cand.blocking.len() - BLOCKING_SHOWN));
@@ -165,7 +171,10 @@ pub fn render(s: &status::Status, c: Colours) -> String {
                     cand.required
                 )
             }
-            (None, Some(from)) => c.paint(DIM, &format!("up to date: nothing newer in {from}")),
+            (None, Some(from)) => c.paint(
+                DIM,
+                &format!("up to date: nothing newer in {}", escaped(from)),
+            ),
             (None, None) => String::new(),
         };
         let build = if l.build.is_some() || l.aggregate.is_some() {
@@ -189,7 +198,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             let outcome = match r.outcome.as_str() {
                 "completed" => c.paint(GREEN, &r.outcome),
                 "running" => c.paint(YELLOW, &r.outcome),
-                o => c.paint(RED, o),
+                o => c.paint(RED, &escaped(o)),
             };
             let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
             out.push_str(&format!(
@@ -200,7 +209,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
                 if r.summary.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", r.summary)
+                    format!(" ({})", escaped(&r.summary))
                 }
             ));
         }
@@ -208,8 +217,8 @@ pub fn render(s: &status::Status, c: Colours) -> String {
     for p in &s.publications {
         out.push_str(&format!(
             "published {} to {} at {} UTC ({} ago)\n",
-            p.full_hash,
-            p.target,
+            escaped(&p.full_hash),
+            escaped(&p.target),
             clock::short(p.published_at),
             age(s.generated_at - p.published_at)
         ));

@@ -8,7 +8,11 @@ use crate::clock;
 use crate::duration::parse_duration;
 use crate::error::{Error, IoContext, Result};
 use crate::ident::Label;
+use crate::input::InputError;
 use crate::store::testenvs::Holder;
+
+/// Largest test-environment descriptor read: they are a few lines of JSON.
+const MAX_DESCRIPTOR: u64 = 16 << 20;
 
 pub fn run(ctx: &Ctx, c: TestenvCommand) -> Result<u8> {
     match c {
@@ -29,9 +33,13 @@ fn name(kind: &str, s: &str) -> Result<()> {
 fn add(ctx: &Ctx, a: cli::TestenvAdd) -> Result<u8> {
     name("test environment", &a.name)?;
     name("pool", &a.pool)?;
-    let bytes = std::fs::read(&a.data).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(format!("no file {}", a.data.display())),
-        _ => Error::io(format!("failed to read {}", a.data.display()), e),
+    let bytes = crate::input::read(&a.data, MAX_DESCRIPTOR).map_err(|e| match e {
+        InputError::NotFound(_) => Error::NotFound(format!("no file {}", a.data.display())),
+        InputError::Io(e) => Error::io(format!("failed to read {}", a.data.display()), e),
+        e => Error::Invalid(format!(
+            "cannot read the test-environment descriptor {}: {e}",
+            a.data.display()
+        )),
     })?;
     serde_json::from_slice::<serde_json::Value>(&bytes).map_err(|e| {
         Error::Invalid(format!(
@@ -89,21 +97,24 @@ fn list(ctx: &Ctx) -> Result<u8> {
         "NAME", "POOL", "LEASE", "SINCE", "EXPIRES", "HOLDER"
     );
     for t in rows {
-        match t.lease {
-            Some(l) => out.push_str(&format!(
-                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}\n",
+        let row = match t.lease {
+            Some(l) => format!(
+                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}",
                 t.name,
                 t.pool,
                 l.id,
                 clock::short(l.acquired_at),
                 l.expires_at.map(clock::short).unwrap_or_else(|| "-".into()),
                 l.holder
-            )),
-            None => out.push_str(&format!(
-                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}\n",
+            ),
+            None => format!(
+                "{:<20}  {:<12}  {:<6}  {:<16}  {:<16}  {}",
                 t.name, t.pool, "-", "-", "-", "(free)"
-            )),
-        }
+            ),
+        };
+        // A holder comes from outside: escaped, one row a line.
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
     }
     ctx.print(&out)?;
     Ok(0)

@@ -95,10 +95,13 @@ pub fn list(ctx: &Ctx, a: cli::Waivers) -> Result<u8> {
             .full_hash
             .map(|h| h.chars().take(17).collect())
             .unwrap_or_else(|| "every build".into());
-        out.push_str(&format!(
-            "{:>4}  {:<20}  {:<40}  {:<17}  {:<10}  {:<20}  {}\n",
+        // The user and the reason come from outside: escaped, one row a line.
+        let row = format!(
+            "{:>4}  {:<20}  {:<40}  {:<17}  {:<10}  {:<20}  {}",
             w.id, w.promotion, w.job_id, build, w.user, expires, w.reason
-        ));
+        );
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
     }
     ctx.print(&out)?;
     Ok(0)

@@ -306,7 +306,8 @@ fn alternatives(
 }
 
 fn render(e: &Explanation) -> String {
-    let mut s = format!("{}: {}\n", e.promotion, e.summary);
+    let mut s = String::new();
+    line(&mut s, format!("{}: {}", e.promotion, e.summary));
     if let Some(b) = &e.build {
         let rank = match e.candidate_rank {
             Some(0) => format!(
@@ -321,36 +322,48 @@ fn render(e: &Explanation) -> String {
             ),
             None => format!("not a candidate from {}", e.candidate_label),
         };
-        s.push_str(&format!(
-            "  build     {} ({}, built {}), {rank}\n",
-            b.full_hash,
-            b.project_name,
-            clock::short(b.dt_build)
-        ));
+        line(
+            &mut s,
+            format!(
+                "  build     {} ({}, built {}), {rank}",
+                b.full_hash,
+                b.project_name,
+                clock::short(b.dt_build)
+            ),
+        );
     }
     if let Some(a) = &e.aggregate {
-        s.push_str(&format!(
-            "  aggregate {} ({} components, newest build {}), the newest of {} candidates from {}\n",
+        line(
+            &mut s,
+            format!(
+            "  aggregate {} ({} components, newest build {}), the newest of {} candidates from {}",
             a.agg_hash,
             e.components.len(),
             clock::short(a.created_at),
             e.candidates,
             e.candidate_label
-        ));
+        ),
+        );
         for b in &e.components {
-            s.push_str(&format!(
-                "    {:<12} {} ({})\n",
-                b.component.as_deref().unwrap_or("-"),
-                b.full_hash,
-                b.project_name
-            ));
+            line(
+                &mut s,
+                format!(
+                    "    {:<12} {} ({})",
+                    b.component.as_deref().unwrap_or("-"),
+                    b.full_hash,
+                    b.project_name
+                ),
+            );
         }
     }
-    s.push_str(&format!(
-        "  label     {} -> {}\n",
-        e.promotion,
-        e.label_now.as_deref().unwrap_or("(not set)")
-    ));
+    line(
+        &mut s,
+        format!(
+            "  label     {} -> {}",
+            e.promotion,
+            e.label_now.as_deref().unwrap_or("(not set)")
+        ),
+    );
     let width = e.jobs.iter().map(|j| j.job_id.len()).max().unwrap_or(0);
     for j in &e.jobs {
         let detail = match &j.state {
@@ -390,17 +403,23 @@ fn render(e: &Explanation) -> String {
         } else {
             j.state.word()
         };
-        s.push_str(&format!(
-            "  {:<9} {:<width$}  {}\n",
-            word,
-            j.job_id,
-            detail.trim_end()
-        ));
+        line(
+            &mut s,
+            format!("  {:<9} {:<width$}  {}", word, j.job_id, detail.trim_end()),
+        );
         if let Some(lines) = e.log_tails.get(&j.job_id) {
             for l in lines {
-                s.push_str(&format!("  {:<9} | {l}\n", ""));
+                line(&mut s, format!("  {:<9} | {l}", ""));
             }
         }
     }
     s
+}
+
+/// Appends one line of output. What it quotes from outside (vote urls and
+/// notes, log lines, users, names a builder chose) has its control
+/// characters escaped: it can neither drive the terminal nor forge a line.
+fn line(out: &mut String, text: String) {
+    out.push_str(&crate::terminal::escaped(&text));
+    out.push('\n');
 }

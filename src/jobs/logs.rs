@@ -1,9 +1,8 @@
 //! A job's log directory, packed into a `.tar.gz` when the job ends, and
 //! the tail of its console log for `why`.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
@@ -68,7 +67,20 @@ pub fn pack(dir: &Path) -> std::io::Result<PathBuf> {
     Ok(archive)
 }
 
-/// The last `n` lines of `console.log` in a packed log archive.
+/// How much of the end of a console log [`tail`] keeps: however long the
+/// log, no more than this is ever held.
+pub const TAIL_BYTES: usize = 64 << 10;
+
+/// Longest line [`tail`] shows, in characters; a longer one is cut.
+pub const TAIL_LINE_CHARS: usize = 400;
+
+/// What marks a line [`tail`] cut: at its end when it went on, at its start
+/// when it began before the tail.
+pub const CUT: &str = "[…]";
+
+/// The last `n` lines of `console.log` in a packed log archive, bounded in
+/// bytes too: the member is streamed (never held whole) keeping only its
+/// last [`TAIL_BYTES`], and a line longer than [`TAIL_LINE_CHARS`] is cut.
 pub fn tail(archive: &Path, n: usize) -> std::io::Result<Vec<String>> {
     let mut tar = tar::Archive::new(GzDecoder::new(File::open(archive)?));
     for entry in tar.entries()? {
@@ -78,26 +90,97 @@ pub fn tail(archive: &Path, n: usize) -> std::io::Result<Vec<String>> {
             .ok()
             .is_some_and(|p| p.components().count() == 2 && p.ends_with("console.log"));
         if is_console {
-            return Ok(last_lines(BufReader::new(entry), n));
+            return last_lines(entry, n);
         }
     }
     Ok(Vec::new())
 }
 
-fn last_lines(r: impl BufRead, n: usize) -> Vec<String> {
-    let mut ring = VecDeque::with_capacity(n + 1);
-    for line in r.split(b'\n').map_while(Result::ok) {
-        ring.push_back(String::from_utf8_lossy(&line).into_owned());
-        if ring.len() > n {
-            ring.pop_front();
+fn last_lines(mut r: impl Read, n: usize) -> std::io::Result<Vec<String>> {
+    // The end of the stream: cut back to TAIL_BYTES whenever it grows past
+    // twice that, so at most three times that is ever held.
+    let mut end: Vec<u8> = Vec::with_capacity(3 * TAIL_BYTES);
+    let mut dropped = false;
+    let mut chunk = vec![0u8; TAIL_BYTES];
+    loop {
+        let got = match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        end.extend_from_slice(&chunk[..got]);
+        if end.len() > 2 * TAIL_BYTES {
+            end.drain(..end.len() - TAIL_BYTES);
+            dropped = true;
         }
     }
-    ring.into_iter().collect()
+    if end.len() > TAIL_BYTES {
+        end.drain(..end.len() - TAIL_BYTES);
+        dropped = true;
+    }
+    if end.last() == Some(&b'\n') {
+        end.pop();
+    }
+    if end.is_empty() && !dropped {
+        return Ok(Vec::new());
+    }
+    let mut lines: Vec<&[u8]> = end.rsplit(|&b| b == b'\n').take(n).collect();
+    lines.reverse();
+    // The first line kept began before the bytes kept when nothing shows
+    // its start: a newline before it in the window, or the log's start.
+    let first_is_whole = !dropped || lines.len() < end.split(|&b| b == b'\n').count();
+    Ok(lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            let text = String::from_utf8_lossy(l);
+            let mut shown: String = text.chars().take(TAIL_LINE_CHARS).collect();
+            if shown.len() < text.len() {
+                shown.push_str(CUT);
+            }
+            if i == 0 && !first_is_whole {
+                shown.insert_str(0, CUT);
+            }
+            shown
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tail_is_bounded_in_lines_and_in_characters() {
+        let tail = |log: &[u8], n| last_lines(log, n).unwrap();
+        assert_eq!(tail(b"", 3), Vec::<String>::new());
+        assert_eq!(tail(b"a\r\nb\n\nc\n", 3), ["b", "", "c"]);
+        // One endless line: its last TAIL_BYTES, cut to TAIL_LINE_CHARS,
+        // marked at both ends.
+        let one = vec![b'x'; 10 * TAIL_BYTES];
+        let got = tail(&one, 10);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0], format!("{CUT}{}{CUT}", "x".repeat(TAIL_LINE_CHARS)));
+        // Whole lines after a long one: the long one is cut, at its start
+        // only when it began before the bytes kept.
+        let mut log = vec![b'y'; 3 * TAIL_BYTES];
+        log.extend_from_slice(b"\nlast line\n");
+        assert_eq!(
+            tail(&log, 10),
+            [
+                format!("{CUT}{}{CUT}", "y".repeat(TAIL_LINE_CHARS)),
+                "last line".into()
+            ]
+        );
+        assert_eq!(tail(&log, 1), ["last line"]);
+        let short = format!("{}\nok", "é".repeat(TAIL_LINE_CHARS + 1));
+        assert_eq!(
+            tail(short.as_bytes(), 10),
+            [format!("{}{CUT}", "é".repeat(TAIL_LINE_CHARS)), "ok".into()]
+        );
+    }
 
     #[test]
     fn packs_deterministically_and_reads_the_tail_back() {

@@ -17,6 +17,8 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::terminal::escaped_path;
+
 pub mod apply;
 pub mod remote;
 pub mod verify;
@@ -41,47 +43,29 @@ pub struct Entry {
 pub enum PlanError {
     #[error(
         "{} leads outside the source root {} (to {})",
-        shown(link),
-        shown(root),
-        shown(target)
+        escaped_path(link),
+        escaped_path(root),
+        escaped_path(target)
     )]
     Escapes {
         link: PathBuf,
         target: PathBuf,
         root: PathBuf,
     },
-    #[error("{} is part of a symlink loop", shown(.0))]
+    #[error("{} is part of a symlink loop", escaped_path(.0))]
     Loop(PathBuf),
-    #[error("{} is not a regular file, a directory or a symlink to one", shown(.0))]
+    #[error("{} is not a regular file, a directory or a symlink to one", escaped_path(.0))]
     Special(PathBuf),
-    #[error("{}: its name has a newline or a backslash, which SHA256SUMS cannot hold", shown(.0))]
+    #[error("{}: its name has a newline or a backslash, which SHA256SUMS cannot hold", escaped_path(.0))]
     BadName(PathBuf),
-    #[error("{}: the name is not UTF-8", shown(.0))]
+    #[error("{}: the name is not UTF-8", escaped_path(.0))]
     NotUtf8(PathBuf),
-    #[error("{}: {source}", shown(path))]
+    #[error("{}: {source}", escaped_path(path))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-}
-
-/// A path for a message: as `display` shows it, control characters escaped.
-fn shown(path: &Path) -> String {
-    let text = path.display().to_string();
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    } else {
-        text
-    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlanError + '_ {

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, Result};
 
 pub mod html;
 pub mod metrics;
@@ -25,17 +25,28 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Each step says what it did, on which file: the error of a write into
+    // /proc is the temporary file that cannot be made beside the target.
+    let step = |what: String| {
+        let target = path.display();
+        move |e: std::io::Error| Error::io(format!("failed to write {target}: {what}"), e)
+    };
+    let shown = tmp.display();
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        let mut f = std::fs::File::create(&tmp)
+            .map_err(step(format!("cannot create the temporary file {shown}")))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(step(format!("cannot write the temporary file {shown}")))?;
+        std::fs::rename(&tmp, path).map_err(step(format!("cannot rename {shown} over it")))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(step(format!("cannot sync the directory {}", dir.display())))
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.at("write", path)
+    written
 }
 
 /// "45s", "12m", "3h 20m", "2d 4h": how long ago, for people.
@@ -89,6 +100,32 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["page.html"]);
+    }
+
+    #[test]
+    fn an_atomic_write_names_the_step_that_failed_and_its_file() {
+        let d = tempfile::tempdir().unwrap();
+        // A directory in the way: the temporary file is made, the rename fails.
+        let p = d.path().join("page.html");
+        std::fs::create_dir_all(p.join("inside")).unwrap();
+        let e = write_atomically(&p, b"x").unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!("failed to write {}: cannot rename ", p.display()))
+                && e.ends_with(" over it"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        let e = write_atomically(Path::new("/proc/version"), b"x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("failed to write /proc/version: cannot create the temporary file /proc/.version.tmp-"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -430,36 +430,14 @@ pub fn read_versions(dir: &Path) -> Versions {
 const MAX_FILE: u64 = 64 << 20;
 
 /// Reads a file the builder wrote; `None` when it is not there. Anything
-/// but a regular file is refused before it is read (a FIFO would block the
-/// import forever, a link to `/dev/zero` would never end), and so is a file
-/// larger than [`MAX_FILE`].
+/// but a regular file is refused unread, and so is a file larger than
+/// [`MAX_FILE`].
 fn read_file(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read as _;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("it is not a regular file".into());
+    match crate::input::read(path, MAX_FILE) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(crate::input::InputError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
-    if meta.len() > MAX_FILE {
-        return Err(format!("it is larger than {} MiB", MAX_FILE >> 20));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!("it is larger than {} MiB", MAX_FILE >> 20));
-    }
-    Ok(Some(bytes))
 }
 
 fn read_builder_link(

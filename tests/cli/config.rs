@@ -84,3 +84,15 @@ fn each_config_error_is_printed_once() {
     r.code(2);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
 }
+
+#[test]
+fn a_duplicate_key_is_reported_at_the_line_of_the_duplicate() {
+    let ws = Workspace::sample();
+    ws.write_config(
+        "release: master\ntrunk: trunk\njobs:\n  a:\n    command: [x]\n  b:\n    command: [y]\n  a:\n    command: [z]\n",
+    );
+    let cfg = ws.config().display().to_string();
+    ws.run(&["config", "check"]).code(2).error_says(&format!(
+        "{cfg}:8: not valid YAML: jobs: duplicate entry with key \"a\""
+    ));
+}

@@ -18,13 +18,18 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// Runs the binary with raw (possibly non-UTF-8) arguments, failing the
 /// test if it does not end within [`PATIENCE`].
 fn run_raw(dir: &Path, args: &[OsString]) -> Run {
+    run_raw_with_stdin(dir, args, Stdio::null())
+}
+
+/// As [`run_raw`], with `stdin` as the standard input.
+fn run_raw_with_stdin(dir: &Path, args: &[OsString], stdin: Stdio) -> Run {
     let child = Command::new(BIN)
         .current_dir(dir)
         .args(args)
         .env_remove("PROMOTER_CONFIG")
         .env_remove("RUST_BACKTRACE")
         .env("USER", "tester")
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -1017,4 +1022,238 @@ fn a_file_name_publish_cannot_carry_refuses_the_publish_and_dest_stays() {
     ws.run(&["publish", "--target", "images", "--hash", &full])
         .ok();
     ws.run(&["verify", "published/images"]).ok();
+}
+
+/// Clears the screen, sets the terminal's title and rings the bell.
+const TERMINAL_ESCAPE: &str = "\x1b[2J\x1b]0;owned\x07";
+/// Starts a line of its own that reads like a passed job.
+const FORGED_LINE: &str = "\n  passed    ovb-featureset001  2026-01-01 00:00  https://forged";
+
+/// Asserts that a human output shows text from outside on its own line,
+/// escaped: no control character but the newlines between lines, no
+/// forged line, and the escape shown as text.
+#[track_caller]
+fn assert_escaped(r: &Run, what: &str) {
+    r.ok();
+    let out = &r.stdout;
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "{what}: a control character reached the terminal:\n{out:?}"
+    );
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("passed    ovb")),
+        "{what}: a forged line:\n{out}"
+    );
+    assert!(
+        out.contains("\\u{1b}[2J"),
+        "{what}: the escape is shown:\n{out}"
+    );
+}
+
+#[test]
+fn text_from_outside_is_shown_with_control_characters_escaped_on_every_human_output() {
+    let (ws, (c, d)) = recorded();
+    let url = format!("https://ci.example.org/2{TERMINAL_ESCAPE}");
+    let notes = format!("boom{FORGED_LINE}");
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "job-a",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--info-url",
+        &url,
+        "--timestamp",
+        "1700000100",
+        "--success",
+        "false",
+        "--notes",
+        &notes,
+    ])
+    .ok();
+    let db = rusqlite::Connection::open(ws.db()).unwrap();
+    db.execute(
+        "UPDATE builds SET project_name = ?1",
+        [format!("nova{TERMINAL_ESCAPE}")],
+    )
+    .unwrap();
+
+    // why: the vote's url and notes, the build's project name.
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    assert_escaped(&why, "why");
+    assert!(
+        why.stdout.contains("boom\\n  passed    ovb"),
+        "{}",
+        why.stdout
+    );
+    // JSON stays as it was sent (serde escapes it).
+    let j = ws
+        .run(&["why", "--json", "--promotion", "current-tripleo"])
+        .json();
+    assert_eq!(j["jobs"][0]["state"], "failed", "{j}");
+    assert!(j.to_string().contains("\\u001b[2J"), "{j}");
+
+    // The waiver's user and reason, in `waivers` and in `why`.
+    let evil_user = format!("mallory{TERMINAL_ESCAPE}");
+    ws.run_env(
+        &[
+            "waive",
+            "--promotion",
+            "current-tripleo",
+            "--job-id",
+            "job-a",
+            "--reason",
+            &format!("flaky{FORGED_LINE}{TERMINAL_ESCAPE}"),
+        ],
+        &[("USER", &evil_user)],
+    )
+    .ok();
+    assert_escaped(&ws.run(&["waivers"]), "waivers");
+    assert_escaped(
+        &ws.run(&["why", "--promotion", "current-tripleo"]),
+        "why waived",
+    );
+
+    // history: a promotion's user and a rollback's reason.
+    let older: String = ws.sql(
+        "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET 1",
+    );
+    let (oc, od) = hashes_of(&older);
+    ws.run_env(
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &oc,
+            "--distro-hash",
+            &od,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[("USER", &evil_user)],
+    )
+    .ok();
+    ws.run(&[
+        "rollback",
+        "--promotion",
+        "tripleo-ci-testing",
+        "--reason",
+        &format!("back{FORGED_LINE}"),
+    ])
+    .ok();
+    assert_escaped(&ws.run(&["history"]), "history");
+
+    // status: what the database says of the last run.
+    db.execute(
+        "UPDATE runs SET summary = ?1",
+        [format!("done{TERMINAL_ESCAPE}{FORGED_LINE}")],
+    )
+    .unwrap();
+    assert_escaped(&ws.run(&["status"]), "status");
+
+    // testenv list: a lease's holder.
+    std::fs::write(ws.path().join("env.json"), "{}").unwrap();
+    ws.run(&[
+        "testenv", "add", "env1", "--pool", "p", "--data", "env.json",
+    ])
+    .ok();
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "h"])
+        .ok();
+    db.execute(
+        "UPDATE leases SET holder = ?1",
+        [format!("h{TERMINAL_ESCAPE}{FORGED_LINE}")],
+    )
+    .unwrap();
+    assert_escaped(&ws.run(&["testenv", "list"]), "testenv list");
+}
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// A workspace with a FIFO named `fifo` in it.
+fn with_fifo() -> (Workspace, String, String) {
+    let ws = Workspace::sample();
+    let fifo = ws.path().join("fifo");
+    mkfifo(&fifo);
+    let cfg = ws.config().to_str().unwrap().to_string();
+    (ws, cfg, fifo.to_str().unwrap().to_string())
+}
+
+#[test]
+fn a_config_that_is_dev_zero_a_fifo_or_too_large_is_refused_unread() {
+    let (ws, _, fifo) = with_fifo();
+    let big = ws.path().join("big.yaml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    for (what, config, says) in [
+        (
+            "/dev/zero",
+            "/dev/zero",
+            "cannot read the config: it is not a regular file",
+        ),
+        (
+            "a FIFO",
+            fifo.as_str(),
+            "cannot read the config: it is not a regular file",
+        ),
+        (
+            "a 17 MiB config",
+            big.to_str().unwrap(),
+            "cannot read the config: it is larger than 16 MiB",
+        ),
+    ] {
+        let r = run_raw(ws.path(), &os(&["-c", config, "status"]));
+        assert_refused(&r, 2, says, what);
+    }
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn a_replay_file_that_is_dev_zero_or_a_fifo_is_refused_unread() {
+    let (ws, cfg, fifo) = with_fifo();
+    for (what, file) in [("/dev/zero", "/dev/zero"), ("a FIFO", fifo.as_str())] {
+        let r = run_raw(ws.path(), &os(&["-c", &cfg, "replay", file]));
+        assert_refused(&r, 2, "it is not a regular file", what);
+    }
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn replay_of_an_endless_line_on_stdin_stops_at_the_line_bound() {
+    let ws = Workspace::sample();
+    let cfg = ws.config().to_str().unwrap().to_string();
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let r = run_raw_with_stdin(ws.path(), &os(&["-c", &cfg, "replay", "-"]), zero.into());
+    assert_refused(&r, 2, "stdin:1: the line is longer than 1 MiB", "stdin");
+    assert!(!ws.db().exists(), "nothing written");
+}
+
+#[test]
+fn a_testenv_descriptor_that_is_dev_zero_or_a_fifo_is_refused_unread() {
+    let (ws, cfg, fifo) = with_fifo();
+    for (what, file) in [("/dev/zero", "/dev/zero"), ("a FIFO", fifo.as_str())] {
+        let r = run_raw(
+            ws.path(),
+            &os(&[
+                "-c", &cfg, "testenv", "add", "e", "--pool", "p", "--data", file,
+            ]),
+        );
+        assert_refused(
+            &r,
+            2,
+            &format!(
+                "cannot read the test-environment descriptor {file}: it is not a regular file"
+            ),
+            what,
+        );
+    }
+    assert!(!ws.path().join("state/testenvs").exists(), "no copy made");
 }

@@ -170,6 +170,40 @@ fn a_failing_job_votes_failure_and_why_shows_its_log_tail() {
 }
 
 #[test]
+fn why_shows_a_bounded_log_tail_of_a_job_whose_log_is_one_huge_line() {
+    let ws = with_jobs("  spew:\n    command: [./spew.sh]\n", "spew", "");
+    // 20 MB on one line, then a short line that tries to clear the screen.
+    ws.script(
+        "spew.sh",
+        "head -c 20000000 /dev/zero | tr '\\0' x\nprintf '\\nthe end\\033[2J\\n'\nexit 1",
+    );
+    ws.run(&["run"]).ok();
+    let why = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
+    why.ok();
+    let text = &why.stdout;
+    assert!(text.len() < 4096, "{} bytes of why", text.len());
+    let tail: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("| "))
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            format!("[…]{}[…]", "x".repeat(400)),
+            "the end\\u{1b}[2J".to_string()
+        ],
+        "{text}"
+    );
+    let j = ws
+        .run(&["why", "--json", "--promotion", "tripleo-ci-testing"])
+        .json();
+    assert_eq!(
+        j["log_tails"]["spew"][1], "the end\u{1b}[2J",
+        "JSON as logged"
+    );
+}
+
+#[test]
 fn a_job_that_outlives_its_timeout_is_killed_with_its_grandchildren() {
     let ws = with_jobs(
         "  hang:\n    command: [./hang.sh]\n    timeout: 1s\n",

@@ -359,3 +359,12 @@ fn replay_reads_stdin_and_applies_from_it() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("from stdin: 5 applied"));
     assert_eq!(links(&mirror), links(&up));
 }
+
+#[test]
+fn replay_of_a_missing_file_is_not_found_in_one_line() {
+    let mirror = workspace();
+    let r = mirror.run(&["replay", "/nonexistent"]);
+    r.code(3)
+        .error_says("no history file /nonexistent to replay");
+    assert!(!r.stderr.contains("caused by"), "{}", r.stderr);
+}

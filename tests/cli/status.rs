@@ -404,6 +404,44 @@ fn a_status_file_in_a_missing_directory_fails_and_says_where() {
         .error_says("failed to write no/such/dir/page.html");
 }
 
+#[test]
+fn a_metrics_file_in_proc_names_the_temporary_file_that_cannot_be_made() {
+    let (ws, _) = pipeline();
+    let r = ws.run(&["status", "--metrics", "/proc/version"]);
+    r.code(1).error_says(
+        "failed to write /proc/version: cannot create the temporary file /proc/.version.tmp-",
+    );
+}
+
+#[test]
+fn history_of_an_unknown_promotion_is_not_found_as_in_why() {
+    let (ws, _) = pipeline();
+    let why = ws.run(&["why", "--promotion", "nope"]);
+    why.code(3).error_says("no promotion \"nope\"");
+    ws.run(&["history", "--promotion", "nope"])
+        .code(3)
+        .error_says("no promotion \"nope\" in ");
+    // A known promotion with no history yet, and a label moved by hand
+    // that the config does not name, are still answered.
+    let fresh = Workspace::sample();
+    fresh.write_config(CHAIN);
+    fresh
+        .run(&["history", "--promotion", "current-tripleo-rdo"])
+        .ok();
+    let (c, d) = nth_consistent(&ws, 0);
+    ws.repo_promote(&c, &d, "by-hand").ok();
+    let h = ws.run(&["history", "--promotion", "by-hand"]);
+    h.ok();
+    assert!(h.stdout.contains("by-hand"), "{}", h.stdout);
+    // With only the database, no config to ask: nothing recorded under
+    // that name.
+    std::fs::remove_file(ws.config()).unwrap();
+    ws.run_db(&["history", "--promotion", "nope"])
+        .code(3)
+        .error_says("no promotion \"nope\" in the history of ");
+    ws.run_db(&["history", "--promotion", "by-hand"]).ok();
+}
+
 /// Chromium for the browser test: `$CHROMIUM`, else /usr/bin/chromium.
 /// `None` only when PROMOTER_SKIP_BROWSER=1 allows a dev box without it.
 fn chromium() -> Option<PathBuf> {
