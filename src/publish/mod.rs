@@ -5,13 +5,15 @@
 //! # Layout and atomicity
 //!
 //! A local target `dest` is a symlink to one complete version kept in a
-//! hidden sibling directory: `<parent>/.<name>.versions/<full_hash>/`. A
-//! version is written as `<full_hash>.partial-<pid>`, made durable, then
-//! renamed to `<full_hash>`; only then is `dest` switched, by renaming a new
-//! symlink over it. A reader therefore sees exactly the previous build or
-//! exactly the new one, never a mix and never a partial file, whatever is
-//! killed when; a killed publish leaves a partial directory that the next
-//! publish removes, and the next publish completes the work.
+//! hidden sibling directory: `<parent>/.<name>.versions/<full_hash>/` (or
+//! `<full_hash>.N/`, a later copy of a build whose files changed since it
+//! was published; see [`retention`]). A version is written as
+//! `<name>.partial-<pid>`, made durable, then renamed to its name; only
+//! then is `dest` switched, by renaming a new symlink over it. A reader
+//! therefore sees exactly the previous build or exactly the new one, never
+//! a mix and never a partial file, whatever is killed when; a killed
+//! publish leaves a partial directory that the next publish removes, and
+//! the next publish completes the work.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub mod apply;
 pub mod remote;
+pub mod retention;
 pub mod verify;
 
 /// The manifest at the root of every version.

@@ -571,3 +571,98 @@ fn republishing_a_build_whose_files_changed_publishes_the_new_files() {
         .ok();
     assert_eq!(std::fs::read_link(&dest).unwrap(), shown);
 }
+
+/// The names in a target's versions directory (indexes and partials aside).
+fn version_names(versions: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(versions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Publishes A, rebuilds A's image and publishes it again (version `A.2`),
+/// then publishes B: the steps of the retention regression, for any target
+/// `target` whose source is the image tree. Returns (A, B).
+fn publish_rebuilt_then_other(ws: &Workspace, target: &str) -> (String, String) {
+    let (dir_a, a) = consistent(ws, 1);
+    let (_, b) = consistent(ws, 0);
+    let (c, d) = hashes_of(&dir_a);
+    ws.repo_promote(&c, &d, "current-tripleo").ok();
+    ws.run(&["publish", "--target", target, "--hash", &a]).ok();
+    std::fs::write(
+        ws.images().join(&a).join("overcloud-full.tar"),
+        "rebuilt image\n",
+    )
+    .unwrap();
+    ws.run(&["publish", "--target", target, "--hash", &a]).ok();
+    ws.run(&["publish", "--target", target, "--hash", &b]).ok();
+    (a, b)
+}
+
+#[test]
+fn keep_never_removes_the_version_a_labelled_rebuilt_build_is_served_from() {
+    let ws = published();
+    let (a, b) = publish_rebuilt_then_other(&ws, "images");
+    let dest = images_dest(&ws);
+    let versions = dest.with_file_name(".delorean.versions");
+    // A.2 holds A's current bytes; the stale A is of no use to anyone.
+    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
+    assert_eq!(
+        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
+        b"rebuilt image\n"
+    );
+    // Rolling the target back to A switches to that version, copying nothing.
+    let r = ws.run(&["publish", "--target", "images", "--hash", &a, "--json"]);
+    r.ok();
+    assert_eq!(r.json()["copied_files"], 0, "{}", r.stdout);
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap(),
+        PathBuf::from(format!(".delorean.versions/{a}.2"))
+    );
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn keep_on_a_remote_target_never_removes_the_version_a_labelled_rebuilt_build_is_served_from() {
+    let ws = published();
+    let remote = ws.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let Some(daemon) = rsync_daemon(&remote, ws.path()) else {
+        return;
+    };
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [consistent]
+    publish: [cdn-images]
+publish:
+  cdn-images:
+    source: images
+    dest: rsync://127.0.0.1:{}/mod/images/delorean
+    keep: 3
+",
+        daemon.port
+    ));
+    let (a, b) = publish_rebuilt_then_other(&ws, "cdn-images");
+    let dest = remote.join("images/delorean");
+    let versions = remote.join("images/.delorean.versions");
+    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
+    assert_eq!(
+        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
+        b"rebuilt image\n"
+    );
+    ws.run(&["publish", "--target", "cdn-images", "--hash", &a])
+        .ok();
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap(),
+        PathBuf::from(format!(".delorean.versions/{a}.2"))
+    );
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+}
