@@ -101,13 +101,23 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlanError + '_ {
 }
 
 /// Lists the files of `source_dir` as a version will hold them: symlinks
-/// that lead inside `root` are followed, anything else is refused. The
-/// entries are sorted by path.
+/// that lead inside `root` are followed, anything else is refused;
+/// `source_dir` itself (a hash directory a builder or someone else may
+/// have made a link) is checked like every entry below it. The entries are
+/// sorted by path.
 pub fn plan(source_dir: &Path, root: &Path) -> Result<Vec<Entry>, PlanError> {
     let root = std::fs::canonicalize(root).map_err(io(root))?;
+    let top = std::fs::canonicalize(source_dir).map_err(io(source_dir))?;
+    if !top.starts_with(&root) {
+        return Err(PlanError::Escapes {
+            link: source_dir.to_path_buf(),
+            target: top,
+            root,
+        });
+    }
     let mut out = Vec::new();
     let mut active = HashSet::new();
-    walk(source_dir, Path::new(""), &root, &mut active, &mut out)?;
+    walk(&top, Path::new(""), &root, &mut active, &mut out)?;
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
@@ -219,6 +229,20 @@ mod tests {
         assert!(matches!(plan(&h1, d.path()), Err(PlanError::BadName(_))));
         assert!(!err.contains('\n'), "{err}");
         assert!(err.contains("two\\nlines.rpm"), "{err}");
+    }
+
+    #[test]
+    fn a_source_directory_that_is_a_link_out_of_the_root_is_refused() {
+        let d = tree();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "private").unwrap();
+        symlink(outside.path(), d.path().join("ab/cd/h3")).unwrap();
+        let err = plan(&d.path().join("ab/cd/h3"), d.path()).unwrap_err();
+        assert!(matches!(err, PlanError::Escapes { .. }), "{err}");
+        assert!(err.to_string().contains("h3 leads outside"), "{err}");
+        // A link to a directory inside the root is followed.
+        symlink("h1", d.path().join("ab/cd/h4")).unwrap();
+        assert_eq!(plan(&d.path().join("ab/cd/h4"), d.path()).unwrap().len(), 3);
     }
 
     #[test]

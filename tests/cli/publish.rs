@@ -666,3 +666,99 @@ publish:
     );
     ws.run(&["verify", dest.to_str().unwrap()]).ok();
 }
+
+/// Copies `dir` (links followed) to `<workspace>/elsewhere/<name>` with a
+/// private key added, and leaves a symlink to the copy where it was.
+fn replace_with_link_out(ws: &Workspace, dir: &Path) -> PathBuf {
+    let outside = ws.path().join("elsewhere").join(dir.file_name().unwrap());
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(dir)
+        .arg(&outside)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::write(
+        outside.join("id_rsa"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, dir).unwrap();
+    outside
+}
+
+/// Every path under `dir`, links not followed.
+fn all_names(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn publish_refuses_an_image_directory_that_is_a_symlink_out_of_the_image_tree() {
+    let ws = published();
+    let (_, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "images", "--hash", &old])
+        .ok();
+    let before = files(&images_dest(&ws));
+    let tree_before = all_names(&ws.path().join("buildlogs"));
+    replace_with_link_out(&ws, &ws.images().join(&new));
+    let r = ws.run(&["publish", "--target", "images", "--hash", &new]);
+    r.code(4)
+        .error_says(&format!("images/{new} leads outside the source root"));
+    assert_eq!(files(&images_dest(&ws)), before, "dest shows the old build");
+    assert_eq!(
+        all_names(&ws.path().join("buildlogs")),
+        tree_before,
+        "nothing written"
+    );
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 1);
+}
+
+#[test]
+fn publish_refuses_a_hash_directory_made_a_symlink_out_of_the_trunk_after_import() {
+    let ws = published();
+    let (dir, full) = consistent(&ws, 0);
+    replace_with_link_out(&ws, &ws.trunk().join(&dir));
+    let r = ws.run(&["publish", "--target", "tested-repo", "--hash", &full]);
+    r.code(4)
+        .error_says(&format!("{dir} leads outside the source root"));
+    assert!(
+        !ws.path().join("buildlogs").exists(),
+        "nothing written: {:?}",
+        all_names(&ws.path().join("buildlogs"))
+    );
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 0);
+}
+
+#[test]
+fn run_does_not_promote_a_build_whose_image_directory_leads_out_of_the_image_tree() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    replace_with_link_out(&ws, &ws.images().join(&full));
+    let r = ws.run(&["run"]);
+    assert!(
+        r.stderr.contains(&format!(
+            "current-tripleo: not promoting: build {full}: its image directory"
+        )) && r.stderr.contains("leads outside the image tree"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(ws.link("images/current-tripleo"), None);
+    assert_eq!(ws.link("trunk/current-tripleo"), None);
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 0);
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 0);
+    assert!(!ws.path().join("buildlogs").exists());
+    // By hand too.
+    let (c, d) = hashes_of(&consistent(&ws, 0).0);
+    ws.repo_promote(&c, &d, "current-tripleo")
+        .code(4)
+        .error_says("leads outside the image tree");
+    assert_eq!(ws.link("images/current-tripleo"), None);
+}
