@@ -337,6 +337,9 @@ pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
         for x in &report.extra {
             out.push_str(&format!("extra    {x}\n"));
         }
+        for s in &report.special {
+            out.push_str(&format!("{:<8} {}\n", s.kind.as_str(), s.path));
+        }
         out.push_str(&format!(
             "{}: {} files checked; {} missing, {} changed, {} extra",
             a.dir.display(),
@@ -345,6 +348,12 @@ pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
             report.changed.len(),
             report.extra.len()
         ));
+        if !report.special.is_empty() {
+            out.push_str(&format!(
+                ", {} neither a file nor a directory",
+                report.special.len()
+            ));
+        }
         ctx.print(&out)?;
     }
     Ok(if report.clean() {

@@ -762,3 +762,118 @@ fn run_does_not_promote_a_build_whose_image_directory_leads_out_of_the_image_tre
         .error_says("leads outside the image tree");
     assert_eq!(ws.link("images/current-tripleo"), None);
 }
+
+/// `promoter -c <config> ARGS`, failed if it has not ended within `limit`
+/// (a command that blocks forever fails the test instead of hanging it).
+fn run_within(ws: &Workspace, args: &[&str], limit: std::time::Duration) -> Run {
+    let child = Command::new(BIN)
+        .current_dir(ws.path())
+        .arg("-c")
+        .arg(ws.config())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            // SAFETY: the child we started and have not reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("promoter {args:?} still running after {limit:?}");
+        }
+    }
+}
+
+#[test]
+fn verify_reports_symlinks_and_fifos_as_such_without_opening_them() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &full])
+        .ok();
+    let copy = ws.path().join("mirror");
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(repo_dest(&ws))
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A listed file swapped for a link to the same bytes outside the tree.
+    let outside = ws.path().join("versions.csv.elsewhere");
+    std::fs::copy(copy.join("versions.csv"), &outside).unwrap();
+    std::fs::remove_file(copy.join("versions.csv")).unwrap();
+    std::os::unix::fs::symlink(&outside, copy.join("versions.csv")).unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    assert!(
+        r.stdout.lines().any(|l| l == "symlink  versions.csv"),
+        "{}",
+        r.stdout
+    );
+    // A listed file swapped for a FIFO nobody writes to: opened for
+    // reading, it blocks.
+    std::fs::remove_file(copy.join("delorean.repo")).unwrap();
+    let fifo = std::ffi::CString::new(copy.join("delorean.repo").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A link to an endless device, listed in the manifest.
+    std::os::unix::fs::symlink("/dev/zero", copy.join("zero")).unwrap();
+    let mut manifest = std::fs::read_to_string(copy.join("SHA256SUMS")).unwrap();
+    manifest.push_str("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  zero\n");
+    std::fs::write(copy.join("SHA256SUMS"), manifest).unwrap();
+
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    for line in [
+        "fifo     delorean.repo",
+        "symlink  versions.csv",
+        "symlink  zero",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l == line),
+            "{line:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        !r.stdout
+            .lines()
+            .any(|l| l.starts_with("missing ") || l.starts_with("extra ")),
+        "neither missing nor extra, but what they are:\n{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .trim_end()
+            .ends_with("0 missing, 0 changed, 0 extra, 3 neither a file nor a directory"),
+        "{}",
+        r.stdout
+    );
+    let j = run_within(&ws, &["verify", "--json", copy.to_str().unwrap()], limit).json();
+    assert_eq!(j["special"][0]["path"], "delorean.repo");
+    assert_eq!(j["special"][0]["kind"], "fifo");
+    assert_eq!(j["special"][1]["kind"], "symlink");
+
+    // The manifest itself is looked at before it is read.
+    std::fs::remove_file(copy.join("SHA256SUMS")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", copy.join("SHA256SUMS")).unwrap();
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    assert!(
+        r.stdout.lines().any(|l| l == "symlink  SHA256SUMS"),
+        "{}",
+        r.stdout
+    );
+}
