@@ -6,15 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Whether `dest` names a remote tree.
+/// Whether `dest` names a remote tree (the config's reading of it).
 pub fn is_remote(dest: &str) -> bool {
-    if dest.starts_with("rsync://") {
-        return true;
-    }
-    match dest.split_once(':') {
-        Some((host, _)) => !host.is_empty() && !host.contains('/'),
-        None => false,
-    }
+    crate::config::is_remote_dest(dest)
 }
 
 /// `(parent, name)` of a remote dest: `host:a/b/c` → (`host:a/b`, `c`).
