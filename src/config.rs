@@ -214,6 +214,18 @@ pub struct PublishTarget {
     pub keep: usize,
 }
 
+/// Whether a publish `dest` names a remote tree (`host:path`,
+/// `rsync://host/module/path`) rather than a local path.
+pub fn is_remote_dest(dest: &str) -> bool {
+    if dest.starts_with("rsync://") {
+        return true;
+    }
+    match dest.split_once(':') {
+        Some((host, _)) => !host.is_empty() && !host.contains('/'),
+        None => false,
+    }
+}
+
 /// One required job of a promotion, after matrix expansion.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Requirement {
@@ -640,6 +652,18 @@ impl Reader<'_> {
             Some(v) => self.promotions(v, &jobs, &publish),
             None => Vec::new(),
         };
+        let labels: Vec<String> = RESERVED_LABELS
+            .iter()
+            .map(|l| l.to_string())
+            .chain(promotions.iter().flat_map(|p| {
+                [
+                    p.name.to_string(),
+                    p.name.previous(),
+                    p.candidate_label.to_string(),
+                ]
+            }))
+            .collect();
+        self.check_dests(&publish, base, trunk.as_deref(), images.as_deref(), &labels);
 
         Some(Config {
             path: self.file.to_path_buf(),
@@ -903,6 +927,69 @@ impl Reader<'_> {
         out
     }
 
+    /// Refuses dests that collide: two targets with one dest (or, local,
+    /// one inside the other's published tree), and a local dest in the
+    /// trunk or the image tree (a label there, a hash directory, anywhere
+    /// the promoter only reads). Local paths are compared normalised and
+    /// absolute, with the symlinks of their existing part resolved; remote
+    /// dests by their whole string. Each error is the later target's.
+    fn check_dests(
+        &mut self,
+        targets: &[PublishTarget],
+        base: &Path,
+        trunk: Option<&Path>,
+        images: Option<&Path>,
+        labels: &[String],
+    ) {
+        enum Dest<'t> {
+            Remote(&'t str),
+            Local(PathBuf),
+        }
+        let trees: Vec<(PathBuf, Tree)> = [(trunk, Tree::Trunk), (images, Tree::Images)]
+            .into_iter()
+            .filter_map(|(p, tree)| p.map(|p| (resolved(&normalised(p)), tree)))
+            .collect();
+        let mut seen: Vec<(&str, Dest)> = Vec::new();
+        for t in targets.iter().filter(|t| !t.dest.is_empty()) {
+            let key = ["publish", t.name.as_str(), "dest"];
+            let dest = if is_remote_dest(&t.dest) {
+                Dest::Remote(&t.dest)
+            } else {
+                Dest::Local(resolved_dest(&normalised(&base.join(&t.dest))))
+            };
+            for (other, before) in &seen {
+                let message = match (&dest, before) {
+                    (Dest::Remote(d), Dest::Remote(o)) if d == o => format!(
+                        "{d:?} is also the dest of publish target {other:?}: one would replace the other's tree"
+                    ),
+                    (Dest::Local(d), Dest::Local(o)) if d == o => format!(
+                        "{} is also the dest of publish target {other:?}: one would replace the other's tree",
+                        d.display()
+                    ),
+                    (Dest::Local(d), Dest::Local(o)) if d.starts_with(o) || o.starts_with(d) => {
+                        format!(
+                            "{} {} the dest of publish target {other:?} ({}): one would write into the other's published tree",
+                            d.display(),
+                            if d.starts_with(o) { "is inside" } else { "holds" },
+                            o.display()
+                        )
+                    }
+                    _ => continue,
+                };
+                self.err(&key, message);
+            }
+            if let Dest::Local(d) = &dest {
+                for (root, tree) in &trees {
+                    if let Ok(rel) = d.strip_prefix(root) {
+                        let message = in_tree(d, root, rel, *tree, labels);
+                        self.err(&key, message);
+                    }
+                }
+            }
+            seen.push((&t.name, dest));
+        }
+    }
+
     fn job_ids(&mut self, v: &Value, path: &[&str]) -> Vec<JobId> {
         let mut out = Vec::new();
         for s in self.string_list(v, path) {
@@ -1108,6 +1195,112 @@ impl Reader<'_> {
         }
         out
     }
+}
+
+/// A tree the promoter reads and a publish never writes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tree {
+    Trunk,
+    Images,
+}
+
+/// Why `dest`, at `rel` inside `root` (the root of `tree`), cannot be
+/// published to.
+fn in_tree(dest: &Path, root: &Path, rel: &Path, tree: Tree, labels: &[String]) -> String {
+    let shown = dest.display();
+    let what = match tree {
+        Tree::Trunk => "trunk",
+        Tree::Images => "image tree",
+    };
+    let parts: Vec<_> = rel.components().collect();
+    match parts.as_slice() {
+        [] => format!("{shown} is the {what} itself, which the promoter only reads"),
+        [name] if labels.iter().any(|l| l.as_str() == name.as_os_str()) => format!(
+            "{shown} is the label {} of the {what}: publishing there would take the label over",
+            name.as_os_str().to_string_lossy()
+        ),
+        _ => match hash_dir_in(rel, tree) {
+            Some(h) if h == rel => format!(
+                "{shown} is the hash directory {}, a tree the promoter only reads",
+                root.join(h).display()
+            ),
+            Some(h) => format!(
+                "{shown} is inside the hash directory {}, a tree the promoter only reads",
+                root.join(h).display()
+            ),
+            None => format!(
+                "{shown} is inside the {what} {}, which the promoter only reads",
+                root.display()
+            ),
+        },
+    }
+}
+
+/// `path` with `.` and `..` taken out, as written (no symlink followed).
+fn normalised(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `path` with the symlinks of its longest existing ancestor resolved (a
+/// trunk given through a link is the same trunk).
+fn resolved(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut p = path;
+    loop {
+        if let Ok(real) = std::fs::canonicalize(p) {
+            return rest.iter().rev().fold(real, |acc, c| acc.join(c));
+        }
+        match (p.parent(), p.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                p = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// A dest resolved like [`resolved`], except its last component: a
+/// published `dest` is itself a link, to its current version.
+fn resolved_dest(dest: &Path) -> PathBuf {
+    match (dest.parent(), dest.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => dest.to_path_buf(),
+    }
+}
+
+/// The hash directory `rel` (relative to the trunk or the image tree) is
+/// in, or is: `xx/yy/<xxyy…>` or `component/<c>/xx/yy/<xxyy…>` in a DLRN
+/// trunk, `<full_hash>` in the image tree.
+fn hash_dir_in(rel: &Path, tree: Tree) -> Option<PathBuf> {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if tree == Tree::Images {
+        // Only one name at the top of the image tree is not a hash
+        // directory: a label, which is checked first.
+        return (parts.len() > 1).then(|| PathBuf::from(&parts[0]));
+    }
+    let skip = if parts.first().map(String::as_str) == Some("component") {
+        2
+    } else {
+        0
+    };
+    let p = parts.get(skip..skip + 3)?;
+    (p[0].len() == 2 && p[1].len() == 2 && p[2].starts_with(&format!("{}{}", p[0], p[1])))
+        .then(|| parts[..skip + 3].iter().collect())
 }
 
 /// Where the key of a `key: value` line ends (the colon), if it is one.
@@ -1333,6 +1526,72 @@ publish:
             );
             assert!(all.contains("duplicate entry"), "{all}");
         }
+    }
+
+    #[test]
+    fn publish_dests_that_collide_are_errors_with_line_and_key() {
+        let text = "release: r
+trunk: /srv/trunk
+images: /srv/images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [j]
+publish:
+  a:
+    source: trunk
+    dest: /srv/buildlogs/tested
+  b:
+    source: images
+    dest: ../../srv/./buildlogs/x/../tested/
+  c:
+    source: trunk
+    dest: /srv/trunk/current-tripleo
+  d:
+    source: trunk
+    dest: /srv/trunk/previous-current-tripleo
+  e:
+    source: images
+    dest: /srv/images/published
+  f:
+    source: trunk
+    dest: /srv/trunk/17/23/17234e9ab9_024e24f0/out
+  g:
+    source: images
+    dest: /srv/images/abc_def/out
+  h:
+    source: trunk
+    dest: /srv/buildlogs/tested/images
+  r1:
+    source: trunk
+    dest: host:/srv/x
+  r2:
+    source: trunk
+    dest: host:/srv/x
+  r3:
+    source: trunk
+    dest: host:/srv/x/
+  r4:
+    source: trunk
+    dest: /srv/x
+";
+        let errs = parse(text).unwrap_err().0;
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let want = [
+            ":14: publish.b.dest: /srv/buildlogs/tested is also the dest of publish target \"a\"",
+            ":17: publish.c.dest: /srv/trunk/current-tripleo is the label current-tripleo of the trunk",
+            ":20: publish.d.dest: /srv/trunk/previous-current-tripleo is the label previous-current-tripleo",
+            ":23: publish.e.dest: /srv/images/published is inside the image tree /srv/images",
+            ":26: publish.f.dest: /srv/trunk/17/23/17234e9ab9_024e24f0/out is inside the hash directory /srv/trunk/17/23/17234e9ab9_024e24f0",
+            ":29: publish.g.dest: /srv/images/abc_def/out is inside the hash directory /srv/images/abc_def",
+            ":32: publish.h.dest: /srv/buildlogs/tested/images is inside the dest of publish target \"a\"",
+            ":38: publish.r2.dest: \"host:/srv/x\" is also the dest of publish target \"r1\"",
+        ];
+        for w in want {
+            assert!(all.iter().any(|e| e.contains(w)), "{w}\nnot in {all:#?}");
+        }
+        // h is inside both a's and b's dest (one place).
+        assert_eq!(errs.len(), want.len() + 1, "{all:#?}");
     }
 
     #[test]

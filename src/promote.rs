@@ -93,7 +93,37 @@ pub fn check_promotable(trees: &Trees, build: &Build) -> Result<()> {
             dir.display()
         )));
     }
+    inside(&trees.trunk, &dir, build, "hash directory", "trunk")?;
+    image_dir(trees, build)?;
     Ok(())
+}
+
+/// The build's image directory, when it has one inside the image tree;
+/// refused when `<images>/<full_hash>` leads outside it (a label there
+/// would serve whatever it leads to).
+fn image_dir(trees: &Trees, build: &Build) -> Result<Option<PathBuf>> {
+    let dir = trees.images.join(&build.full_hash);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    inside(&trees.images, &dir, build, "image directory", "image tree")?;
+    Ok(Some(dir))
+}
+
+/// Refuses `dir` (of `build`) when, links followed, it is not inside `root`.
+fn inside(root: &Path, dir: &Path, build: &Build, what: &str, tree: &str) -> Result<()> {
+    let real = std::fs::canonicalize(dir).at("resolve", dir)?;
+    let real_root = std::fs::canonicalize(root).at("resolve", root)?;
+    if real.starts_with(&real_root) {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "build {}: its {what} {} leads outside the {tree} {} (to {})",
+        build.full_hash,
+        dir.display(),
+        root.display(),
+        real.display()
+    )))
 }
 
 /// Moves `label` to `build` through the same recorded steps as `run`
@@ -193,7 +223,9 @@ fn move_image_links(
     previous: Option<&Path>,
 ) -> Result<bool> {
     let dir = &trees.images;
-    if !dir.join(&build.full_hash).is_dir() {
+    // Checked again where it is followed: the link may have changed since
+    // the build was checked (hooks take time).
+    if image_dir(trees, build)?.is_none() {
         return Ok(false);
     }
     if let Some(old) = previous.filter(|p| *p != Path::new(&build.full_hash)) {
@@ -309,12 +341,18 @@ pub fn carry_out(
         if let Some(reason) = moved_since(c, attempt, label, build)? {
             return stop(store, attempt, reason);
         }
-        images = move_image_links(
+        images = match move_image_links(
             c.trees,
             label,
             build,
             attempt.previous_image.as_deref().map(Path::new),
-        )?;
+        ) {
+            Ok(moved) => moved,
+            // The image directory was made a link out of the image tree
+            // since the build was checked: nothing has moved yet.
+            Err(Error::Refused(reason)) => return stop(store, attempt, reason),
+            Err(e) => return Err(e),
+        };
         advance(store, attempt, Step::Images)?;
     }
     if attempt.step == Step::Images {

@@ -180,6 +180,10 @@ pub(crate) fn publish_target(
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2);
+    // The version the remote shows before this publish, by name (a rebuilt
+    // build's is `<full_hash>.N`), for `--link-dest`: the staging mirrors it.
+    let previous_version = apply::current_version(&local_dest)
+        .and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
     let bar = ProgressBar::new(ctx, &target.name);
     let written = apply::publish_local(
         &entries,
@@ -199,19 +203,20 @@ pub(crate) fn publish_target(
     })?;
     bar.finish();
     if is_remote {
-        let previous = store
-            .publications(&target.name, 1)?
-            .into_iter()
-            .next()
-            .map(|p| p.full_hash);
         // The remote version is named as the local one (`<full_hash>`, or
-        // `<full_hash>.2` for a rebuilt build).
+        // `<full_hash>.N` for a rebuilt build).
         let vname = written
             .version
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| build.full_hash.clone());
-        remote::push(&written.version, &target.dest, &vname, previous.as_deref()).map_err(|e| {
+        remote::push(
+            &written.version,
+            &target.dest,
+            &vname,
+            previous_version.as_deref(),
+        )
+        .map_err(|e| {
             Error::Failed(format!(
                 "failed to publish {} to {}: {e}",
                 build.full_hash, target.name
@@ -332,6 +337,9 @@ pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
         for x in &report.extra {
             out.push_str(&format!("extra    {x}\n"));
         }
+        for s in &report.special {
+            out.push_str(&format!("{:<8} {}\n", s.kind.as_str(), s.path));
+        }
         out.push_str(&format!(
             "{}: {} files checked; {} missing, {} changed, {} extra",
             a.dir.display(),
@@ -340,6 +348,12 @@ pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
             report.changed.len(),
             report.extra.len()
         ));
+        if !report.special.is_empty() {
+            out.push_str(&format!(
+                ", {} neither a file nor a directory",
+                report.special.len()
+            ));
+        }
         ctx.print(&out)?;
     }
     Ok(if report.clean() {

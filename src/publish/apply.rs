@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+use super::retention::{self, VersionName};
 use super::{versions_dir, Entry, MANIFEST};
 use crate::config::Sidecar;
 use crate::trunk::links;
@@ -82,16 +83,13 @@ pub fn publish_local(
     std::fs::create_dir_all(&vdir)?;
     remove_partials(&vdir)?;
     let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
-    let shown =
-        current_version(dest).and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
-    // The version's directory: `<full_hash>`, unless one of that name holds
-    // other files (the build's images were rebuilt, say) and `dest` shows
-    // it: then `<full_hash>.2`, … so that the switch stays atomic.
-    let names: Vec<String> = std::iter::once(full_hash.to_string())
-        .chain((2..).map(|n| format!("{full_hash}.{n}")))
-        .take_while(|n| n == full_hash || vdir.join(n).exists())
-        .collect();
-    let matching = names.iter().find(|n| {
+    // The version's directory: `<full_hash>`, or `<full_hash>.N` when the
+    // build has versions already. A complete one made from exactly these
+    // files is reused; otherwise the new one is numbered after every copy
+    // there, so that the highest-numbered copy of a build is always the
+    // newest (retention keeps that one) and no version is written over.
+    let copies = build_copies(&vdir, full_hash)?;
+    let matching = copies.iter().rev().find(|(n, _)| {
         vdir.join(n).join(MANIFEST).is_file()
             && index_matches(
                 &vdir.join(n),
@@ -102,18 +100,10 @@ pub fn publish_local(
             )
     });
     let (vname, reuse) = match matching {
-        Some(n) => (n.clone(), true),
+        Some((n, _)) => (n.clone(), true),
         None => {
-            // The first name that is free, or not the one `dest` shows.
-            let n = std::iter::once(full_hash.to_string())
-                .chain((2..).map(|n| format!("{full_hash}.{n}")))
-                .find(|n| !vdir.join(n).exists() || shown.as_deref() != Some(n.as_str()))
-                .expect("an endless sequence has a free name");
-            if vdir.join(&n).exists() {
-                std::fs::remove_dir_all(vdir.join(&n))?;
-                let _ = std::fs::remove_file(vdir.join(index_name(&n)));
-            }
-            (n, false)
+            let next = copies.last().map_or(1, |(_, copy)| copy + 1);
+            (VersionName::format(full_hash, next), false)
         }
     };
     let version = vdir.join(&vname);
@@ -183,6 +173,24 @@ pub fn publish_local(
     )?;
     crate::fault::point("publish-switch");
     Ok(written)
+}
+
+/// The versions of `full_hash` in `vdir` (`<full_hash>`, `<full_hash>.N`),
+/// as (name, copy), lowest copy first.
+fn build_copies(vdir: &Path, full_hash: &str) -> io::Result<Vec<(String, u64)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(vdir)? {
+        let e = e?;
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let v = VersionName::parse(&name);
+        if v.full_hash == full_hash && e.file_type()?.is_dir() {
+            out.push((name.clone(), v.copy));
+        }
+    }
+    out.sort_by_key(|(_, copy)| *copy);
+    Ok(out)
 }
 
 /// The version directory `dest` points at now.
@@ -601,9 +609,10 @@ fn sync_filesystem(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Removes versions beyond `keep` (the current one and the `keep - 1`
-/// published before it, by `history`, newest first), never one in
-/// `protected`. Returns the full hashes removed.
+/// Removes the versions [`retention::to_remove`] names: beyond `keep`
+/// builds (the current one and the `keep - 1` published before it, by
+/// `history`, newest first), never the version a build in `protected` is
+/// served from. Returns the version names removed.
 pub fn retain(
     dest: &Path,
     keep: usize,
@@ -614,32 +623,21 @@ pub fn retain(
     let current = std::fs::read_link(dest)
         .ok()
         .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let mut kept: Vec<String> = current.iter().cloned().collect();
-    for h in history {
-        if kept.len() >= keep.max(1) {
-            break;
-        }
-        if !kept.contains(h) {
-            kept.push(h.clone());
-        }
-    }
-    let mut removed = Vec::new();
+    let mut versions = Vec::new();
     for e in std::fs::read_dir(&vdir)? {
         let e = e?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".partial-")
-            || name.starts_with('.')
-            || kept.contains(&name)
-            || protected.contains(&name)
-        {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        if name.contains(".partial-") || name.starts_with('.') || !e.file_type()?.is_dir() {
             continue;
         }
-        if e.file_type()?.is_dir() {
-            std::fs::remove_dir_all(e.path())?;
-            let _ = std::fs::remove_file(vdir.join(index_name(&name)));
-            removed.push(name);
-        }
+        versions.push(name);
     }
-    removed.sort();
+    let removed = retention::to_remove(&versions, current.as_deref(), history, protected, keep);
+    for name in &removed {
+        std::fs::remove_dir_all(vdir.join(name))?;
+        let _ = std::fs::remove_file(vdir.join(index_name(name)));
+    }
     Ok(removed)
 }

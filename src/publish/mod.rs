@@ -5,13 +5,15 @@
 //! # Layout and atomicity
 //!
 //! A local target `dest` is a symlink to one complete version kept in a
-//! hidden sibling directory: `<parent>/.<name>.versions/<full_hash>/`. A
-//! version is written as `<full_hash>.partial-<pid>`, made durable, then
-//! renamed to `<full_hash>`; only then is `dest` switched, by renaming a new
-//! symlink over it. A reader therefore sees exactly the previous build or
-//! exactly the new one, never a mix and never a partial file, whatever is
-//! killed when; a killed publish leaves a partial directory that the next
-//! publish removes, and the next publish completes the work.
+//! hidden sibling directory: `<parent>/.<name>.versions/<full_hash>/` (or
+//! `<full_hash>.N/`, a later copy of a build whose files changed since it
+//! was published; see [`retention`]). A version is written as
+//! `<name>.partial-<pid>`, made durable, then renamed to its name; only
+//! then is `dest` switched, by renaming a new symlink over it. A reader
+//! therefore sees exactly the previous build or exactly the new one, never
+//! a mix and never a partial file, whatever is killed when; a killed
+//! publish leaves a partial directory that the next publish removes, and
+//! the next publish completes the work.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -21,6 +23,7 @@ use crate::terminal::escaped_path;
 
 pub mod apply;
 pub mod remote;
+pub mod retention;
 pub mod verify;
 
 /// The manifest at the root of every version.
@@ -82,13 +85,23 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PlanError + '_ {
 }
 
 /// Lists the files of `source_dir` as a version will hold them: symlinks
-/// that lead inside `root` are followed, anything else is refused. The
-/// entries are sorted by path.
+/// that lead inside `root` are followed, anything else is refused;
+/// `source_dir` itself (a hash directory a builder or someone else may
+/// have made a link) is checked like every entry below it. The entries are
+/// sorted by path.
 pub fn plan(source_dir: &Path, root: &Path) -> Result<Vec<Entry>, PlanError> {
     let root = std::fs::canonicalize(root).map_err(io(root))?;
+    let top = std::fs::canonicalize(source_dir).map_err(io(source_dir))?;
+    if !top.starts_with(&root) {
+        return Err(PlanError::Escapes {
+            link: source_dir.to_path_buf(),
+            target: top,
+            root,
+        });
+    }
     let mut out = Vec::new();
     let mut active = HashSet::new();
-    walk(source_dir, Path::new(""), &root, &mut active, &mut out)?;
+    walk(&top, Path::new(""), &root, &mut active, &mut out)?;
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
@@ -200,6 +213,20 @@ mod tests {
         assert!(matches!(plan(&h1, d.path()), Err(PlanError::BadName(_))));
         assert!(!err.contains('\n'), "{err}");
         assert!(err.contains("two\\nlines.rpm"), "{err}");
+    }
+
+    #[test]
+    fn a_source_directory_that_is_a_link_out_of_the_root_is_refused() {
+        let d = tree();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "private").unwrap();
+        symlink(outside.path(), d.path().join("ab/cd/h3")).unwrap();
+        let err = plan(&d.path().join("ab/cd/h3"), d.path()).unwrap_err();
+        assert!(matches!(err, PlanError::Escapes { .. }), "{err}");
+        assert!(err.to_string().contains("h3 leads outside"), "{err}");
+        // A link to a directory inside the root is followed.
+        symlink("h1", d.path().join("ab/cd/h4")).unwrap();
+        assert_eq!(plan(&d.path().join("ab/cd/h4"), d.path()).unwrap().len(), 3);
     }
 
     #[test]

@@ -6,15 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Whether `dest` names a remote tree.
+/// Whether `dest` names a remote tree (the config's reading of it).
 pub fn is_remote(dest: &str) -> bool {
-    if dest.starts_with("rsync://") {
-        return true;
-    }
-    match dest.split_once(':') {
-        Some((host, _)) => !host.is_empty() && !host.contains('/'),
-        None => false,
-    }
+    crate::config::is_remote_dest(dest)
 }
 
 /// `(parent, name)` of a remote dest: `host:a/b/c` → (`host:a/b`, `c`).
@@ -27,18 +21,18 @@ pub fn split(dest: &str) -> Option<(String, String)> {
     Some((parent.to_string(), name.to_string()))
 }
 
-/// Pushes the local version `version` (a directory named after the full
-/// hash) to the remote `dest`; `previous` is the full hash the remote shows
-/// now, for `--link-dest`.
+/// Pushes the local version `version` to the remote `dest` under the same
+/// version name (`<full_hash>` or `<full_hash>.N`); `previous` is the
+/// version the remote shows now, for `--link-dest`.
 pub fn push(
     version: &Path,
     dest: &str,
-    full_hash: &str,
+    version_name: &str,
     previous: Option<&str>,
 ) -> Result<(), String> {
     let (parent, name) = split(dest)
         .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
-    let remote_version = format!("{parent}/.{name}.versions/{full_hash}/");
+    let remote_version = format!("{parent}/.{name}.versions/{version_name}/");
     // 1. Content, without the manifest: readers of `dest` see nothing yet.
     let mut content = Command::new("rsync");
     content
@@ -52,7 +46,7 @@ pub fn push(
             "--exclude=/SHA256SUMS",
         ])
         .arg(format!("{}/", version.display()));
-    if let Some(prev) = previous.filter(|p| *p != full_hash) {
+    if let Some(prev) = previous.filter(|p| *p != version_name) {
         content.arg(format!("--link-dest=../{prev}"));
     }
     content.arg(&remote_version);
@@ -67,7 +61,7 @@ pub fn push(
     // 3. The switch: a new link, renamed over the old one by rsync.
     let tmp = tempfile_dir()?;
     let link = tmp.join(&name);
-    std::os::unix::fs::symlink(format!(".{name}.versions/{full_hash}"), &link)
+    std::os::unix::fs::symlink(format!(".{name}.versions/{version_name}"), &link)
         .map_err(|e| format!("cannot make the link to push: {e}"))?;
     let mut switch = Command::new("rsync");
     switch.arg("-l").arg(&link).arg(format!("{parent}/"));

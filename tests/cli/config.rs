@@ -96,3 +96,70 @@ fn a_duplicate_key_is_reported_at_the_line_of_the_duplicate() {
         "{cfg}:8: not valid YAML: jobs: duplicate entry with key \"a\""
     ));
 }
+
+#[test]
+fn config_check_reports_publish_dests_that_collide_with_file_line_and_key() {
+    let ws = Workspace::sample();
+    let hash_dir = "1c/67/1c67b1ab8c6fe273d4e175a14f0df5d3cbbd0edc_8170b868_abcdef12";
+    assert!(ws.trunk().join(hash_dir).is_dir());
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [consistent]
+publish:
+  tested:
+    source: trunk
+    dest: buildlogs/tested
+  again:
+    source: trunk
+    dest: {}/buildlogs/x/../tested/
+  label:
+    source: trunk
+    dest: trunk/current-tripleo
+  in-trunk:
+    source: trunk
+    dest: trunk/published
+  in-images:
+    source: images
+    dest: ./images/../images/published
+  in-hash-dir:
+    source: trunk
+    dest: trunk/{hash_dir}/published
+  remote:
+    source: trunk
+    dest: buildlogs.example.org:/srv/tested
+  remote-again:
+    source: images
+    dest: buildlogs.example.org:/srv/tested
+",
+        ws.path().display()
+    ));
+    let r = ws.run(&["config", "check"]);
+    r.code(2);
+    let cfg = ws.config().display().to_string();
+    let root = ws.path().display().to_string();
+    for want in [
+        format!("{cfg}:14: publish.again.dest: {root}/buildlogs/tested is also the dest of publish target \"tested\""),
+        format!("{cfg}:17: publish.label.dest: {root}/trunk/current-tripleo is the label current-tripleo of the trunk"),
+        format!("{cfg}:20: publish.in-trunk.dest: {root}/trunk/published is inside the trunk {root}/trunk"),
+        format!("{cfg}:23: publish.in-images.dest: {root}/images/published is inside the image tree {root}/images"),
+        format!("{cfg}:26: publish.in-hash-dir.dest: {root}/trunk/{hash_dir}/published is inside the hash directory {root}/trunk/{hash_dir}"),
+        format!("{cfg}:32: publish.remote-again.dest: \"buildlogs.example.org:/srv/tested\" is also the dest of publish target \"remote\""),
+    ] {
+        assert!(r.stderr.contains(&want), "{want}\nnot in\n{}", r.stderr);
+    }
+    assert_eq!(
+        r.stderr.lines().count(),
+        6,
+        "every error once:\n{}",
+        r.stderr
+    );
+    // Every command that reads the config refuses it, before writing.
+    ws.run(&["import"]).code(2);
+    assert!(!ws.db().exists());
+    assert!(!ws.path().join("buildlogs").exists());
+}

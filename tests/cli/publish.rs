@@ -571,3 +571,309 @@ fn republishing_a_build_whose_files_changed_publishes_the_new_files() {
         .ok();
     assert_eq!(std::fs::read_link(&dest).unwrap(), shown);
 }
+
+/// The names in a target's versions directory (indexes and partials aside).
+fn version_names(versions: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(versions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Publishes A, rebuilds A's image and publishes it again (version `A.2`),
+/// then publishes B: the steps of the retention regression, for any target
+/// `target` whose source is the image tree. Returns (A, B).
+fn publish_rebuilt_then_other(ws: &Workspace, target: &str) -> (String, String) {
+    let (dir_a, a) = consistent(ws, 1);
+    let (_, b) = consistent(ws, 0);
+    let (c, d) = hashes_of(&dir_a);
+    ws.repo_promote(&c, &d, "current-tripleo").ok();
+    ws.run(&["publish", "--target", target, "--hash", &a]).ok();
+    std::fs::write(
+        ws.images().join(&a).join("overcloud-full.tar"),
+        "rebuilt image\n",
+    )
+    .unwrap();
+    ws.run(&["publish", "--target", target, "--hash", &a]).ok();
+    ws.run(&["publish", "--target", target, "--hash", &b]).ok();
+    (a, b)
+}
+
+#[test]
+fn keep_never_removes_the_version_a_labelled_rebuilt_build_is_served_from() {
+    let ws = published();
+    let (a, b) = publish_rebuilt_then_other(&ws, "images");
+    let dest = images_dest(&ws);
+    let versions = dest.with_file_name(".delorean.versions");
+    // A.2 holds A's current bytes; the stale A is of no use to anyone.
+    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
+    assert_eq!(
+        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
+        b"rebuilt image\n"
+    );
+    // Rolling the target back to A switches to that version, copying nothing.
+    let r = ws.run(&["publish", "--target", "images", "--hash", &a, "--json"]);
+    r.ok();
+    assert_eq!(r.json()["copied_files"], 0, "{}", r.stdout);
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap(),
+        PathBuf::from(format!(".delorean.versions/{a}.2"))
+    );
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn keep_on_a_remote_target_never_removes_the_version_a_labelled_rebuilt_build_is_served_from() {
+    let ws = published();
+    let remote = ws.path().join("remote");
+    std::fs::create_dir_all(&remote).unwrap();
+    let Some(daemon) = rsync_daemon(&remote, ws.path()) else {
+        return;
+    };
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+promotions:
+  current-tripleo:
+    candidate_label: consistent
+    criteria: [consistent]
+    publish: [cdn-images]
+publish:
+  cdn-images:
+    source: images
+    dest: rsync://127.0.0.1:{}/mod/images/delorean
+    keep: 3
+",
+        daemon.port
+    ));
+    let (a, b) = publish_rebuilt_then_other(&ws, "cdn-images");
+    let dest = remote.join("images/delorean");
+    let versions = remote.join("images/.delorean.versions");
+    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
+    assert_eq!(
+        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
+        b"rebuilt image\n"
+    );
+    ws.run(&["publish", "--target", "cdn-images", "--hash", &a])
+        .ok();
+    assert_eq!(
+        std::fs::read_link(&dest).unwrap(),
+        PathBuf::from(format!(".delorean.versions/{a}.2"))
+    );
+    ws.run(&["verify", dest.to_str().unwrap()]).ok();
+}
+
+/// Copies `dir` (links followed) to `<workspace>/elsewhere/<name>` with a
+/// private key added, and leaves a symlink to the copy where it was.
+fn replace_with_link_out(ws: &Workspace, dir: &Path) -> PathBuf {
+    let outside = ws.path().join("elsewhere").join(dir.file_name().unwrap());
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(dir)
+        .arg(&outside)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    std::fs::remove_dir_all(dir).unwrap();
+    std::fs::write(
+        outside.join("id_rsa"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, dir).unwrap();
+    outside
+}
+
+/// Every path under `dir`, links not followed.
+fn all_names(dir: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .map(|e| e.unwrap().path().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn publish_refuses_an_image_directory_that_is_a_symlink_out_of_the_image_tree() {
+    let ws = published();
+    let (_, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "images", "--hash", &old])
+        .ok();
+    let before = files(&images_dest(&ws));
+    let tree_before = all_names(&ws.path().join("buildlogs"));
+    replace_with_link_out(&ws, &ws.images().join(&new));
+    let r = ws.run(&["publish", "--target", "images", "--hash", &new]);
+    r.code(4)
+        .error_says(&format!("images/{new} leads outside the source root"));
+    assert_eq!(files(&images_dest(&ws)), before, "dest shows the old build");
+    assert_eq!(
+        all_names(&ws.path().join("buildlogs")),
+        tree_before,
+        "nothing written"
+    );
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 1);
+}
+
+#[test]
+fn publish_refuses_a_hash_directory_made_a_symlink_out_of_the_trunk_after_import() {
+    let ws = published();
+    let (dir, full) = consistent(&ws, 0);
+    replace_with_link_out(&ws, &ws.trunk().join(&dir));
+    let r = ws.run(&["publish", "--target", "tested-repo", "--hash", &full]);
+    r.code(4)
+        .error_says(&format!("{dir} leads outside the source root"));
+    assert!(
+        !ws.path().join("buildlogs").exists(),
+        "nothing written: {:?}",
+        all_names(&ws.path().join("buildlogs"))
+    );
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 0);
+}
+
+#[test]
+fn run_does_not_promote_a_build_whose_image_directory_leads_out_of_the_image_tree() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    replace_with_link_out(&ws, &ws.images().join(&full));
+    let r = ws.run(&["run"]);
+    assert!(
+        r.stderr.contains(&format!(
+            "current-tripleo: not promoting: build {full}: its image directory"
+        )) && r.stderr.contains("leads outside the image tree"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(ws.link("images/current-tripleo"), None);
+    assert_eq!(ws.link("trunk/current-tripleo"), None);
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 0);
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 0);
+    assert!(!ws.path().join("buildlogs").exists());
+    // By hand too.
+    let (c, d) = hashes_of(&consistent(&ws, 0).0);
+    ws.repo_promote(&c, &d, "current-tripleo")
+        .code(4)
+        .error_says("leads outside the image tree");
+    assert_eq!(ws.link("images/current-tripleo"), None);
+}
+
+/// `promoter -c <config> ARGS`, failed if it has not ended within `limit`
+/// (a command that blocks forever fails the test instead of hanging it).
+fn run_within(ws: &Workspace, args: &[&str], limit: std::time::Duration) -> Run {
+    let child = Command::new(BIN)
+        .current_dir(ws.path())
+        .arg("-c")
+        .arg(ws.config())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            // SAFETY: the child we started and have not reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("promoter {args:?} still running after {limit:?}");
+        }
+    }
+}
+
+#[test]
+fn verify_reports_symlinks_and_fifos_as_such_without_opening_them() {
+    let ws = published();
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &full])
+        .ok();
+    let copy = ws.path().join("mirror");
+    let out = Command::new("cp")
+        .arg("-rL")
+        .arg(repo_dest(&ws))
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A listed file swapped for a link to the same bytes outside the tree.
+    let outside = ws.path().join("versions.csv.elsewhere");
+    std::fs::copy(copy.join("versions.csv"), &outside).unwrap();
+    std::fs::remove_file(copy.join("versions.csv")).unwrap();
+    std::os::unix::fs::symlink(&outside, copy.join("versions.csv")).unwrap();
+    let limit = std::time::Duration::from_secs(60);
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    assert!(
+        r.stdout.lines().any(|l| l == "symlink  versions.csv"),
+        "{}",
+        r.stdout
+    );
+    // A listed file swapped for a FIFO nobody writes to: opened for
+    // reading, it blocks.
+    std::fs::remove_file(copy.join("delorean.repo")).unwrap();
+    let fifo = std::ffi::CString::new(copy.join("delorean.repo").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    // A link to an endless device, listed in the manifest.
+    std::os::unix::fs::symlink("/dev/zero", copy.join("zero")).unwrap();
+    let mut manifest = std::fs::read_to_string(copy.join("SHA256SUMS")).unwrap();
+    manifest.push_str("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  zero\n");
+    std::fs::write(copy.join("SHA256SUMS"), manifest).unwrap();
+
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    for line in [
+        "fifo     delorean.repo",
+        "symlink  versions.csv",
+        "symlink  zero",
+    ] {
+        assert!(
+            r.stdout.lines().any(|l| l == line),
+            "{line:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert!(
+        !r.stdout
+            .lines()
+            .any(|l| l.starts_with("missing ") || l.starts_with("extra ")),
+        "neither missing nor extra, but what they are:\n{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .trim_end()
+            .ends_with("0 missing, 0 changed, 0 extra, 3 neither a file nor a directory"),
+        "{}",
+        r.stdout
+    );
+    let j = run_within(&ws, &["verify", "--json", copy.to_str().unwrap()], limit).json();
+    assert_eq!(j["special"][0]["path"], "delorean.repo");
+    assert_eq!(j["special"][0]["kind"], "fifo");
+    assert_eq!(j["special"][1]["kind"], "symlink");
+
+    // The manifest itself is looked at before it is read.
+    std::fs::remove_file(copy.join("SHA256SUMS")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", copy.join("SHA256SUMS")).unwrap();
+    let r = run_within(&ws, &["verify", copy.to_str().unwrap()], limit);
+    r.code(1);
+    assert!(
+        r.stdout.lines().any(|l| l == "symlink  SHA256SUMS"),
+        "{}",
+        r.stdout
+    );
+}
