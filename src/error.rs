@@ -10,6 +10,8 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 3;
     pub const REFUSED: u8 = 4;
     pub const BUSY: u8 = 75;
+    /// 128 + the signal, as a shell reports a process the signal ended.
+    pub const SIGNALLED: u8 = 128;
 }
 
 /// Every failure a command can report. The message reads well after
@@ -34,6 +36,10 @@ pub enum Error {
     /// Another process holds the lock.
     #[error("{0}")]
     Busy(String),
+    /// Asked to stop (SIGTERM, SIGINT, SIGHUP): what was running was
+    /// stopped and recorded as interrupted.
+    #[error("stopped by signal {signal}: {what}")]
+    Interrupted { signal: i32, what: String },
     /// An I/O operation failed.
     #[error("{context}")]
     Io {
@@ -71,6 +77,7 @@ impl Error {
             Error::NotFound(_) => exit::NOT_FOUND,
             Error::Refused(_) => exit::REFUSED,
             Error::Busy(_) => exit::BUSY,
+            Error::Interrupted { signal, .. } => exit::SIGNALLED + *signal as u8,
             Error::Io { .. } | Error::Db { .. } | Error::Failed(_) => exit::FAILED,
         }
     }

@@ -20,6 +20,7 @@ pub mod mirror;
 pub mod promote;
 pub mod publish;
 pub mod report;
+pub mod signals;
 pub mod store;
 pub mod terminal;
 pub mod trunk;

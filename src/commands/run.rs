@@ -55,6 +55,11 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     } else {
         Some(RunLock::acquire(&db_path)?)
     };
+    if !a.dry_run {
+        // A stop request stops the jobs and records the run as interrupted,
+        // instead of leaving jobs running on environments that look free.
+        crate::signals::catch_stop_requests();
+    }
     let mut store = Store::open(&db_path)?;
     let started = Instant::now();
     if a.dry_run {
@@ -83,10 +88,10 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
             String::new()
         }
     );
-    let outcome = if result.is_ok() {
-        "completed"
-    } else {
-        "failed"
+    let outcome = match &result {
+        Ok(()) => "completed",
+        Err(Error::Interrupted { .. }) => "interrupted",
+        Err(_) => "failed",
     };
     if a.dry_run {
         store.end_dry_run()?;
@@ -207,15 +212,25 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         // One promotion that cannot proceed (a link someone pointed outside
         // the trunk, a name the filesystem refuses) is reported; the
         // others go on.
-        if let Err(e) = promote_one(ctx, store, &trees, p, a, tally, &snapshot, &user, &log_dir) {
-            tally.failed += 1;
-            ctx.log(
-                Level::Error,
-                &format!(
-                    "{}: could not proceed: {e}; the other promotions go on",
-                    p.name
-                ),
-            );
+        if let Some(signal) = crate::signals::stop_requested() {
+            return Err(Error::Interrupted {
+                signal,
+                what: format!("the run stopped before promotion {}", p.name),
+            });
+        }
+        match promote_one(ctx, store, &trees, p, a, tally, &snapshot, &user, &log_dir) {
+            Ok(()) => {}
+            Err(e @ Error::Interrupted { .. }) => return Err(e),
+            Err(e) => {
+                tally.failed += 1;
+                ctx.log(
+                    Level::Error,
+                    &format!(
+                        "{}: could not proceed: {e}; the other promotions go on",
+                        p.name
+                    ),
+                );
+            }
         }
     }
     let failed = super::publish::publish_pending(ctx, store, a.dry_run)?;

@@ -256,16 +256,30 @@ pub fn run_all(
                     return Ok(());
                 }
             }
-            // Wait for a job to start or end; while jobs wait for an
-            // environment held elsewhere, look again every second.
-            let msg = if pending.is_empty() || !blocked {
-                rx.recv().ok()
+            // Asked to stop: the jobs are stopped, each recorded as
+            // interrupted (not a vote), their environments given back.
+            if let Some(signal) = crate::signals::stop_requested() {
+                stop_all(store, cfg, &origin, &running, &mut pids, &rx)?;
+                return Err(crate::error::Error::Interrupted {
+                    signal,
+                    what: format!(
+                        "{} running job(s) were stopped and recorded as interrupted; the next run runs them again",
+                        running.len()
+                    ),
+                });
+            }
+            // Wait for a job to start or end, looking at stop requests and,
+            // while jobs wait for an environment held elsewhere, at the
+            // environments again, a few times a second.
+            let wait = if pending.is_empty() || !blocked {
+                Duration::from_millis(250)
             } else {
-                match rx.recv_timeout(Duration::from_secs(1)) {
-                    Ok(m) => Some(m),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                }
+                Duration::from_secs(1)
+            };
+            let msg = match rx.recv_timeout(wait) {
+                Ok(m) => Some(m),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
             };
             match msg {
                 Some(Msg::Started(id, pid)) => {
@@ -285,6 +299,62 @@ pub fn run_all(
             }
         }
     })
+}
+
+/// Stops every running job: SIGTERM to its group, SIGKILL after
+/// `kill_grace`, and every process carrying its marker; then records each
+/// as interrupted and gives its environment back.
+fn stop_all(
+    store: &mut Store,
+    cfg: &Config,
+    origin: &str,
+    running: &[Running],
+    pids: &mut std::collections::HashMap<i64, u32>,
+    rx: &mpsc::Receiver<Msg>,
+) -> Result<()> {
+    for p in pids.values() {
+        process::signal_group(*p, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + cfg.kill_grace;
+    let mut left = running.len();
+    while left > 0 {
+        let now = Instant::now();
+        let msg = if now < deadline {
+            rx.recv_timeout(deadline - now)
+        } else {
+            for p in pids.values() {
+                process::signal_group(*p, libc::SIGKILL);
+            }
+            rx.recv_timeout(Duration::from_secs(5))
+        };
+        match msg {
+            Ok(Msg::Ended(..)) => left -= 1,
+            Ok(Msg::Started(id, p)) => {
+                pids.insert(id, p);
+                process::signal_group(p, libc::SIGTERM);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                if Instant::now() >= deadline + Duration::from_secs(5) {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let now = crate::clock::now();
+    for r in running {
+        process::kill_marked(&marker(origin, r.job_run));
+        store.interrupt_job_run(
+            r.job_run,
+            "interrupted: its runner was asked to stop before the job ended",
+            now,
+        )?;
+        if let Some(l) = &r.lease {
+            store.release_lease(l.id, "released: the job was stopped", now)?;
+        }
+    }
+    Ok(())
 }
 
 fn finish(

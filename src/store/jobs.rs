@@ -152,6 +152,26 @@ impl Store {
         })
     }
 
+    /// Records a job run its runner stopped (asked to stop itself): like a
+    /// job whose runner died, its vote is a failure that says so and does
+    /// not count as voted on.
+    pub fn interrupt_job_run(&mut self, id: i64, note: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id AND outcome = 'running'",
+                named_params! {":t": now, ":n": note, ":id": id},
+            )
+            .context("failed to mark a job interrupted")?;
+            tx.execute(
+                "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
+                 WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
+                named_params! {":t": now, ":n": note, ":id": id},
+            )
+            .context("failed to mark a job interrupted")?;
+            Ok(())
+        })
+    }
+
     /// Marks the job runs left `running` by a runner that died (the caller
     /// holds the run lock, so no runner is alive): their votes become
     /// failures that say so, and they do not count as voted on.

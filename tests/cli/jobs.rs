@@ -54,7 +54,7 @@ fn console(archive: &str) -> String {
     panic!("no console.log in {archive}");
 }
 
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             let state = stat

@@ -465,3 +465,130 @@ promotions:
         ws.builder_link("consistent")
     );
 }
+
+/// Waits, bounded, until process `pid` is gone; whether it went.
+fn gone(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while crate::jobs::alive(pid) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
+}
+
+/// Reads a pid a job wrote, waiting (bounded) for the file to be written.
+fn pid_in(path: &Path) -> i32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A workspace whose one job, holding an environment of pool `p`, runs `body`.
+fn job_on_testenv(body: &str) -> Workspace {
+    let ws = Workspace::sample();
+    ws.write_config(
+        "release: master
+trunk: trunk
+images: images
+logs: logs
+kill_grace: 2s
+jobs:
+  deploy:
+    command: [./deploy.sh]
+    testenv: p
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    jobs: [deploy]
+    criteria: [deploy]
+",
+    );
+    std::fs::write(ws.path().join("env.json"), "{\"host\": \"h\"}").unwrap();
+    ws.run(&["testenv", "add", "e1", "--pool", "p", "--data", "env.json"])
+        .ok();
+    ws.script("deploy.sh", body);
+    ws
+}
+
+fn spawn_run(ws: &Workspace) -> std::process::Child {
+    std::process::Command::new(BIN)
+        .current_dir(ws.path())
+        .args(["-q", "-c"])
+        .arg(ws.config())
+        .arg("run")
+        .env_remove("PROMOTER_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn regression_a_job_process_that_left_its_group_does_not_outlive_the_job() {
+    let ws = job_on_testenv(
+        "pidfile=$PROMOTER_LOG_DIR/../../escaped.pid\nsetsid sh -c \"echo \\$\\$ > $pidfile; exec sleep 300\" &\nwhile [ ! -s $pidfile ]; do :; done",
+    );
+    ws.run(&["run"]).ok();
+    let pid = pid_in(&ws.path().join("logs/escaped.pid"));
+    assert!(
+        gone(pid),
+        "the process that left with setsid is killed when the job ends"
+    );
+}
+
+#[test]
+fn regression_a_runner_stopped_by_sigterm_stops_its_job_and_records_the_interruption() {
+    let ws = job_on_testenv("echo $$ > $PROMOTER_LOG_DIR/../../job.pid\nexec sleep 300");
+    std::fs::create_dir_all(ws.path().join("logs")).unwrap();
+    let mut runner = spawn_run(&ws);
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    // SAFETY: a signal to the runner this test started.
+    unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) };
+    let status = runner.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    assert!(gone(job), "nothing of the job survives the runner");
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM runs"), "interrupted");
+    assert_eq!(
+        ws.sql::<String>("SELECT outcome FROM job_runs"),
+        "interrupted"
+    );
+    let r = ws.run(&["testenv", "list"]);
+    assert!(r.stdout.contains("(free)"), "{}", r.stdout);
+}
+
+#[test]
+fn regression_a_lease_lasts_as_long_as_any_process_of_its_job() {
+    let ws = job_on_testenv("echo $$ > $PROMOTER_LOG_DIR/../../job.pid\nexec sleep 300");
+    std::fs::create_dir_all(ws.path().join("logs")).unwrap();
+    let mut runner = spawn_run(&ws);
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    // The runner dies without a word; its job, in its own group, lives on.
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    assert!(crate::jobs::alive(job));
+    let r = ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"]);
+    assert_eq!(
+        r.code, 75,
+        "the environment is still the job's:\n{}{}",
+        r.stdout, r.stderr
+    );
+    // SAFETY: a signal to the job this test's run started.
+    unsafe { libc::kill(job, libc::SIGKILL) };
+    assert!(gone(job));
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"])
+        .ok();
+}
