@@ -124,6 +124,8 @@ fn explain(
         (Some(b), Some(e)) => {
             let verdict = if label_build.as_ref().is_some_and(|l| l.id == b.id) {
                 "promoted"
+            } else if !b.succeeded() || b.purged() {
+                "unpromotable"
             } else if e.met() {
                 "promotable"
             } else {
@@ -144,6 +146,14 @@ fn explain(
                     e.summary()
                 ),
                 "promotable" => format!("{} can be promoted: {}", b.full_hash, e.summary()),
+                "unpromotable" if b.purged() => format!(
+                    "{} cannot be promoted: it has been purged, its repo is gone",
+                    b.full_hash
+                ),
+                "unpromotable" => format!(
+                    "{} cannot be promoted: its build has status {}, only successful builds are promoted",
+                    b.full_hash, b.status
+                ),
                 _ => format!("{} is blocked: {}", b.full_hash, e.summary()),
             };
             (verdict, head)

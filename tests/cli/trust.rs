@@ -592,3 +592,21 @@ fn regression_a_lease_lasts_as_long_as_any_process_of_its_job() {
     ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"])
         .ok();
 }
+
+#[test]
+fn regression_why_on_a_failed_build_says_it_cannot_be_promoted() {
+    let ws = one_phase("", "");
+    ws.run(&["import"]).ok();
+    let r = ws.run(&[
+        "why",
+        "--hash",
+        "1c67b1ab8c6fe273d4e175a14f0df5d3cbbd0edc_885e8077",
+    ]);
+    r.ok();
+    let first = r.stdout.lines().next().unwrap_or("");
+    assert!(
+        first.contains("cannot be promoted: its build has status FAILED"),
+        "{}",
+        r.stdout
+    );
+}
