@@ -55,16 +55,15 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
     // The build the label points at on disk counts as promoted, whatever
     // the database remembers (a first run over an existing trunk, a
     // restored backup, a label moved by hand): a label never moves back
-    // by itself. When that build is not among the candidates, only builds
-    // after it in the builder's order are.
+    // by itself: only builds after it in the builder's order are
+    // candidates.
     let on_disk = label_on_disk(store, cfg, p)?;
     let mut after: Option<(i64, i64, i64)> = None;
     if let Some(b) = &on_disk {
         if history.contains(&b.id) {
             promoted.insert(b.id);
-        } else {
-            after = Some(b.order());
         }
+        after = Some(b.order());
     }
     let ids = decide::candidates(&history, &promoted, cfg.latest_hashes_count);
     let mut candidates = Vec::with_capacity(ids.len());

@@ -185,9 +185,11 @@ pub struct Completed {
 }
 
 /// Completes the attempts a command left unfinished (killed, or failed
-/// half-way), oldest first. One that fails again is stopped with the
-/// reason, so that it does not fail every later command: the next decision
-/// starts afresh from the links as they are. The caller holds the lock.
+/// half-way), oldest first. One that fails again before any link moved is
+/// stopped with the reason, so that it does not fail every later command:
+/// the next decision starts afresh from the links as they are. One that
+/// fails after a link moved stays open (its promotion waits for it). The
+/// caller holds the lock.
 pub fn complete_open_attempts(store: &mut Store, c: &Carry) -> Result<Vec<Completed>> {
     let mut out = Vec::new();
     for mut attempt in store.open_attempts()? {
@@ -200,9 +202,14 @@ pub fn complete_open_attempts(store: &mut Store, c: &Carry) -> Result<Vec<Comple
             (_, Err(e)) => Err(e),
             (Some(b), Ok(label)) => carry_out(store, c, &mut attempt, &label, b),
         };
+        // Nothing moved yet: stopped, the next decision starts afresh. Once
+        // a link has moved, it stays open for the next command to finish,
+        // so that the trees and the history never stay apart.
         if let Err(e) = &result {
-            store.set_step(attempt.id, Step::Stopped, &format!("stopped: {e}"))?;
-            attempt.step = Step::Stopped;
+            if attempt.step <= Step::Hooks {
+                store.set_step(attempt.id, Step::Stopped, &format!("stopped: {e}"))?;
+                attempt.step = Step::Stopped;
+            }
         }
         out.push(Completed {
             attempt,

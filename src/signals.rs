@@ -12,13 +12,18 @@ extern "C" fn note(sig: libc::c_int) {
     RECEIVED.store(sig, Ordering::SeqCst);
 }
 
-/// From now on, SIGTERM, SIGINT and SIGHUP are noted, not fatal.
+/// From now on, SIGTERM, SIGINT and SIGHUP are noted, not fatal; one
+/// that was ignored when the process started (`nohup`) stays ignored.
 pub fn catch_stop_requests() {
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is
-        // async-signal-safe.
+        // async-signal-safe; the previous disposition is put back when it
+        // was "ignore".
         unsafe {
-            libc::signal(sig, note as *const () as libc::sighandler_t);
+            let old = libc::signal(sig, note as *const () as libc::sighandler_t);
+            if old == libc::SIG_IGN {
+                libc::signal(sig, libc::SIG_IGN);
+            }
         }
     }
 }

@@ -93,14 +93,17 @@ pub(crate) fn import(
     // Builds not settled yet: their package lists, read again.
     let mut rechecked = Vec::new();
     for (id, rel) in store.unsettled_builds()? {
-        if let crate::trunk::import::Versions::Rows(packages) =
-            crate::trunk::import::read_versions(&trunk.join(&rel))
-        {
-            rechecked.push(crate::store::builds::Recheck {
-                build_id: id,
-                packages,
-            });
-        }
+        // An unreadable list counts as no package list (not consistent
+        // unless the builder's link says so); a missing one is waited for.
+        let packages = match crate::trunk::import::read_versions(&trunk.join(&rel)) {
+            crate::trunk::import::Versions::Rows(packages) => packages,
+            crate::trunk::import::Versions::Unreadable(_) => Vec::new(),
+            crate::trunk::import::Versions::Incomplete(_) => continue,
+        };
+        rechecked.push(crate::store::builds::Recheck {
+            build_id: id,
+            packages,
+        });
     }
     let mut incomplete = 0;
     let (new_builds, consistent) =

@@ -119,20 +119,9 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
     let trees = ctx.trees()?;
     let user = ctx.user();
     let log_dir = cfg.logs.join("runs").join(tally.run_id.to_string());
-    // Every label as the run found it, before any job runs: a label someone
-    // else moves while the jobs run stops its promotion instead of being
-    // overwritten.
-    let mut snapshot: std::collections::HashMap<String, (Option<String>, Option<String>)> =
-        std::collections::HashMap::new();
-    for p in &cfg.promotions {
-        if let (Ok(t), Ok(i)) = (
-            promote::current_target(&trees.trunk, p.name.as_str(), None),
-            promote::current_image(&trees, p.name.as_str()),
-        ) {
-            snapshot.insert(p.name.to_string(), (t, i));
-        }
-    }
-
+    // Promotions whose unfinished attempt could not be completed: they wait
+    // for it, instead of deciding anew on top of it.
+    let mut unfinished = std::collections::HashSet::new();
     if !a.dry_run {
         let origin = store.origin()?;
         for i in store.interrupt_dead_job_runs(crate::clock::now())? {
@@ -167,6 +156,12 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             user: &user,
         };
         for done in promote::complete_open_attempts(store, &c)? {
+            if done.result.is_err()
+                && done.attempt.step < crate::store::runs::Step::Done
+                && done.attempt.step != crate::store::runs::Step::Stopped
+            {
+                unfinished.insert(done.attempt.name.clone());
+            }
             let attempt = &done.attempt;
             ctx.log(
                 Level::Info,
@@ -205,6 +200,20 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
         }
     }
 
+    // Every label as the run found it (after completing what earlier
+    // commands left), before any job runs: a label someone else moves while
+    // the jobs run stops its promotion instead of being overwritten.
+    let mut snapshot: std::collections::HashMap<String, (Option<String>, Option<String>)> =
+        std::collections::HashMap::new();
+    for p in &cfg.promotions {
+        if let (Ok(t), Ok(i)) = (
+            promote::current_target(&trees.trunk, p.name.as_str(), None),
+            promote::current_image(&trees, p.name.as_str()),
+        ) {
+            snapshot.insert(p.name.to_string(), (t, i));
+        }
+    }
+
     for p in &cfg.promotions {
         if !a.promotions.is_empty() && !a.promotions.iter().any(|n| n == p.name.as_str()) {
             continue;
@@ -217,6 +226,13 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
                 signal,
                 what: format!("the run stopped before promotion {}", p.name),
             });
+        }
+        if unfinished.contains(p.name.as_str()) {
+            ctx.log(
+                Level::Warn,
+                &format!("{}: waits for its unfinished promotion (above)", p.name),
+            );
+            continue;
         }
         match promote_one(ctx, store, &trees, p, a, tally, &snapshot, &user, &log_dir) {
             Ok(()) => {}
@@ -232,6 +248,12 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
                 );
             }
         }
+    }
+    if let Some(signal) = crate::signals::stop_requested() {
+        return Err(Error::Interrupted {
+            signal,
+            what: "the run stopped before publishing".into(),
+        });
     }
     let failed = super::publish::publish_pending(ctx, store, a.dry_run)?;
     if failed > 0 {
@@ -384,7 +406,7 @@ fn promote_one(
             previous_repo_dir: previous.as_deref(),
             previous_image: image.as_deref(),
             kind: crate::store::promotions::Kind::Promote,
-            user: None,
+            user: Some(user),
             reason: "",
             aggregate_hash: None,
         },
@@ -403,12 +425,15 @@ fn promote_one(
             Ok(())
         }
         Err(e) => {
-            // Stopped, so that it does not fail every later run.
-            store.set_step(
-                attempt.id,
-                crate::store::runs::Step::Stopped,
-                &format!("stopped: {e}"),
-            )?;
+            // Stopped when nothing moved yet, so that it does not fail every
+            // later run; left open for the next run to finish otherwise.
+            if attempt.step <= crate::store::runs::Step::Hooks {
+                store.set_step(
+                    attempt.id,
+                    crate::store::runs::Step::Stopped,
+                    &format!("stopped: {e}"),
+                )?;
+            }
             Err(e)
         }
     }

@@ -149,12 +149,38 @@ pub fn run_all(
                                 Err(_) => break,
                             }
                         }
+                        // Best effort: their environments are free again.
+                        let now = crate::clock::now();
+                        for r in &running {
+                            process::kill_marked(&marker(&origin, r.job_run));
+                            let _ = store.interrupt_job_run(
+                                r.job_run,
+                                "interrupted: the runner failed before the job ended",
+                                now,
+                            );
+                            if let Some(l) = &r.lease {
+                                let _ =
+                                    store.release_lease(l.id, "released: the runner failed", now);
+                            }
+                        }
                         return Err(err);
                     }
                 }
             };
         }
         loop {
+            // Asked to stop: the jobs are stopped, each recorded as
+            // interrupted (not a vote), their environments given back.
+            if let Some(signal) = crate::signals::stop_requested() {
+                stop_all(store, cfg, &origin, &running, &mut pids, &rx)?;
+                return Err(crate::error::Error::Interrupted {
+                    signal,
+                    what: format!(
+                        "{} running job(s) were stopped and recorded as interrupted; the next run runs them again",
+                        running.len()
+                    ),
+                });
+            }
             // Start what can start, in order; a job waiting for an
             // environment does not hold up the ones behind it.
             let mut still_pending = VecDeque::new();
@@ -255,18 +281,6 @@ pub fn run_all(
                     }
                     return Ok(());
                 }
-            }
-            // Asked to stop: the jobs are stopped, each recorded as
-            // interrupted (not a vote), their environments given back.
-            if let Some(signal) = crate::signals::stop_requested() {
-                stop_all(store, cfg, &origin, &running, &mut pids, &rx)?;
-                return Err(crate::error::Error::Interrupted {
-                    signal,
-                    what: format!(
-                        "{} running job(s) were stopped and recorded as interrupted; the next run runs them again",
-                        running.len()
-                    ),
-                });
             }
             // Wait for a job to start or end, looking at stop requests and,
             // while jobs wait for an environment held elsewhere, at the

@@ -155,7 +155,6 @@ pub fn run(spec: &Spec, started: impl FnOnce(u32)) -> Result<Ended, String> {
 /// `PROMOTER_JOB_RUN=<marker>`, until none is left (a process may fork
 /// while its siblings are killed). Returns how many were found.
 pub fn kill_marked(marker: &str) -> usize {
-    let me = std::process::id();
     let mut found = 0;
     for _ in 0..20 {
         let pids = crate::store::lock::marked(super::MARKER_VAR, marker);
@@ -167,7 +166,7 @@ pub fn kill_marked(marker: &str) -> usize {
             // SAFETY: getpgid and kill on a pid read from /proc.
             unsafe {
                 let pgid = libc::getpgid(pid as i32);
-                if pgid > 0 && pgid as u32 != me {
+                if pgid > 0 && pgid != libc::getpgrp() {
                     libc::kill(-pgid, libc::SIGKILL);
                 }
                 libc::kill(pid as i32, libc::SIGKILL);

@@ -610,3 +610,29 @@ fn regression_why_on_a_failed_build_says_it_cannot_be_promoted() {
         r.stdout
     );
 }
+
+#[test]
+fn regression_a_job_never_scheduled_is_an_error_not_a_failed_vote() {
+    let ws = job_on_testenv("true");
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    ws.write_config(&cfg.replace("kill_grace: 2s\n", "kill_grace: 2s\ntestenv_wait: 1s\n"));
+    // Someone outside holds the only environment.
+    ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "elsewhere"])
+        .ok();
+    let r = ws.run(&["run"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no test environment of pool p came free"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("blocked by: deploy (missing)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("(failed)"), "{}", r.stderr);
+    let votes: i64 = ws.sql("SELECT count(*) FROM votes WHERE job_id = 'deploy'");
+    assert_eq!(votes, 0);
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "error");
+}
