@@ -156,20 +156,7 @@ impl Store {
     /// job whose runner died, its vote is a failure that says so and does
     /// not count as voted on.
     pub fn interrupt_job_run(&mut self, id: i64, note: &str, now: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id AND outcome = 'running'",
-                named_params! {":t": now, ":n": note, ":id": id},
-            )
-            .context("failed to mark a job interrupted")?;
-            tx.execute(
-                "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
-                 WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
-                named_params! {":t": now, ":n": note, ":id": id},
-            )
-            .context("failed to mark a job interrupted")?;
-            Ok(())
-        })
+        self.write(|tx| mark_interrupted(tx, id, note, now))
     }
 
     /// Marks the job runs left `running` by a runner that died (the caller
@@ -199,17 +186,7 @@ impl Store {
                 .context("failed to read running jobs")?;
             for (_, runner, id) in &rows {
                 let note = format!("interrupted: its runner (pid {runner}) died before the job ended");
-                tx.execute(
-                    "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id",
-                    named_params! {":t": now, ":n": note, ":id": id},
-                )
-                .context("failed to mark a job interrupted")?;
-                tx.execute(
-                    "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
-                     WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
-                    named_params! {":t": now, ":n": note, ":id": id},
-                )
-                .context("failed to mark a job interrupted")?;
+                mark_interrupted(tx, *id, &note, now)?;
             }
             Ok(rows.into_iter().map(|(i, _, _)| i).collect())
         })
@@ -271,4 +248,22 @@ impl Store {
             })
             .context("failed to read job runs")
     }
+}
+
+/// Marks a running job run `interrupted` with `note`; its vote becomes a
+/// failure that says so (and, being an interrupted run's, does not count
+/// as voted on).
+fn mark_interrupted(tx: &rusqlite::Connection, id: i64, note: &str, now: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id AND outcome = 'running'",
+        named_params! {":t": now, ":n": note, ":id": id},
+    )
+    .context("failed to mark a job interrupted")?;
+    tx.execute(
+        "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
+         WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
+        named_params! {":t": now, ":n": note, ":id": id},
+    )
+    .context("failed to mark a job interrupted")?;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use crate::util::*;
 
 /// A workspace whose config runs `jobs` (YAML under `jobs:`) for
 /// tripleo-ci-testing, requiring `criteria`.
-fn with_jobs(jobs: &str, criteria: &str, extra: &str) -> Workspace {
+pub(crate) fn with_jobs(jobs: &str, criteria: &str, extra: &str) -> Workspace {
     let ws = Workspace::sample();
     ws.write_config(&format!(
         "release: master

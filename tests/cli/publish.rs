@@ -602,18 +602,24 @@ fn publish_rebuilt_then_other(ws: &Workspace, target: &str) -> (String, String) 
     (a, b)
 }
 
+/// After A, A rebuilt and B were published: the versions kept are `A.2`
+/// (A's current bytes) and B; the stale A is of no use to anyone.
+#[track_caller]
+fn assert_kept_rebuilt(versions: &Path, a: &str, b: &str) {
+    assert_eq!(version_names(versions), [format!("{a}.2"), b.to_string()]);
+    assert_eq!(
+        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
+        b"rebuilt image\n"
+    );
+}
+
 #[test]
 fn keep_never_removes_the_version_a_labelled_rebuilt_build_is_served_from() {
     let ws = published();
     let (a, b) = publish_rebuilt_then_other(&ws, "images");
     let dest = images_dest(&ws);
     let versions = dest.with_file_name(".delorean.versions");
-    // A.2 holds A's current bytes; the stale A is of no use to anyone.
-    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
-    assert_eq!(
-        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
-        b"rebuilt image\n"
-    );
+    assert_kept_rebuilt(&versions, &a, &b);
     // Rolling the target back to A switches to that version, copying nothing.
     let r = ws.run(&["publish", "--target", "images", "--hash", &a, "--json"]);
     r.ok();
@@ -653,11 +659,7 @@ publish:
     let (a, b) = publish_rebuilt_then_other(&ws, "cdn-images");
     let dest = remote.join("images/delorean");
     let versions = remote.join("images/.delorean.versions");
-    assert_eq!(version_names(&versions), [format!("{a}.2"), b.clone()]);
-    assert_eq!(
-        std::fs::read(versions.join(format!("{a}.2/overcloud-full.tar"))).unwrap(),
-        b"rebuilt image\n"
-    );
+    assert_kept_rebuilt(&versions, &a, &b);
     ws.run(&["publish", "--target", "cdn-images", "--hash", &a])
         .ok();
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::jobs::{alive, with_jobs};
 use crate::util::*;
 
 const HEADER: &str = "Project,Source Repo,Source Sha,Dist Repo,Dist Sha,Status,Last Success Timestamp,Component,Extended Sha,Pkg NVR\n";
@@ -53,20 +54,10 @@ fn consistent_of(ws: &Workspace, rel: &str) -> i64 {
     ))
 }
 
-const ONE_PHASE: &str = "release: master
-trunk: trunk
-images: images
-promotions:
-  tripleo-ci-testing:
-    candidate_label: consistent
-    criteria: [consistent]
-";
-
 #[test]
 fn regression_a_hash_directory_still_being_written_is_read_again_and_consistency_follows_the_builders_link(
 ) {
-    let ws = Workspace::sample();
-    ws.write_config(ONE_PHASE);
+    let ws = one_phase("", "");
     ws.run(&["import"]).ok();
     let before = ws.builder_link("consistent");
     // A mirror has copied commit.yaml, not yet versions.csv.
@@ -136,17 +127,9 @@ fn regression_a_hash_directory_still_being_written_is_read_again_and_consistency
 
 #[test]
 fn regression_a_label_ahead_of_the_database_on_disk_never_moves_back() {
-    let ws = Workspace::sample();
-    ws.write_config(
-        "release: master
-trunk: trunk
-images: images
-promotions:
-  tripleo-ci-testing:
-    candidate_label: consistent
-    criteria: [job-x]
-",
-    );
+    let ws = one_phase("", "");
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    ws.write_config(&cfg.replace("criteria: [consistent]", "criteria: [job-x]"));
     ws.run(&["import"]).ok();
     let newest: String =
         ws.sql("SELECT repo_dir FROM builds WHERE consistent ORDER BY seq DESC LIMIT 1");
@@ -169,8 +152,7 @@ promotions:
 
 #[test]
 fn regression_one_build_dated_in_the_far_future_does_not_hide_the_builds_after_it() {
-    let ws = Workspace::sample();
-    ws.write_config(ONE_PHASE);
+    let ws = one_phase("", "");
     ws.run(&["import"]).ok();
     let ok = format!("{HEADER}{}", row("a", "SUCCESS"));
     // 2100-01-01: a builder's clock error.
@@ -200,11 +182,6 @@ fn regression_one_build_dated_in_the_far_future_does_not_hide_the_builds_after_i
     let r = ws.run(&["why"]);
     r.ok();
     assert!(!r.stdout.contains(&future), "{}", r.stdout);
-}
-
-#[allow(dead_code)]
-fn exists(p: &Path) -> bool {
-    std::fs::symlink_metadata(p).is_ok()
 }
 
 /// The sample trunk with one promotion of `consistent` builds to
@@ -430,22 +407,7 @@ fn regression_a_promotion_that_cannot_proceed_is_reported_and_the_others_go_on()
 
 #[test]
 fn regression_a_job_that_cannot_start_for_the_promoters_reasons_casts_no_vote() {
-    let ws = Workspace::sample();
-    ws.write_config(
-        "release: master
-trunk: trunk
-images: images
-logs: logs
-jobs:
-  check:
-    command: [./check.sh]
-promotions:
-  tripleo-ci-testing:
-    candidate_label: consistent
-    jobs: [check]
-    criteria: [check]
-",
-    );
+    let ws = with_jobs("  check:\n    command: [./check.sh]\n", "check", "");
     ws.script("check.sh", "true");
     // The logs are not a directory: no job can start.
     std::fs::write(ws.path().join("logs"), "").unwrap();
@@ -469,7 +431,7 @@ promotions:
 /// Waits, bounded, until process `pid` is gone; whether it went.
 fn gone(pid: i32) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while crate::jobs::alive(pid) {
+    while alive(pid) {
         if std::time::Instant::now() > deadline {
             return false;
         }
@@ -499,23 +461,10 @@ fn pid_in(path: &Path) -> i32 {
 
 /// A workspace whose one job, holding an environment of pool `p`, runs `body`.
 fn job_on_testenv(body: &str) -> Workspace {
-    let ws = Workspace::sample();
-    ws.write_config(
-        "release: master
-trunk: trunk
-images: images
-logs: logs
-kill_grace: 2s
-jobs:
-  deploy:
-    command: [./deploy.sh]
-    testenv: p
-promotions:
-  tripleo-ci-testing:
-    candidate_label: consistent
-    jobs: [deploy]
-    criteria: [deploy]
-",
+    let ws = with_jobs(
+        "  deploy:\n    command: [./deploy.sh]\n    testenv: p\n",
+        "deploy",
+        "kill_grace: 2s",
     );
     std::fs::write(ws.path().join("env.json"), "{\"host\": \"h\"}").unwrap();
     ws.run(&["testenv", "add", "e1", "--pool", "p", "--data", "env.json"])
@@ -579,7 +528,7 @@ fn regression_a_lease_lasts_as_long_as_any_process_of_its_job() {
     // The runner dies without a word; its job, in its own group, lives on.
     runner.kill().unwrap();
     runner.wait().unwrap();
-    assert!(crate::jobs::alive(job));
+    assert!(alive(job));
     let r = ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"]);
     assert_eq!(
         r.code, 75,
