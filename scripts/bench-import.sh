@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${SKIP_BUILD:-}" = 1 ] || cargo build --release --quiet
 echo "bench-import: run this on a quiet machine; figures are medians of warm-cache runs" >&2
-exec python3 scripts/bench/import_bench.py "$@"
+# Not exec: a process keeps the resource usage of the children it had
+# (the build above), and the benchmark reads its children's peak memory.
+python3 scripts/bench/import_bench.py "$@"
