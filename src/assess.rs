@@ -105,7 +105,7 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
 /// link that cannot be read or leaves the trunk counts as none here: the
 /// promotion's own steps report it.
 fn label_on_disk(store: &Store, cfg: &Config, p: &PromotionDef) -> Result<Option<Build>> {
-    let Ok(Some(dir)) = crate::promote::current_target(&cfg.trunk, p.name.as_str(), None) else {
+    let Ok(Some(dir)) = crate::trunk::current_target(&cfg.trunk, p.name.as_str(), None) else {
         return Ok(None);
     };
     store.build_by_repo_dir(&dir)

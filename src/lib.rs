@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod assess;
+pub mod atomic;
 pub mod build_env;
 pub mod cli;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod decide;
 pub mod duration;
 pub mod error;
 pub mod fault;
+pub mod hex;
 pub mod ident;
 pub mod input;
 pub mod jobs;
@@ -24,3 +26,4 @@ pub mod signals;
 pub mod store;
 pub mod terminal;
 pub mod trunk;
+pub mod usecase;

@@ -189,21 +189,20 @@ pub fn replay(store: &mut Store, c: &promote::Carry, e: &ExportedPromotion) -> R
     }
     store.record_replayed(e, Replayed::Applying, None, mark, now)?;
     let label = Label::promotable(&e.label)?;
-    let outcome = promote::promote(
-        store,
-        c,
-        &label,
-        &build,
-        &Actor {
-            user: &e.user,
-            kind: Kind::Replay,
-            reason: &e.reason,
-        },
-        e.aggregate_hash.as_deref(),
-    )?;
+    let actor = Actor {
+        user: &e.user,
+        kind: Kind::Replay,
+        reason: &e.reason,
+    };
+    let request = promote::Request {
+        aggregate_hash: e.aggregate_hash.as_deref(),
+        ..promote::Request::one(&label, &build, actor)
+    };
+    let outcome = promote::promote(store, c, &request)?;
     let now = crate::clock::now();
     match outcome {
-        Outcome::Moved { history_id, .. } => {
+        Outcome::Moved { history_ids, .. } => {
+            let history_id = history_ids[0];
             store.record_replayed(e, Replayed::Applied, Some(history_id), mark, now)?;
             Ok(Fate::Applied { history_id })
         }

@@ -257,17 +257,15 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
     let (_lock, mut store) = ctx.moving_labels()?;
     let build = ctx.build_by_hashes(&store, &a.build)?;
     let user = ctx.user();
+    let actor = Actor {
+        user: &user,
+        kind: Kind::Manual,
+        reason: "repo-promote",
+    };
     let outcome = promote::promote(
         &mut store,
         &ctx.carry(&trees, &user)?,
-        &label,
-        &build,
-        &Actor {
-            user: &user,
-            kind: Kind::Manual,
-            reason: "repo-promote",
-        },
-        None,
+        &promote::Request::one(&label, &build, actor),
     )?;
     if let Some(left) = promote::image_left_behind(&trees, &label, &build) {
         ctx.log(
@@ -389,29 +387,41 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
         builds.push(ctx.build_by_hashes(&store, h)?);
     }
     let user = ctx.user();
-    let batch = promote::promote_batch(
-        &mut store,
-        &trees,
-        &label,
-        &builds,
-        &promote::AggregateSource::Compute,
-        &Actor {
+    let request = promote::Request {
+        label: &label,
+        builds: &builds,
+        batch: Some(promote::AggregateSource::Compute),
+        actor: Actor {
             user: &user,
             kind: Kind::Manual,
             reason: "repo-promote-batch",
         },
-    )?;
+        run_id: None,
+        aggregate_hash: None,
+        found: None,
+    };
+    let aggregate_hash = match promote::promote(&mut store, &ctx.carry(&trees, &user)?, &request)? {
+        Outcome::Moved {
+            aggregate_hash: Some(h),
+            ..
+        } => h,
+        Outcome::Stopped { reason } => return Err(Error::Failed(reason)),
+        other => {
+            return Err(Error::Failed(format!(
+                "the batch promotion to {label} ended unexpectedly: {other:?}"
+            )))
+        }
+    };
     ctx.log(
         Level::Info,
         &format!(
-            "promoted {} builds to {label} by hand as aggregate {}",
+            "promoted {} builds to {label} by hand as aggregate {aggregate_hash}",
             builds.len(),
-            batch.aggregate_hash
         ),
     );
     let last = store
         .promotions(&PromotionFilter {
-            aggregate_hash: Some(&batch.aggregate_hash),
+            aggregate_hash: Some(&aggregate_hash),
             name: Some(label.as_str()),
             limit: 1,
             ..Default::default()

@@ -39,7 +39,7 @@ fn page(cmd: &clap::Command) -> Result<String> {
 fn write_pages(cmd: &clap::Command, dir: &Path, written: &mut usize) -> Result<()> {
     let name = cmd.get_display_name().unwrap_or_else(|| cmd.get_name());
     let path = dir.join(format!("{name}.1"));
-    crate::report::write_atomically(&path, page(cmd)?.as_bytes())?;
+    crate::atomic::write(&path, page(cmd)?.as_bytes())?;
     *written += 1;
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         write_pages(sub, dir, written)?;

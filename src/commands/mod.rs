@@ -257,22 +257,20 @@ pub fn extended_hash(s: Option<&str>) -> Result<Option<ExtendedHash>> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
+pub use crate::usecase::Level;
 
-impl Level {
-    fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-        }
+impl crate::usecase::Sink for Ctx {
+    fn log(&self, level: Level, msg: &str) {
+        Ctx::log(self, level, msg)
+    }
+
+    fn print(&self, text: &str) -> Result<()> {
+        Ctx::print(self, text)
+    }
+
+    fn progress(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.global.quiet && std::io::stderr().is_terminal()
     }
 }
 

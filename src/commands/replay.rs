@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, a: cli::Replay) -> Result<u8> {
             "{source} holds this database's own history (origin {own}): nothing to replay"
         )));
     }
-    super::import::import_if_moved(ctx, &mut store, &cfg.trunk)?;
+    crate::usecase::import::import_if_moved(ctx, &mut store, &cfg.trunk)?;
     let trees = ctx.trees()?;
     let user = ctx.user();
     let c = ctx.carry(&trees, &user)?;

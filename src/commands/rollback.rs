@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
     let trees = ctx.trees()?;
     let (_lock, mut store) = ctx.moving_labels()?;
     let current =
-        promote::current_target(&trees.trunk, label.as_str(), None)?.ok_or_else(|| {
+        crate::trunk::current_target(&trees.trunk, label.as_str(), None)?.ok_or_else(|| {
             Error::NotFound(format!(
                 "there is no label {label} in {}",
                 trees.trunk.display()
@@ -26,14 +26,13 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
     let target = match &a.to {
         Some(h) => ctx.build_by_full_hash(&store, h)?,
         None => {
-            let prev = promote::current_target(&trees.trunk, &label.previous(), None)?.ok_or_else(
-                || {
+            let prev = crate::trunk::current_target(&trees.trunk, &label.previous(), None)?
+                .ok_or_else(|| {
                     Error::NotFound(format!(
                         "{label} has no {} link to go back to; give --to FULL_HASH",
                         label.previous()
                     ))
-                },
-            )?;
+                })?;
             store.build_by_repo_dir(&prev)?.ok_or_else(|| {
                 Error::NotFound(format!(
                     "{} points at {prev}, which is not a recorded build",
@@ -49,17 +48,15 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         )));
     }
     let user = ctx.user();
+    let actor = Actor {
+        user: &user,
+        kind: Kind::Rollback,
+        reason: &a.reason,
+    };
     let outcome = promote::promote(
         &mut store,
         &ctx.carry(&trees, &user)?,
-        &label,
-        &target,
-        &Actor {
-            user: &user,
-            kind: Kind::Rollback,
-            reason: &a.reason,
-        },
-        None,
+        &promote::Request::one(&label, &target, actor),
     )?;
     if let Outcome::Stopped { reason } = &outcome {
         return Err(Error::Failed(format!(

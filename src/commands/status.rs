@@ -9,7 +9,7 @@ use super::{Ctx, Level};
 use crate::cli;
 use crate::clock;
 use crate::error::Result;
-use crate::report::{self, age, html, metrics, status};
+use crate::report::{age, html, metrics, status};
 use crate::terminal::escaped;
 
 /// How many history rows the page's timeline shows.
@@ -39,11 +39,11 @@ pub fn run(ctx: &Ctx, a: cli::Status) -> Result<u8> {
     if let Some(path) = &a.html {
         let grids = status::grids(&store, cfg, &trees, now)?;
         let timeline = status::timeline(&store, TIMELINE_ROWS)?;
-        report::write_atomically(path, html::render(&st, &grids, &timeline).as_bytes())?;
+        crate::atomic::write(path, html::render(&st, &grids, &timeline).as_bytes())?;
         ctx.log(Level::Info, &format!("wrote {}", path.display()));
     }
     if let Some(path) = &a.metrics {
-        report::write_atomically(path, metrics::render(&st).as_bytes())?;
+        crate::atomic::write(path, metrics::render(&st).as_bytes())?;
         ctx.log(Level::Info, &format!("wrote {}", path.display()));
     }
     Ok(0)

@@ -91,7 +91,8 @@ fn explain(
     }
     let assessment = assess(store, cfg, p, now)?;
     let component = forced.and_then(|b| b.component.clone());
-    let label_dir = promote::current_target(&trees.trunk, p.name.as_str(), component.as_deref())?;
+    let label_dir =
+        crate::trunk::current_target(&trees.trunk, p.name.as_str(), component.as_deref())?;
     let label_build = match &label_dir {
         Some(d) => store.build_by_repo_dir(d)?,
         None => None,

@@ -188,3 +188,13 @@ pub fn signal_group(pgid: u32, sig: i32) {
         libc::kill(-(pgid as i32), sig);
     }
 }
+
+/// "exit status 3" or "killed by signal 9".
+pub fn describe_status(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    }
+}

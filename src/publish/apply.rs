@@ -121,7 +121,7 @@ pub fn publish_local(
             copied_files: 0,
             copied_bytes: 0,
             reused_files: 0,
-            manifest_sha256: hex(&Sha256::digest(&manifest)),
+            manifest_sha256: crate::hex::sha256(&manifest),
             reused: true,
         }
     } else {
@@ -428,7 +428,7 @@ fn write_version(
                 rel,
                 stat: (0, 0, 0, 0),
                 size: text.len() as u64,
-                sha256: hex(&Sha256::digest(text.as_bytes())),
+                sha256: crate::hex::sha256(text.as_bytes()),
                 md5: None,
                 copied: true,
             });
@@ -464,7 +464,7 @@ fn write_version(
             copied_files,
             copied_bytes,
             reused_files,
-            manifest_sha256: hex(&Sha256::digest(manifest.as_bytes())),
+            manifest_sha256: crate::hex::sha256(manifest.as_bytes()),
             reused: false,
         },
         index,
@@ -584,17 +584,11 @@ fn digest(
         each(&buf[..n])?;
         size += n as u64;
     }
-    Ok((hex(&sha.finalize()), md5.map(|m| hex(&m.finalize())), size))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    Ok((
+        crate::hex::encode(&sha.finalize()),
+        md5.map(|m| crate::hex::encode(&m.finalize())),
+        size,
+    ))
 }
 
 /// Makes everything written under `dir` durable with one `syncfs(2)`

@@ -106,7 +106,7 @@ fn run(mut c: Command, what: &str) -> Result<(), String> {
     let err = String::from_utf8_lossy(&out.stderr);
     Err(format!(
         "cannot {what}: rsync {}: {}",
-        crate::promote::describe_status(out.status),
+        crate::jobs::process::describe_status(out.status),
         err.lines().last().unwrap_or("").trim()
     ))
 }

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::apply::{hex, parse_manifest};
+use super::apply::parse_manifest;
 use super::MANIFEST;
 
 /// What `verify` found.
@@ -121,7 +121,7 @@ fn sha256(f: &mut File, buf: &mut [u8]) -> std::io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(hex(&sha.finalize()))
+    Ok(crate::hex::encode(&sha.finalize()))
 }
 
 /// Checks the tree at `dir` (a published version, or `dest` itself).

@@ -13,7 +13,7 @@ use crate::config::{Config, PromotionDef};
 use crate::decide::{Evaluation, JobCheck, JobState};
 use crate::error::Result;
 use crate::ident::RESERVED_LABELS;
-use crate::promote::{self, Trees};
+use crate::promote::Trees;
 use crate::store::builds::Build;
 use crate::store::promotions::{LabelRow, PromotionFilter};
 use crate::store::Store;
@@ -178,7 +178,7 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
     let recorded = store.labels()?;
     let mut names: Vec<(String, Option<String>, Role)> = Vec::new();
     for b in RESERVED_LABELS {
-        let on_disk = promote::current_target(&trees.trunk, b, None)
+        let on_disk = crate::trunk::current_target(&trees.trunk, b, None)
             .ok()
             .flatten()
             .is_some();
@@ -323,7 +323,7 @@ fn label_build(
         Some(s) => s,
         None => name.to_string(),
     };
-    let dir = match promote::current_target(&trees.trunk, name, component) {
+    let dir = match crate::trunk::current_target(&trees.trunk, name, component) {
         Ok(d) => d,
         Err(e) => {
             warnings.push(format!("label {shown}: {e}; showing the database's record"));
@@ -444,7 +444,7 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
         .enumerate()
         .map(|(i, b)| (b, Some(i)))
         .collect();
-    let current = match promote::current_target(&trees.trunk, p.name.as_str(), None)? {
+    let current = match crate::trunk::current_target(&trees.trunk, p.name.as_str(), None)? {
         Some(dir) => store.build_by_repo_dir(&dir)?,
         None => None,
     };

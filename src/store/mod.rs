@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0004_publications.sql"),
     include_str!("../../schema/0005_replay.sql"),
     include_str!("../../schema/0006_trust.sql"),
+    include_str!("../../schema/0007_batches.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -72,6 +72,19 @@ pub struct Attempt {
     pub user: Option<String>,
     pub reason: String,
     pub aggregate_hash: Option<String>,
+    /// Whether it writes `<trunk>/<name>/` as an aggregate of its members.
+    pub aggregate: bool,
+    /// The builds it moves the label to, with the link each found: its one
+    /// build, or the component builds of a batch.
+    pub members: Vec<Member>,
+}
+
+/// One build an attempt moves its label to, and where that label (of the
+/// build's component) pointed when the attempt was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub build_id: i64,
+    pub previous_repo_dir: Option<String>,
 }
 
 /// What a new attempt is, besides its build and the links it found.
@@ -86,6 +99,9 @@ pub struct NewAttempt<'a> {
     pub user: Option<&'a str>,
     pub reason: &'a str,
     pub aggregate_hash: Option<&'a str>,
+    pub aggregate: bool,
+    /// A batch's members; empty for an attempt of one build.
+    pub members: &'a [Member],
 }
 
 /// The last run, for `status`.
@@ -168,7 +184,7 @@ impl Store {
             .conn()
             .prepare_cached(
                 "SELECT id, run_id, name, build_id, previous_repo_dir, previous_image, step,
-                        kind, user, reason, aggregate_hash
+                        kind, user, reason, aggregate_hash, aggregate
                  FROM attempts WHERE step NOT IN ('done', 'stopped') ORDER BY id",
             )
             .context("failed to read unfinished promotions")?;
@@ -186,26 +202,81 @@ impl Store {
                     user: r.get(8)?,
                     reason: r.get(9)?,
                     aggregate_hash: r.get(10)?,
+                    aggregate: r.get(11)?,
+                    members: Vec::new(),
                 })
             })
             .context("failed to read unfinished promotions")?;
-        rows.collect::<rusqlite::Result<_>>()
-            .context("failed to read unfinished promotions")
+        let mut attempts: Vec<Attempt> = rows
+            .collect::<rusqlite::Result<_>>()
+            .context("failed to read unfinished promotions")?;
+        for a in &mut attempts {
+            a.members = self.members(a)?;
+        }
+        Ok(attempts)
+    }
+
+    /// A batch's recorded members; for an attempt of one build, that build.
+    fn members(&self, a: &Attempt) -> Result<Vec<Member>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT build_id, previous_repo_dir FROM attempt_members
+                 WHERE attempt_id = ?1 ORDER BY position",
+            )
+            .context("failed to read a batch's builds")?;
+        let rows = stmt
+            .query_map([a.id], |r| {
+                Ok(Member {
+                    build_id: r.get(0)?,
+                    previous_repo_dir: r.get(1)?,
+                })
+            })
+            .context("failed to read a batch's builds")?;
+        let members: Vec<Member> = rows
+            .collect::<rusqlite::Result<_>>()
+            .context("failed to read a batch's builds")?;
+        if members.is_empty() {
+            return Ok(vec![Member {
+                build_id: a.build_id,
+                previous_repo_dir: a.previous_repo_dir.clone(),
+            }]);
+        }
+        Ok(members)
     }
 
     pub fn new_attempt(&mut self, a: &NewAttempt, now: i64) -> Result<Attempt> {
         let id = self.write(|tx| {
             tx.execute(
                 "INSERT INTO attempts (run_id, name, build_id, previous_repo_dir, previous_image, step,
-                                       started_at, updated_at, kind, user, reason, aggregate_hash)
-                 VALUES (:r, :n, :b, :pr, :pi, 'decided', :t, :t, :k, :u, :why, :agg)",
+                                       started_at, updated_at, kind, user, reason, aggregate_hash,
+                                       aggregate)
+                 VALUES (:r, :n, :b, :pr, :pi, 'decided', :t, :t, :k, :u, :why, :agg, :batch)",
                 named_params! {":r": a.run_id, ":n": a.name, ":b": a.build_id,
                     ":pr": a.previous_repo_dir, ":pi": a.previous_image, ":t": now,
-                    ":k": a.kind.as_str(), ":u": a.user, ":why": a.reason, ":agg": a.aggregate_hash},
+                    ":k": a.kind.as_str(), ":u": a.user, ":why": a.reason, ":agg": a.aggregate_hash,
+                    ":batch": a.aggregate},
             )
             .context("failed to record the promotion's start")?;
-            Ok(tx.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            for (i, m) in a.members.iter().enumerate() {
+                tx.prepare_cached(
+                    "INSERT INTO attempt_members (attempt_id, position, build_id, previous_repo_dir)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut st| st.execute((id, i as i64, m.build_id, &m.previous_repo_dir)))
+                .context("failed to record a batch's builds")?;
+            }
+            Ok(id)
         })?;
+        let members = if a.members.is_empty() {
+            vec![Member {
+                build_id: a.build_id,
+                previous_repo_dir: a.previous_repo_dir.map(String::from),
+            }]
+        } else {
+            a.members.to_vec()
+        };
         Ok(Attempt {
             id,
             run_id: a.run_id,
@@ -218,6 +289,8 @@ impl Store {
             user: a.user.map(String::from),
             reason: a.reason.to_string(),
             aggregate_hash: a.aggregate_hash.map(String::from),
+            aggregate: a.aggregate,
+            members,
         })
     }
 

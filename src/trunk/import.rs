@@ -106,12 +106,11 @@ pub struct ScannedAggregate {
 /// Reads an aggregate directory: its `delorean.repo`, whose md5 must be the
 /// directory's name, as DLRN names it.
 pub fn read_aggregate(root: &Path, rel: &str) -> Result<ScannedAggregate, String> {
-    use md5::{Digest, Md5};
     let dir = root.join(rel);
     let shown = dir.display();
     let bytes = std::fs::read(dir.join("delorean.repo"))
         .map_err(|e| format!("{shown}/delorean.repo: skipped: {e}"))?;
-    let md5 = crate::publish::apply::hex(&Md5::digest(&bytes));
+    let md5 = crate::hex::md5(&bytes);
     let name = rel.rsplit('/').next().unwrap_or("");
     if md5 != name {
         return Err(format!(

@@ -87,6 +87,33 @@ pub fn resolve_within(root: &Path, link_dir_rel: &Path, target: &Path) -> Option
     Some(out)
 }
 
+/// Where the label `name` (of `component`, or of the whole trunk) points
+/// on disk now, as a hash directory relative to the trunk root; `None`
+/// when there is no link.
+pub fn current_target(
+    trunk: &Path,
+    name: &str,
+    component: Option<&str>,
+) -> crate::error::Result<Option<String>> {
+    use crate::error::{Error, IoContext};
+    let dir = label_dir(trunk, component);
+    let Some(target) = links::read(&dir, name).at("read link", &dir.join(name))? else {
+        return Ok(None);
+    };
+    let dir_rel: PathBuf = match component {
+        Some(c) => Path::new("component").join(c),
+        None => PathBuf::new(),
+    };
+    let rel = resolve_within(trunk, &dir_rel, &target).ok_or_else(|| {
+        Error::Failed(format!(
+            "link {} points at {}, outside the trunk",
+            dir.join(name).display(),
+            target.display()
+        ))
+    })?;
+    Ok(rel.to_str().map(String::from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,66 @@
+//! A promotion's hooks: commands run before any link moves, each in its
+//! own process group with `hook_timeout`; the first failure stops them.
+
+use std::path::{Path, PathBuf};
+
+use super::Carry;
+use crate::ident::Label;
+use crate::store::builds::Build;
+
+/// Runs the hooks of `label`'s promotion with the `PROMOTER_*` variables
+/// of `build` (a batch: of its first build, with the aggregate's hash when
+/// known); the reason of the first failure.
+pub(super) fn run(
+    c: &Carry,
+    label: &Label,
+    build: &Build,
+    aggregate_hash: Option<&str>,
+) -> Result<(), String> {
+    let hooks = c
+        .cfg
+        .promotion(label.as_str())
+        .map(|p| p.hooks.as_slice())
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let mut env = crate::build_env::variables(c.cfg, label.as_str(), build);
+    env.push(("PROMOTER_LOG_DIR".into(), c.log_dir.display().to_string()));
+    if let Some(h) = aggregate_hash {
+        env.push(("PROMOTER_AGGREGATE_HASH".into(), h.to_string()));
+    }
+    for (i, argv) in hooks.iter().enumerate() {
+        let log = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
+        let spec = crate::jobs::process::Spec {
+            program: resolve_program(&c.cfg.dir, &argv[0]),
+            args: argv[1..].to_vec(),
+            env: env.clone(),
+            cwd: c.cfg.dir.clone(),
+            log: log.clone(),
+            timeout: c.cfg.hook_timeout,
+            grace: c.cfg.kill_grace,
+        };
+        let ended = crate::jobs::process::run(&spec, |_| {})
+            .map_err(|e| format!("hook {} could not run: {e}", argv.join(" ")))?;
+        if ended.outcome != crate::store::jobs::JobOutcome::Passed {
+            return Err(format!(
+                "hook {} failed ({}); see {}",
+                argv.join(" "),
+                ended.notes,
+                log.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A command with a relative path is relative to `base`; a bare name is
+/// looked up in `PATH`.
+pub fn resolve_program(base: &Path, program: &str) -> PathBuf {
+    let p = Path::new(program);
+    if p.is_relative() && program.contains('/') {
+        base.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}

@@ -1,0 +1,325 @@
+//! Publishing: a build copied to a publish target (local or over rsync),
+//! recorded, old versions removed; and `run`'s last step, every target
+//! brought to the build of its newest promotion.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Level, Sink};
+use crate::config::{Config, PublishTarget, Source};
+use crate::error::{Error, Result};
+use crate::publish::apply::{self, Options, Progress};
+use crate::publish::{plan, remote};
+use crate::store::builds::Build;
+use crate::store::publications::NewPublication;
+use crate::store::Store;
+
+/// What one publish did.
+#[derive(Debug, Serialize)]
+pub struct Published {
+    pub target: String,
+    pub full_hash: String,
+    pub dest: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub copied_files: u64,
+    pub copied_bytes: u64,
+    /// Files hard-linked from the previous version.
+    pub reused_files: u64,
+    pub removed: Vec<String>,
+    pub seconds: f64,
+}
+
+pub fn describe(p: &Published) -> String {
+    format!(
+        "published {} to {} ({}): {} files, {} ({} files, {} copied{}){} in {:.1}s",
+        p.full_hash,
+        p.target,
+        p.dest,
+        p.files,
+        human_bytes(p.bytes),
+        p.copied_files,
+        human_bytes(p.copied_bytes),
+        if p.reused_files > 0 {
+            format!("; {} unchanged files reused", p.reused_files)
+        } else {
+            String::new()
+        },
+        if p.removed.is_empty() {
+            String::new()
+        } else {
+            format!("; removed {} old versions", p.removed.len())
+        },
+        p.seconds
+    )
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The build a target should show: that of the newest promotion among the
+/// promotions that publish it.
+pub fn desired_build(cfg: &Config, store: &Store, target: &PublishTarget) -> Result<Option<Build>> {
+    let labels: Vec<&str> = cfg
+        .promotions
+        .iter()
+        .filter(|p| p.publish.contains(&target.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    match store.newest_promotion_of(&labels)? {
+        Some((id, _)) => store.build_by_id(id),
+        None => Ok(None),
+    }
+}
+
+/// Publishes `build` to `target`, records it, applies retention.
+pub fn publish_target(
+    cfg: &Config,
+    store: &mut Store,
+    target: &PublishTarget,
+    build: &Build,
+    user: &str,
+    out: &dyn Sink,
+) -> Result<Published> {
+    let started = Instant::now();
+    let started_at = crate::clock::now();
+    let (source, root) = match target.source {
+        Source::Trunk => (cfg.trunk.join(&build.repo_dir), cfg.trunk.clone()),
+        Source::Images => (cfg.images.join(&build.full_hash), cfg.images.clone()),
+    };
+    if !source.is_dir() {
+        return Err(Error::NotFound(format!(
+            "cannot publish {} to {}: {} is not there",
+            build.full_hash,
+            target.name,
+            source.display()
+        )));
+    }
+    let entries = plan(&source, &root).map_err(|e| {
+        Error::Refused(format!(
+            "cannot publish {} to {}: {e}; {} was left as it was",
+            build.full_hash, target.name, target.dest
+        ))
+    })?;
+    let is_remote = remote::is_remote(&target.dest);
+    let local_dest = if is_remote {
+        // Staged beside the database, in the same layout, then pushed.
+        let (_, name) = remote::split(&target.dest).ok_or_else(|| {
+            Error::Invalid(format!(
+                "publish target {}: dest {:?} has no directory name",
+                target.name, target.dest
+            ))
+        })?;
+        store
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("publish")
+            .join(&target.name)
+            .join(name)
+    } else {
+        cfg.dir.join(&target.dest)
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    // The version the remote shows before this publish, by name (a rebuilt
+    // build's is `<full_hash>.N`), for `--link-dest`: the staging mirrors it.
+    let previous_version = apply::current_version(&local_dest)
+        .and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
+    let bar = ProgressBar::new(out, &target.name);
+    let written = apply::publish_local(
+        &entries,
+        &local_dest,
+        &build.full_hash,
+        &Options {
+            sidecars: target.sidecars.clone(),
+            threads,
+        },
+        &|p| bar.show(p),
+    )
+    .map_err(|e| {
+        Error::io(
+            format!("failed to publish {} to {}", build.full_hash, target.name),
+            e,
+        )
+    })?;
+    bar.finish();
+    if is_remote {
+        // The remote version is named as the local one (`<full_hash>`, or
+        // `<full_hash>.N` for a rebuilt build).
+        let vname = written
+            .version
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| build.full_hash.clone());
+        remote::push(
+            &written.version,
+            &target.dest,
+            &vname,
+            previous_version.as_deref(),
+        )
+        .map_err(|e| {
+            Error::Failed(format!(
+                "failed to publish {} to {}: {e}",
+                build.full_hash, target.name
+            ))
+        })?;
+    }
+    let history: Vec<String> = store
+        .publications(&target.name, 1000)?
+        .into_iter()
+        .map(|p| p.full_hash)
+        .collect();
+    let protected = store.labelled_full_hashes()?;
+    let removed = apply::retain(&local_dest, target.keep, &history, &protected).map_err(|e| {
+        Error::io(
+            format!("failed to remove old versions of {}", target.name),
+            e,
+        )
+    })?;
+    if is_remote && !removed.is_empty() {
+        remote::prune(&crate::publish::versions_dir(&local_dest), &target.dest).map_err(|e| {
+            Error::Failed(format!(
+                "published {} to {}, but {e}",
+                build.full_hash, target.name
+            ))
+        })?;
+    }
+    let dest_shown = if is_remote {
+        target.dest.clone()
+    } else {
+        local_dest.display().to_string()
+    };
+    store.add_publication(&NewPublication {
+        target: &target.name,
+        build_id: build.id,
+        full_hash: &build.full_hash,
+        dest: &dest_shown,
+        files: written.files,
+        bytes: written.bytes,
+        copied_files: written.copied_files,
+        copied_bytes: written.copied_bytes,
+        manifest_sha256: &written.manifest_sha256,
+        removed: &removed.join(","),
+        user,
+        started_at,
+        finished_at: crate::clock::now(),
+    })?;
+    Ok(Published {
+        target: target.name.clone(),
+        full_hash: build.full_hash.clone(),
+        dest: dest_shown,
+        files: written.files,
+        bytes: written.bytes,
+        copied_files: written.copied_files,
+        copied_bytes: written.copied_bytes,
+        reused_files: written.reused_files,
+        removed,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// `run`'s last step: every target shows the build of the newest promotion
+/// that publishes it (a publish that failed or was killed is done again).
+/// Returns how many publishes failed.
+pub fn publish_pending(
+    cfg: &Config,
+    store: &mut Store,
+    user: &str,
+    out: &dyn Sink,
+    dry_run: bool,
+) -> Result<usize> {
+    let mut failed = 0;
+    for target in &cfg.publish {
+        let Some(build) = desired_build(cfg, store, target)? else {
+            continue;
+        };
+        let shown = store.publications(&target.name, 1)?.into_iter().next();
+        if shown.is_some_and(|p| p.build_id == build.id) {
+            continue;
+        }
+        if dry_run {
+            out.print(&format!(
+                "would publish {} to {}",
+                build.full_hash, target.name
+            ))?;
+            continue;
+        }
+        match publish_target(cfg, store, target, &build, user, out) {
+            Ok(p) => out.log(Level::Info, &describe(&p)),
+            Err(e) => {
+                failed += 1;
+                let mut msg = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    msg.push_str(&format!(": {s}"));
+                    source = s.source();
+                }
+                out.log(Level::Error, &msg);
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// A one-line progress bar on stderr, only on a terminal and without -q.
+struct ProgressBar {
+    on: bool,
+    name: String,
+    started: Instant,
+    last: Mutex<Option<Instant>>,
+}
+
+impl ProgressBar {
+    fn new(out: &dyn Sink, name: &str) -> ProgressBar {
+        ProgressBar {
+            on: out.progress(),
+            name: name.to_string(),
+            started: Instant::now(),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn show(&self, p: Progress) {
+        if !self.on {
+            return;
+        }
+        let mut last = self.last.lock().expect("lock");
+        if last.is_some_and(|t| t.elapsed().as_millis() < 100) && p.files_done < p.files_total {
+            return;
+        }
+        *last = Some(Instant::now());
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        eprint!(
+            "\r{}: {}/{} files, {} / {}, {}/s   ",
+            self.name,
+            p.files_done,
+            p.files_total,
+            human_bytes(p.bytes_done),
+            human_bytes(p.bytes_total),
+            human_bytes((p.bytes_done as f64 / secs) as u64)
+        );
+    }
+
+    fn finish(&self) {
+        if self.on && self.last.lock().expect("lock").is_some() {
+            eprintln!();
+        }
+    }
+}
