@@ -42,8 +42,8 @@ impl Assessment {
 /// The history of the candidate label, newest first.
 fn candidate_history(store: &Store, label: &str, limit: usize) -> Result<Vec<i64>> {
     match label {
-        "consistent" => store.newest_builds(true, limit),
-        "current" => store.newest_builds(false, limit),
+        crate::model::CONSISTENT => store.newest_builds(true, limit),
+        crate::model::CURRENT => store.newest_builds(false, limit),
         other => store.label_history(other, limit),
     }
 }
@@ -179,7 +179,9 @@ pub fn assess_aggregates(
 ) -> Result<AggregateAssessment> {
     let label = p.candidate_label.as_str();
     let history = match label {
-        "consistent" | "current" => store.newest_aggregates(label, cfg.latest_hashes_count)?,
+        crate::model::CONSISTENT | crate::model::CURRENT => {
+            store.newest_aggregates(label, cfg.latest_hashes_count)?
+        }
         other => store.aggregate_label_history(other, cfg.latest_hashes_count)?,
     };
     let promoted = store.ever_promoted_aggregates(p.name.as_str(), &history)?;

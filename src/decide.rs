@@ -18,6 +18,9 @@ pub struct VoteFact {
     pub timestamp: i64,
     pub url: String,
     pub notes: String,
+    /// Cast by a job of this promoter that ran out of time (its job run
+    /// says so, not its notes).
+    pub timed_out: bool,
 }
 
 /// A recorded exception: a job that does not have to pass.
@@ -52,7 +55,7 @@ pub enum JobState {
     Disabled { reason: String },
     /// The newest vote is in progress.
     Running { vote: VoteFact },
-    /// The newest vote is a failure that says it timed out.
+    /// The newest vote is a failure of a job that ran out of time.
     TimedOut { vote: VoteFact },
     /// The newest vote is a failure.
     Failed { vote: VoteFact },
@@ -195,9 +198,7 @@ pub fn evaluate(
                 {
                     None => JobState::Missing,
                     Some(v) if v.in_progress => JobState::Running { vote: v.clone() },
-                    Some(v) if v.notes.contains("timed out") => {
-                        JobState::TimedOut { vote: v.clone() }
-                    }
+                    Some(v) if v.timed_out => JobState::TimedOut { vote: v.clone() },
                     Some(v) => JobState::Failed { vote: v.clone() },
                 }
             };
@@ -283,6 +284,7 @@ mod tests {
             timestamp: id,
             url: format!("https://logs/{id}"),
             notes: String::new(),
+            timed_out: false,
         }
     }
 
@@ -393,6 +395,7 @@ mod tests {
         let reqs = [req("ok"), req("bad"), req("slow"), req("none"), disabled];
         let mut timeout = vote(3, "slow", false);
         timeout.notes = "timed out after 1h".into();
+        timeout.timed_out = true;
         let votes = vec![vote(1, "ok", true), vote(2, "bad", false), timeout];
         let e = evaluate(&reqs, 1, &votes, &[], 0);
         let words: Vec<_> = e.jobs.iter().map(|j| j.state.word()).collect();

@@ -15,7 +15,7 @@ pub const MAX_LEN: usize = 255;
 pub const MAX_LABEL_LEN: usize = MAX_LEN - ".previous-".len() - ".tmp-".len() - 10;
 
 /// The link names the builder maintains; never promotion names.
-pub const RESERVED_LABELS: [&str; 2] = ["current", "consistent"];
+pub const RESERVED_LABELS: [&str; 2] = [crate::model::CURRENT, crate::model::CONSISTENT];
 
 /// Latest timestamp we accept: 9999-12-31T23:59:59Z.
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;

@@ -19,6 +19,7 @@ pub mod ident;
 pub mod input;
 pub mod jobs;
 pub mod mirror;
+pub mod model;
 pub mod promote;
 pub mod publish;
 pub mod report;

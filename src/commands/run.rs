@@ -7,6 +7,7 @@ use super::{Ctx, Level};
 use crate::cli;
 use crate::error::{Error, Result};
 use crate::store::lock::RunLock;
+use crate::store::runs::RunOutcome;
 use crate::store::Store;
 use crate::usecase::run::{Env, Options, Tally};
 
@@ -70,9 +71,9 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     let result = crate::usecase::run::run(&env, &mut store, &opts, ctx, &mut tally);
     let summary = summary(&tally, started.elapsed().as_secs_f64());
     let outcome = match &result {
-        Ok(()) => "completed",
-        Err(Error::Interrupted { .. }) => "interrupted",
-        Err(_) => "failed",
+        Ok(()) => RunOutcome::Completed,
+        Err(Error::Interrupted { .. }) => RunOutcome::Interrupted,
+        Err(_) => RunOutcome::Failed,
     };
     if a.dry_run {
         store.end_dry_run()?;

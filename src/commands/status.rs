@@ -146,7 +146,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             .map(|n| n.to_string())
             .unwrap_or_else(|| "-".into());
         let next = match (&l.newest_candidate, &l.candidate_label) {
-            (Some(cand), _) if cand.verdict == "promotable" => format!(
+            (Some(cand), _) if cand.verdict == crate::model::Verdict::Promotable => format!(
                 "{} {}: {}",
                 shown(cand),
                 c.paint(GREEN, "promotable"),
@@ -195,10 +195,12 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             c.paint(DIM, "no run recorded yet: promoter run")
         )),
         Some(r) => {
-            let outcome = match r.outcome.as_str() {
-                "completed" => c.paint(GREEN, &r.outcome),
-                "running" => c.paint(YELLOW, &r.outcome),
-                o => c.paint(RED, &escaped(o)),
+            use crate::store::runs::RunOutcome;
+            let o = r.outcome.as_str();
+            let outcome = match r.outcome {
+                RunOutcome::Completed => c.paint(GREEN, o),
+                RunOutcome::Running => c.paint(YELLOW, o),
+                RunOutcome::Failed | RunOutcome::Interrupted => c.paint(RED, o),
             };
             let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
             out.push_str(&format!(

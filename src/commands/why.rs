@@ -10,6 +10,7 @@ use crate::clock;
 use crate::config::PromotionDef;
 use crate::decide::{Evaluation, JobState};
 use crate::error::Result;
+use crate::model::Verdict;
 use crate::promote;
 use crate::store::builds::Build;
 use crate::store::Store;
@@ -19,8 +20,7 @@ use crate::store::Store;
 pub struct Explanation {
     pub promotion: String,
     pub candidate_label: String,
-    /// promotable, blocked, promoted (the label points at it), no_candidate
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub summary: String,
     /// Where the label points now (a full hash), if anywhere.
     pub label_now: Option<String>,
@@ -124,34 +124,34 @@ fn explain(
     let (verdict, summary) = match (&build, &evaluation) {
         (Some(b), Some(e)) => {
             let verdict = if label_build.as_ref().is_some_and(|l| l.id == b.id) {
-                "promoted"
+                Verdict::Promoted
             } else if !b.succeeded() || b.purged() {
-                "unpromotable"
+                Verdict::Unpromotable
             } else if e.met() {
-                "promotable"
+                Verdict::Promotable
             } else {
-                "blocked"
+                Verdict::Blocked
             };
             let head = match verdict {
-                "promoted" if assessment.candidates.is_empty() => format!(
+                Verdict::Promoted if assessment.candidates.is_empty() => format!(
                     "{} is where {} points, and no newer candidate waits in {}; {}",
                     b.full_hash,
                     p.name,
                     p.candidate_label,
                     e.summary()
                 ),
-                "promoted" => format!(
+                Verdict::Promoted => format!(
                     "{} is where {} points; {}",
                     b.full_hash,
                     p.name,
                     e.summary()
                 ),
-                "promotable" => format!("{} can be promoted: {}", b.full_hash, e.summary()),
-                "unpromotable" if b.purged() => format!(
+                Verdict::Promotable => format!("{} can be promoted: {}", b.full_hash, e.summary()),
+                Verdict::Unpromotable if b.purged() => format!(
                     "{} cannot be promoted: it has been purged, its repo is gone",
                     b.full_hash
                 ),
-                "unpromotable" => format!(
+                Verdict::Unpromotable => format!(
                     "{} cannot be promoted: its build has status {}, only successful builds are promoted",
                     b.full_hash, b.status
                 ),
@@ -160,7 +160,7 @@ fn explain(
             (verdict, head)
         }
         _ => (
-            "no_candidate",
+            Verdict::NoCandidate,
             format!(
                 "no candidate: {} has no build newer than the last one promoted to {}",
                 p.candidate_label, p.name
@@ -175,7 +175,7 @@ fn explain(
                 // A run that failed on this side is no vote, but says why
                 // the job has none yet.
                 if let Some(r) = store.last_job_run(b.id, &j.job_id)? {
-                    if r.outcome == "error" {
+                    if r.outcome == crate::store::jobs::RunState::Error {
                         errors.insert(j.job_id.clone(), r.notes);
                     }
                 }
@@ -227,19 +227,19 @@ fn explain_aggregate(
     let (verdict, summary, aggregate, components, jobs, rank) = match assessment.newest() {
         Some((c, e)) => {
             let verdict = if label_now.as_deref() == Some(c.aggregate.agg_hash.as_str()) {
-                "promoted"
+                Verdict::Promoted
             } else if e.met() {
-                "promotable"
+                Verdict::Promotable
             } else {
-                "blocked"
+                Verdict::Blocked
             };
             let head = match verdict {
-                "promotable" => format!(
+                Verdict::Promotable => format!(
                     "aggregate {} can be promoted: {}",
                     c.aggregate.agg_hash,
                     e.summary()
                 ),
-                "promoted" => format!(
+                Verdict::Promoted => format!(
                     "aggregate {} is where {} points; {}",
                     c.aggregate.agg_hash,
                     p.name,
@@ -261,7 +261,7 @@ fn explain_aggregate(
             )
         }
         None => (
-            "no_candidate",
+            Verdict::NoCandidate,
             format!(
                 "no candidate: {} has no aggregate newer than the last one promoted to {}",
                 p.candidate_label, p.name

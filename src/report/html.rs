@@ -33,7 +33,7 @@ th { background: var(--panel); font-weight: 600; }
 .labels td.none { color: var(--muted); font-style: italic; }
 .labels td:first-child { white-space: nowrap; }
 .verdict { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; font-weight: 600; }
-.verdict.promotable, .verdict.current { background: var(--passed); }
+.verdict.promotable, .verdict.promoted { background: var(--passed); }
 .verdict.blocked { background: var(--failed); }
 .verdict.idle { background: var(--missing); }
 .run.completed { color: #1b5e20; } .run.failed, .run.interrupted { color: #b71c1c; } .run.running { color: #0d47a1; }
@@ -120,8 +120,8 @@ fn last_run(s: &Status) -> String {
                 r.id,
                 clock::short(r.started_at),
                 age(s.generated_at - r.started_at),
-                esc(&r.outcome),
-                esc(&r.outcome),
+                esc(r.outcome.as_str()),
+                esc(r.outcome.as_str()),
                 esc(&r.summary)
             )
         }
@@ -259,7 +259,7 @@ fn column_head(h: &mut String, c: &Column) {
         None => "label now".to_string(),
     };
     let short: String = b.commit_hash.chars().take(10).collect();
-    let current = if c.verdict == "current" {
+    let current = if c.verdict == crate::model::Verdict::Promoted {
         " current"
     } else {
         ""

@@ -7,8 +7,6 @@ use std::fmt::Write;
 
 use super::status::{LabelStatus, Status};
 
-/// A run's outcomes, as a metric label.
-const RUN_OUTCOMES: [&str; 4] = ["running", "completed", "failed", "interrupted"];
 
 /// The metrics text.
 pub fn render(s: &Status) -> String {
@@ -89,7 +87,7 @@ pub fn render(s: &Status) -> String {
     );
     for l in &s.labels {
         if let Some(c) = &l.newest_candidate {
-            let blocked = u8::from(c.verdict == "blocked");
+            let blocked = u8::from(c.verdict == crate::model::Verdict::Blocked);
             let _ = writeln!(
                 out,
                 "promoter_newest_candidate_blocked{{{}}} {blocked}",
@@ -141,10 +139,11 @@ pub fn render(s: &Status) -> String {
             "promoter_last_run_outcome",
             "The last run's outcome (1 for the one it had).",
         );
-        for o in RUN_OUTCOMES {
+        for &o in crate::store::runs::RunOutcome::ALL {
             let _ = writeln!(
                 out,
-                "promoter_last_run_outcome{{{release},outcome=\"{o}\"}} {}",
+                "promoter_last_run_outcome{{{release},outcome=\"{}\"}} {}",
+                o.as_str(),
                 u8::from(r.outcome == o)
             );
         }

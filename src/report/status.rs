@@ -13,6 +13,7 @@ use crate::config::{Config, PromotionDef};
 use crate::decide::{Evaluation, JobCheck, JobState};
 use crate::error::Result;
 use crate::ident::RESERVED_LABELS;
+use crate::model::Verdict;
 use crate::promote::Trees;
 use crate::store::builds::Build;
 use crate::store::promotions::{LabelRow, PromotionFilter};
@@ -110,7 +111,7 @@ pub struct Candidate {
     /// The aggregate's hash, for an aggregate candidate.
     pub aggregate: Option<String>,
     /// `promotable` (the next run moves the label) or `blocked`.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub passed: usize,
     pub required: usize,
     pub summary: String,
@@ -166,8 +167,7 @@ pub struct LastRun {
     pub started_at: i64,
     pub ended_at: Option<i64>,
     pub seconds: Option<i64>,
-    /// running, completed, failed, interrupted
-    pub outcome: String,
+    pub outcome: crate::store::runs::RunOutcome,
     pub summary: String,
 }
 
@@ -356,7 +356,11 @@ fn candidate(b: &Build, e: &Evaluation) -> Candidate {
     Candidate {
         build: BuildRef::from(b),
         aggregate: None,
-        verdict: if e.met() { "promotable" } else { "blocked" },
+        verdict: if e.met() {
+            Verdict::Promotable
+        } else {
+            Verdict::Blocked
+        },
         passed,
         required,
         summary: e.summary(),
@@ -390,7 +394,7 @@ pub struct Column {
     /// the label points at.
     pub rank: Option<usize>,
     /// promotable, blocked, or current (the label points at it)
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// One per job of [`Grid::jobs`], in the same order.
     pub cells: Vec<Cell>,
 }
@@ -458,11 +462,11 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
     for (b, rank) in builds {
         let e = evaluate_build(store, cfg, p, b, now)?;
         let verdict = if current.as_ref().is_some_and(|c| c.id == b.id) {
-            "current"
+            Verdict::Promoted
         } else if e.met() {
-            "promotable"
+            Verdict::Promotable
         } else {
-            "blocked"
+            Verdict::Blocked
         };
         let mut cells = Vec::with_capacity(e.jobs.len());
         for check in e.jobs {

@@ -104,7 +104,11 @@ impl Store {
     pub fn newest_aggregates(&self, label: &str, limit: usize) -> Result<Vec<i64>> {
         // Every aggregate was current once; consistent ones are recorded
         // under consistent/.
-        let label = if label == "current" { "" } else { label };
+        let label = if label == crate::model::CURRENT {
+            ""
+        } else {
+            label
+        };
         let mut stmt = self
             .conn()
             .prepare_cached(
@@ -167,7 +171,7 @@ impl Store {
     /// Whether `label`'s candidates are aggregates: the builder's aggregate
     /// directories for current/consistent, or a label promoted as aggregates.
     pub fn label_has_aggregates(&self, label: &str) -> Result<bool> {
-        if label == "current" || label == "consistent" {
+        if label == crate::model::CURRENT || label == crate::model::CONSISTENT {
             return Ok(!self.newest_aggregates(label, 1)?.is_empty());
         }
         self.conn()

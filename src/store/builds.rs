@@ -42,11 +42,11 @@ impl Build {
     }
 
     pub fn purged(&self) -> bool {
-        self.flags & 2 != 0
+        self.flags & crate::model::PURGED_FLAG != 0
     }
 
     pub fn succeeded(&self) -> bool {
-        self.status == "SUCCESS"
+        self.status == crate::model::SUCCESS
     }
 
     /// `<commit>_<distro>[_<extended>]`, the form `--hash-pairs` uses.
@@ -265,7 +265,7 @@ impl Store {
                 };
                 added += 1;
                 record_packages(tx, &mut packages, id, &s.packages)?;
-                if s.row.status == "SUCCESS" && !s.row.purged() {
+                if s.row.status == crate::model::SUCCESS && !s.row.purged() {
                     verdicts.insert(id, s.consistent);
                 }
                 Ok(())
@@ -369,7 +369,7 @@ fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>)
         if !reach.contains_key(&component) {
             let link = links
                 .iter()
-                .find(|l| l.name == "consistent" && l.component == component);
+                .find(|l| l.name == crate::model::CONSISTENT && l.component == component);
             let r = match link.and_then(|l| l.repo_dir.as_deref()) {
                 None => None,
                 Some(dir) => Some(
@@ -444,7 +444,7 @@ fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
                 ":dir": s.repo_dir,
                 ":full": full.as_str(),
                 ":seq": r.dlrn_id.unwrap_or(0),
-                ":settled": r.status != "SUCCESS" || r.purged(),
+                ":settled": r.status != crate::model::SUCCESS || r.purged(),
                 ":pc": s.packages.len() as i64,
                 ":now": now,
             },

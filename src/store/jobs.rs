@@ -7,27 +7,36 @@ use serde::Serialize;
 use super::Store;
 use crate::error::{DbContext, Result};
 
-/// How a job run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobOutcome {
-    Passed,
-    Failed,
-    TimedOut,
-    /// Could not be started or finished because of the promoter's side (its
-    /// log directory not writable, no test environment in time): no vote,
-    /// never the build's failure; the next run tries again.
-    Error,
+crate::stored_enum! {
+    /// How a job run ended.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum JobOutcome ("job outcome") {
+        Passed = "passed",
+        Failed = "failed",
+        TimedOut = "timed_out",
+        /// Could not be started or finished because of the promoter's side
+        /// (its log directory not writable, no test environment in time): no
+        /// vote, never the build's failure; the next run tries again.
+        Error = "error",
+    }
 }
 
-impl JobOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobOutcome::Passed => "passed",
-            JobOutcome::Failed => "failed",
-            JobOutcome::TimedOut => "timed_out",
-            JobOutcome::Error => "error",
-        }
+crate::stored_enum! {
+    /// Where a recorded job run stands: running, one of the ends of
+    /// [`JobOutcome`], or ended without one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum RunState ("job run state") {
+        Running = "running",
+        Passed = "passed",
+        Failed = "failed",
+        TimedOut = "timed_out",
+        /// Its runner died, or was stopped, before it ended.
+        Interrupted = "interrupted",
+        /// No test environment was free in time.
+        Unscheduled = "unscheduled",
+        Error = "error",
     }
 }
 
@@ -57,7 +66,7 @@ pub struct JobEnd<'a> {
 pub struct JobRunRow {
     pub id: i64,
     pub job_id: String,
-    pub outcome: String,
+    pub outcome: RunState,
     pub notes: String,
     pub archive: Option<String>,
     pub log_dir: String,

@@ -7,47 +7,19 @@ use super::builds::{self, Build};
 use super::Store;
 use crate::error::{DbContext, Result};
 
-/// How a label came to move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// `run` promoted a build that met the criteria.
-    Promote,
-    /// `repo-promote`: forced by hand, criteria not checked.
-    Manual,
-    /// `rollback`: pointed back at an earlier build.
-    Rollback,
-    /// `replay`: applied from another host's history.
-    Replay,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Promote => "promote",
-            Kind::Manual => "manual",
-            Kind::Rollback => "rollback",
-            Kind::Replay => "replay",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "promote" => Kind::Promote,
-            "manual" => Kind::Manual,
-            "rollback" => Kind::Rollback,
-            "replay" => Kind::Replay,
-            _ => return None,
-        })
-    }
-}
-
-impl rusqlite::types::FromSql for Kind {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        Kind::parse(s).ok_or_else(|| {
-            rusqlite::types::FromSqlError::Other(format!("unknown kind of promotion {s:?}").into())
-        })
+crate::stored_enum! {
+    /// How a label came to move.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Kind ("kind of promotion") {
+        /// `run` promoted a build that met the criteria.
+        Promote = "promote",
+        /// `repo-promote`: forced by hand, criteria not checked.
+        Manual = "manual",
+        /// `rollback`: pointed back at an earlier build.
+        Rollback = "rollback",
+        /// `replay`: applied from another host's history.
+        Replay = "replay",
     }
 }
 

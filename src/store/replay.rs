@@ -35,37 +35,19 @@ pub struct ExportedPromotion {
     pub reason: String,
 }
 
-/// What became of an exported row here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Replayed {
-    /// The links were being moved when the process died.
-    Applying,
-    /// The links moved; a local history row records it.
-    Applied,
-    /// The label already pointed at the build.
-    Unchanged,
-    /// A later move of the same label from the same origin came first.
-    Superseded,
-}
-
-impl Replayed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Replayed::Applying => "applying",
-            Replayed::Applied => "applied",
-            Replayed::Unchanged => "unchanged",
-            Replayed::Superseded => "superseded",
-        }
-    }
-
-    fn parse(s: &str) -> Replayed {
-        match s {
-            "applied" => Replayed::Applied,
-            "unchanged" => Replayed::Unchanged,
-            "superseded" => Replayed::Superseded,
-            _ => Replayed::Applying,
-        }
+crate::stored_enum! {
+    /// What became of an exported row here.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Replayed ("replayed outcome") {
+        /// The links were being moved when the process died.
+        Applying = "applying",
+        /// The links moved; a local history row records it.
+        Applied = "applied",
+        /// The label already pointed at the build.
+        Unchanged = "unchanged",
+        /// A later move of the same label from the same origin came first.
+        Superseded = "superseded",
     }
 }
 
@@ -134,7 +116,7 @@ impl Store {
             .and_then(|mut st| {
                 st.query_row(named_params! {":o": origin, ":s": source_id}, |r| {
                     Ok(ReplayedRow {
-                        outcome: Replayed::parse(&r.get::<_, String>(0)?),
+                        outcome: r.get(0)?,
                         history_mark: r.get(1)?,
                     })
                 })

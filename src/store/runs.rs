@@ -7,51 +7,30 @@ use super::promotions::Kind;
 use super::Store;
 use crate::error::{DbContext, Result};
 
-/// The recorded steps of a promotion being carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Step {
-    Decided,
-    Hooks,
-    Images,
-    Trunk,
-    Done,
-    Stopped,
-}
-
-impl Step {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Decided => "decided",
-            Step::Hooks => "hooks",
-            Step::Images => "images",
-            Step::Trunk => "trunk",
-            Step::Done => "done",
-            Step::Stopped => "stopped",
-        }
-    }
-
-    /// The step of a stored spelling; anything else is an error, never a
-    /// default (a wrong default could run the hooks again).
-    fn parse(s: &str) -> Option<Step> {
-        Some(match s {
-            "decided" => Step::Decided,
-            "hooks" => Step::Hooks,
-            "images" => Step::Images,
-            "trunk" => Step::Trunk,
-            "done" => Step::Done,
-            "stopped" => Step::Stopped,
-            _ => return None,
-        })
+crate::stored_enum! {
+    /// The recorded steps of a promotion being carried out.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Step ("promotion step") {
+        Decided = "decided",
+        Hooks = "hooks",
+        Images = "images",
+        Trunk = "trunk",
+        Done = "done",
+        Stopped = "stopped",
     }
 }
 
-impl rusqlite::types::FromSql for Step {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        Step::parse(s).ok_or_else(|| {
-            rusqlite::types::FromSqlError::Other(format!("unknown promotion step {s:?}").into())
-        })
+crate::stored_enum! {
+    /// How a run ended (or that it is still going).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum RunOutcome ("run outcome") {
+        Running = "running",
+        Completed = "completed",
+        Failed = "failed",
+        /// Stopped by a signal, or its process died.
+        Interrupted = "interrupted",
     }
 }
 
@@ -110,7 +89,7 @@ pub struct RunRow {
     pub id: i64,
     pub started_at: i64,
     pub ended_at: Option<i64>,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub promoted: i64,
     pub blocked: i64,
     pub summary: String,
@@ -139,7 +118,7 @@ impl Store {
     pub fn finish_run(
         &mut self,
         id: i64,
-        outcome: &str,
+        outcome: RunOutcome,
         promoted: i64,
         blocked: i64,
         summary: &str,

@@ -163,11 +163,34 @@ impl Store {
 
     /// What the decision needs of the votes of a build.
     pub fn vote_facts(&self, build_id: i64) -> Result<Vec<crate::decide::VoteFact>> {
+        let timed_out = self.timed_out_votes(build_id)?;
         Ok(self
             .votes_of_build(build_id, None)?
             .into_iter()
-            .map(Into::into)
+            .map(|v| {
+                let late = timed_out.contains(&v.id);
+                crate::decide::VoteFact {
+                    timed_out: late,
+                    ..v.into()
+                }
+            })
             .collect())
+    }
+
+    /// The votes of `build_id` cast by job runs that ran out of time.
+    fn timed_out_votes(&self, build_id: i64) -> Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT vote_id FROM job_runs
+                 WHERE build_id = ?1 AND outcome = 'timed_out' AND vote_id IS NOT NULL",
+            )
+            .context("failed to read job runs")?;
+        let rows = stmt
+            .query_map([build_id], |r| r.get::<_, i64>(0))
+            .context("failed to read job runs")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read job runs")
     }
 
     /// How many votes are recorded.
@@ -188,6 +211,7 @@ impl From<Vote> for crate::decide::VoteFact {
             timestamp: v.timestamp,
             url: v.url,
             notes: v.notes,
+            timed_out: false,
         }
     }
 }

@@ -212,7 +212,7 @@ fn row(r: RawRow) -> Result<CommitRow, String> {
 impl CommitRow {
     /// DLRN's purged flag.
     pub fn purged(&self) -> bool {
-        self.flags & 2 != 0
+        self.flags & crate::model::PURGED_FLAG != 0
     }
 
     /// The hash directory path DLRN gives this build, relative to the

@@ -16,7 +16,7 @@ use super::versions_csv::{self, PackageRow};
 use super::{label_dir, resolve_within};
 
 /// The links the builder keeps in the trunk root (and in each component).
-pub const BUILDER_LINKS: [&str; 2] = ["current", "consistent"];
+pub const BUILDER_LINKS: [&str; 2] = [crate::model::CURRENT, crate::model::CONSISTENT];
 
 /// A hash directory read from disk, not yet recorded.
 #[derive(Debug, Clone)]
@@ -359,7 +359,7 @@ fn read_hash_dir(root: &Path, rel: &str) -> Result<HashDir, String> {
     }
     // A successful build's repo always has a package list: without one (or
     // with one cut short) the directory is still being written.
-    let needs_packages = row.status == "SUCCESS" && !row.purged();
+    let needs_packages = row.status == crate::model::SUCCESS && !row.purged();
     let (packages, consistent) = match read_versions(&dir) {
         Versions::Rows(rows) => {
             let consistent = versions_csv::is_consistent(&rows);

@@ -106,7 +106,7 @@ fn split<'a>(buf: &'a str, ends: &'a [u32]) -> impl Iterator<Item = &'a str> {
 
 /// Whether every package of the repo built: DLRN's consistency.
 pub fn is_consistent(rows: &[PackageRow]) -> bool {
-    !rows.is_empty() && rows.iter().all(|r| r.status() == "SUCCESS")
+    !rows.is_empty() && rows.iter().all(|r| r.status() == crate::model::SUCCESS)
 }
 
 /// An RFC 4180 record reader (Python's csv module writes this).

@@ -30,9 +30,9 @@ pub fn import_if_moved(
     let recorded = store.labels()?;
     let mut unchanged = !links.is_empty();
     for l in &links {
-        let seen = recorded
-            .iter()
-            .find(|r| r.name == l.name && r.component == l.component && r.source == "builder");
+        let seen = recorded.iter().find(|r| {
+            r.name == l.name && r.component == l.component && r.source == crate::model::BUILDER
+        });
         let same = match (seen.and_then(|r| r.build_id), &l.repo_dir) {
             (Some(id), Some(dir)) => store.build_by_id(id)?.is_some_and(|b| &b.repo_dir == dir),
             _ => false,

@@ -613,3 +613,35 @@ fn why_names_the_alternatives_of_a_missing_job() {
         .json();
     assert_eq!(j["alternatives"]["job-a"][0], "job-a-internal");
 }
+
+#[test]
+fn an_outside_failure_whose_notes_say_timed_out_is_a_failure_not_a_timeout() {
+    // Only a job of this promoter that ran out of time is "timed out": the
+    // state comes from its job run, never from words in a vote's notes.
+    let ws = chain();
+    let (_, c, d, _) = consistent(&ws, 0);
+    ws.run_db(&[
+        "report-result",
+        "--job-id",
+        "job-a",
+        "--commit-hash",
+        &c,
+        "--distro-hash",
+        &d,
+        "--info-url",
+        "https://logs.example.org/job-a",
+        "--timestamp",
+        "1700000000",
+        "--success",
+        "false",
+        "--notes",
+        "timed out after 3h",
+    ])
+    .ok();
+    ws.run(&["run"]).ok();
+    let j = ws
+        .run(&["why", "--promotion", "current-tripleo", "--json"])
+        .json();
+    assert_eq!(j["jobs"][0]["job_id"], "job-a");
+    assert_eq!(j["jobs"][0]["state"], "failed");
+}
