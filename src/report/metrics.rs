@@ -7,7 +7,6 @@ use std::fmt::Write;
 
 use super::status::{LabelStatus, Status};
 
-
 /// The metrics text.
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
