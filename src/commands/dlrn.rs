@@ -406,9 +406,30 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
             ..
         } => h,
         Outcome::Stopped { reason } => return Err(Error::Failed(reason)),
-        other => {
+        Outcome::Unchanged => {
+            let row = store.promotions(&PromotionFilter {
+                name: Some(label.as_str()),
+                build_id: Some(builds[0].id),
+                limit: 1,
+                ..Default::default()
+            })?;
+            let hash = row.into_iter().next().and_then(|r| r.aggregate_hash);
+            let hash = hash.ok_or_else(|| {
+                Error::Failed(format!(
+                    "{label} points at these builds, but not as an aggregate"
+                ))
+            })?;
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "{label} already points at these builds (aggregate {hash}): nothing changed"
+                ),
+            );
+            hash
+        }
+        Outcome::Moved { .. } => {
             return Err(Error::Failed(format!(
-                "the batch promotion to {label} ended unexpectedly: {other:?}"
+                "the batch promotion to {label} wrote no aggregate"
             )))
         }
     };

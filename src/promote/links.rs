@@ -108,6 +108,25 @@ pub(super) fn batch_members(
     Ok(out)
 }
 
+/// Whether every build of a batch is where its component's label points,
+/// and recorded there: promoting it again would change nothing.
+pub(super) fn batch_in_place(
+    store: &Store,
+    trees: &Trees,
+    label: &Label,
+    builds: &[Build],
+) -> Result<bool> {
+    for b in builds {
+        let c = b.component.as_deref();
+        let on_disk = current_target(&trees.trunk, label.as_str(), c)?;
+        let recorded = store.label(label.as_str(), c)?.and_then(|r| r.build_id);
+        if on_disk.as_deref() != Some(b.repo_dir.as_str()) || recorded != Some(b.id) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The links a batch's move replaced, to put back if a later one fails.
 #[derive(Default)]
 pub(super) struct Undo {

@@ -124,7 +124,11 @@ pub fn promote(store: &mut Store, c: &Carry, r: &Request) -> Result<Outcome> {
     let first = &r.builds[0];
     let component = first.component.as_deref();
     let now_trunk = crate::trunk::current_target(&c.trees.trunk, r.label.as_str(), component)?;
-    if r.batch.is_none() && now_trunk.as_deref() == Some(first.repo_dir.as_str()) {
+    let unchanged = match r.batch {
+        None => now_trunk.as_deref() == Some(first.repo_dir.as_str()),
+        Some(_) => links::batch_in_place(store, c.trees, r.label, r.builds)?,
+    };
+    if unchanged {
         return Ok(Outcome::Unchanged);
     }
     let (previous, image) = match &r.found {

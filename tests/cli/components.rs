@@ -412,3 +412,52 @@ fn a_batch_completed_after_a_kill_records_the_real_previous_builds() {
         before
     );
 }
+
+#[test]
+fn a_batch_killed_at_any_step_is_completed_by_the_next_command() {
+    // A batch is one recorded attempt: killed after its hooks, after some
+    // or all of its links moved, or after its rows, the next command that
+    // moves a label finishes it: every component link, the aggregate, and
+    // one history row per build, never twice.
+    for fault in ["after-hooks", "after-images", "after-trunk"] {
+        let ws = imported();
+        let agg = newest_aggregate(&ws);
+        let m = members(&ws, &agg);
+        let pairs: Vec<String> = m.iter().map(|(_, _, c, d)| format!("{c}_{d}")).collect();
+        let args = [
+            "repo-promote-batch",
+            "--promote-name",
+            "staging",
+            "--hash-pairs",
+            &pairs.join(","),
+        ];
+        let killed = ws.run_env(&args, &[("PROMOTER_FAULT", fault)]);
+        assert_eq!(killed.code, -1, "{fault}: killed by its signal");
+        let open: i64 =
+            ws.sql("SELECT count(*) FROM attempts WHERE step NOT IN ('done', 'stopped')");
+        assert_eq!(open, 1, "{fault}: the batch is left open");
+        assert_eq!(
+            ws.sql::<i64>("SELECT count(*) FROM promotions"),
+            0,
+            "{fault}"
+        );
+        // Any command that moves a label completes it first.
+        ws.run(&args).ok();
+        for (comp, dir, _, _) in &m {
+            let link = ws.link(&format!("trunk/component/{comp}/staging")).unwrap();
+            assert_eq!(format!("component/{comp}/{link}"), *dir, "{fault}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(ws.trunk().join("staging/delorean.repo.md5")).unwrap(),
+            agg,
+            "{fault}"
+        );
+        let rows: i64 = ws.sql(&format!(
+            "SELECT count(*) FROM promotions WHERE name = 'staging' AND aggregate_hash = '{agg}'"
+        ));
+        assert_eq!(rows, m.len() as i64, "{fault}: one row per build, once");
+        let open: i64 =
+            ws.sql("SELECT count(*) FROM attempts WHERE step NOT IN ('done', 'stopped')");
+        assert_eq!(open, 0, "{fault}");
+    }
+}
