@@ -21,4 +21,4 @@ export PROMOTER_FUZZ_INPUTS=${PROMOTER_FUZZ_INPUTS:-200000}
 echo "soak.sh: ${PROMOTER_SOAK_ROUNDS} kills per crash test, 8 writers x ${PROMOTER_SOAK_CALLS} calls, ${PROMOTER_SOAK_VOTES} votes" >&2
 # One test at a time: the crash tests time their kills against an
 # uninterrupted run, and the large database's timings want a quiet machine.
-exec cargo test --release --test cli -- --test-threads=1 --nocapture crash:: load:: hostile:: disk:: fuzz::
+exec cargo test --release --features fault --test cli -- --test-threads=1 --nocapture crash:: load:: hostile:: disk:: fuzz::

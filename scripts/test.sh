@@ -24,5 +24,8 @@ echo "== cargo fmt --check" >&2
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings" >&2
 cargo clippy --quiet --all-targets -- -D warnings
-echo "== cargo test" >&2
-cargo test --quiet
+cargo clippy --quiet --all-targets --features fault -- -D warnings
+# The crash tests kill the binary at each recorded step through its crash
+# hook, which only a build with the `fault` feature has.
+echo "== cargo test --features fault" >&2
+cargo test --quiet --features fault

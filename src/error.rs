@@ -63,6 +63,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 // Not `#[from]`: that would also make the errors the source, and every one
 // would be printed twice (once more as a `caused by:` line).
+impl From<crate::ident::IdError> for Error {
+    fn from(e: crate::ident::IdError) -> Error {
+        match e {
+            crate::ident::IdError::Invalid(m) => Error::Invalid(m),
+            crate::ident::IdError::Refused(m) => Error::Refused(m),
+        }
+    }
+}
+
 impl From<crate::config::ConfigErrors> for Error {
     fn from(e: crate::config::ConfigErrors) -> Error {
         Error::Config(e)

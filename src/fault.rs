@@ -4,14 +4,24 @@
 //! the recorded promotion steps (`hooks`, `images`, `trunk`, `done`) and the
 //! two boundaries of a publish: `publish-version` (the new version is
 //! complete beside `dest`, `dest` not yet switched) and `publish-switch`
-//! (`dest` switched, the publication not yet recorded).
+//! (`dest` switched, the publication not yet recorded). Built only with
+//! the `fault` feature (the test suite's builds), never in a release.
 
+#[cfg(feature = "fault")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How often the point named in `PROMOTER_FAULT` has been passed.
+#[cfg(feature = "fault")]
 static PASSED: AtomicUsize = AtomicUsize::new(0);
 
+/// Marks that the process has just passed `point`; nothing at all in a
+/// build without the `fault` feature.
+#[cfg(not(feature = "fault"))]
+#[inline(always)]
+pub fn point(_point: &str) {}
+
 /// Marks that the process has just passed `point`.
+#[cfg(feature = "fault")]
 pub fn point(point: &str) {
     let Some(spec) = std::env::var_os("PROMOTER_FAULT") else {
         return;
@@ -31,6 +41,7 @@ pub fn point(point: &str) {
 }
 
 /// `after-<point>[@N]` → (point, N).
+#[cfg_attr(not(feature = "fault"), allow(dead_code))]
 fn parse(spec: &str) -> Option<(&str, usize)> {
     let rest = spec.strip_prefix("after-")?;
     match rest.split_once('@') {

@@ -5,7 +5,18 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+/// Why an identifier from outside was not accepted: malformed (exit 2), or
+/// well-formed and refused (a reserved name, exit 4). Its own type, so that
+/// this room at the bottom depends on nothing above it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+type Error = IdError;
 
 /// Longest hash, job id or name we accept, in bytes.
 pub const MAX_LEN: usize = 255;

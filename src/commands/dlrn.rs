@@ -15,7 +15,7 @@ use crate::store::promotions::{Kind, PromotionFilter};
 use crate::store::votes::{NewVote, Vote, VoteQuery, VoteTarget};
 
 fn success_filter(s: Option<&str>) -> Result<Option<bool>> {
-    s.map(parse_bool).transpose()
+    Ok(s.map(parse_bool).transpose()?)
 }
 
 pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {

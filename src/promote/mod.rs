@@ -237,7 +237,7 @@ pub fn complete_open_attempts(store: &mut Store, c: &Carry) -> Result<Vec<Comple
         let builds = members(store, &attempt.members);
         let result = match (&builds, Label::promotable(&attempt.name)) {
             (Err(e), _) => Err(Error::Failed(e.to_string())),
-            (_, Err(e)) => Err(e),
+            (_, Err(e)) => Err(e.into()),
             (Ok(b), Ok(label)) => carry(store, c, &mut attempt, &label, b),
         };
         out.push(Completed {

@@ -172,15 +172,15 @@ fn row(r: RawRow) -> Result<CommitRow, String> {
     let commit_hash: CommitHash = text(r.commit_hash)
         .ok_or("commit_hash is missing")?
         .parse()
-        .map_err(|e: crate::error::Error| e.to_string())?;
+        .map_err(|e: crate::ident::IdError| e.to_string())?;
     let distro_hash: DistroHash = text(r.distro_hash)
         .ok_or("distro_hash is missing")?
         .parse()
-        .map_err(|e: crate::error::Error| e.to_string())?;
+        .map_err(|e: crate::ident::IdError| e.to_string())?;
     let extended_hash = match text(r.extended_hash) {
         Some(s) => Some(
             s.parse::<ExtendedHash>()
-                .map_err(|e: crate::error::Error| e.to_string())?,
+                .map_err(|e: crate::ident::IdError| e.to_string())?,
         ),
         None => None,
     };

@@ -414,6 +414,10 @@ fn a_batch_completed_after_a_kill_records_the_real_previous_builds() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
 fn a_batch_killed_at_any_step_is_completed_by_the_next_command() {
     // A batch is one recorded attempt: killed after its hooks, after some
     // or all of its links moved, or after its rows, the next command that

@@ -240,6 +240,10 @@ fn run_round(
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
 fn run_killed_at_each_step_boundary_and_at_random_moments_converges() {
     let _busy = busy();
     let t = template();
@@ -301,6 +305,10 @@ fn run_killed_at_each_step_boundary_and_at_random_moments_converges() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
 fn publish_killed_at_its_boundaries_and_at_random_moments_converges() {
     let _busy = busy();
     let t = template();

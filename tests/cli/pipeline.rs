@@ -433,6 +433,10 @@ fn a_second_run_while_one_holds_the_lock_exits_75_at_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
 fn a_run_killed_between_two_effects_is_completed_by_the_next_run() {
     for fault in ["after-hooks", "after-images", "after-trunk", "after-done"] {
         let ws = chain();

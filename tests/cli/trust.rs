@@ -205,6 +205,10 @@ promotions:
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
 fn regression_a_resumed_promotion_checks_that_its_build_still_exists() {
     let ws = one_phase("", "");
     let r = ws.run_env(&["run"], &[("PROMOTER_FAULT", "after-hooks")]);
