@@ -2,6 +2,7 @@
 //! recorded, old versions removed; and `run`'s last step, every target
 //! brought to the build of its newest promotion.
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -97,110 +98,18 @@ pub fn publish_target(
 ) -> Result<Published> {
     let started = Instant::now();
     let started_at = crate::clock::now();
-    let (source, root) = match target.source {
-        Source::Trunk => (cfg.trunk.join(&build.repo_dir), cfg.trunk.clone()),
-        Source::Images => (cfg.images.join(&build.full_hash), cfg.images.clone()),
-    };
-    if !source.is_dir() {
-        return Err(Error::NotFound(format!(
-            "cannot publish {} to {}: {} is not there",
-            build.full_hash,
-            target.name,
-            source.display()
-        )));
-    }
-    let entries = plan(&source, &root).map_err(|e| {
-        Error::Refused(format!(
-            "cannot publish {} to {}: {e}; {} was left as it was",
-            build.full_hash, target.name, target.dest
-        ))
-    })?;
+    let entries = entries(cfg, target, build)?;
     let is_remote = remote::is_remote(&target.dest);
-    let local_dest = if is_remote {
-        // Staged beside the database, in the same layout, then pushed.
-        let (_, name) = remote::split(&target.dest).ok_or_else(|| {
-            Error::Invalid(format!(
-                "publish target {}: dest {:?} has no directory name",
-                target.name, target.dest
-            ))
-        })?;
-        store
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("publish")
-            .join(&target.name)
-            .join(name)
-    } else {
-        cfg.dir.join(&target.dest)
-    };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let local_dest = local_dest(cfg, store, target)?;
     // The version the remote shows before this publish, by name (a rebuilt
     // build's is `<full_hash>.N`), for `--link-dest`: the staging mirrors it.
     let previous_version = apply::current_version(&local_dest)
         .and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let bar = ProgressBar::new(out, &target.name);
-    let written = apply::publish_local(
-        &entries,
-        &local_dest,
-        &build.full_hash,
-        &Options {
-            sidecars: target.sidecars.clone(),
-            threads,
-        },
-        &|p| bar.show(p),
-    )
-    .map_err(|e| {
-        Error::io(
-            format!("failed to publish {} to {}", build.full_hash, target.name),
-            e,
-        )
-    })?;
-    bar.finish();
+    let written = copy(&entries, &local_dest, target, build, out)?;
     if is_remote {
-        // The remote version is named as the local one (`<full_hash>`, or
-        // `<full_hash>.N` for a rebuilt build).
-        let vname = written
-            .version
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| build.full_hash.clone());
-        remote::push(
-            &written.version,
-            &target.dest,
-            &vname,
-            previous_version.as_deref(),
-        )
-        .map_err(|e| {
-            Error::Failed(format!(
-                "failed to publish {} to {}: {e}",
-                build.full_hash, target.name
-            ))
-        })?;
+        push(&written, target, build, previous_version.as_deref())?;
     }
-    let history: Vec<String> = store
-        .publications(&target.name, 1000)?
-        .into_iter()
-        .map(|p| p.full_hash)
-        .collect();
-    let protected = store.labelled_full_hashes()?;
-    let removed = apply::retain(&local_dest, target.keep, &history, &protected).map_err(|e| {
-        Error::io(
-            format!("failed to remove old versions of {}", target.name),
-            e,
-        )
-    })?;
-    if is_remote && !removed.is_empty() {
-        remote::prune(&crate::publish::versions_dir(&local_dest), &target.dest).map_err(|e| {
-            Error::Failed(format!(
-                "published {} to {}, but {e}",
-                build.full_hash, target.name
-            ))
-        })?;
-    }
+    let removed = retain(store, &local_dest, target, build, is_remote)?;
     let dest_shown = if is_remote {
         target.dest.clone()
     } else {
@@ -233,6 +142,136 @@ pub fn publish_target(
         removed,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The files of `build` that `target` publishes.
+fn entries(
+    cfg: &Config,
+    target: &PublishTarget,
+    build: &Build,
+) -> Result<Vec<crate::publish::Entry>> {
+    let (source, root) = match target.source {
+        Source::Trunk => (cfg.trunk.join(&build.repo_dir), cfg.trunk.clone()),
+        Source::Images => (cfg.images.join(&build.full_hash), cfg.images.clone()),
+    };
+    if !source.is_dir() {
+        return Err(Error::NotFound(format!(
+            "cannot publish {} to {}: {} is not there",
+            build.full_hash,
+            target.name,
+            source.display()
+        )));
+    }
+    plan(&source, &root).map_err(|e| {
+        Error::Refused(format!(
+            "cannot publish {} to {}: {e}; {} was left as it was",
+            build.full_hash, target.name, target.dest
+        ))
+    })
+}
+
+/// Where the versions are written on this host: `dest` itself, or, for a
+/// remote target, a staging tree beside the database in the same layout.
+fn local_dest(cfg: &Config, store: &Store, target: &PublishTarget) -> Result<PathBuf> {
+    if !remote::is_remote(&target.dest) {
+        return Ok(cfg.dir.join(&target.dest));
+    }
+    let (_, name) = remote::split(&target.dest).ok_or_else(|| {
+        Error::Invalid(format!(
+            "publish target {}: dest {:?} has no directory name",
+            target.name, target.dest
+        ))
+    })?;
+    Ok(store
+        .path()
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("publish")
+        .join(&target.name)
+        .join(name))
+}
+
+/// Writes the new version beside the old ones, with its checksums.
+fn copy(
+    entries: &[crate::publish::Entry],
+    local_dest: &Path,
+    target: &PublishTarget,
+    build: &Build,
+    out: &dyn Sink,
+) -> Result<apply::Written> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2);
+    let bar = ProgressBar::new(out, &target.name);
+    let options = Options {
+        sidecars: target.sidecars.clone(),
+        threads,
+    };
+    let written = apply::publish_local(entries, local_dest, &build.full_hash, &options, &|p| {
+        bar.show(p)
+    })
+    .map_err(|e| {
+        Error::io(
+            format!("failed to publish {} to {}", build.full_hash, target.name),
+            e,
+        )
+    })?;
+    bar.finish();
+    Ok(written)
+}
+
+/// Pushes the staged version to the remote, named as the local one
+/// (`<full_hash>`, or `<full_hash>.N` for a rebuilt build).
+fn push(
+    written: &apply::Written,
+    target: &PublishTarget,
+    build: &Build,
+    previous_version: Option<&str>,
+) -> Result<()> {
+    let vname = written
+        .version
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| build.full_hash.clone());
+    remote::push(&written.version, &target.dest, &vname, previous_version).map_err(|e| {
+        Error::Failed(format!(
+            "failed to publish {} to {}: {e}",
+            build.full_hash, target.name
+        ))
+    })
+}
+
+/// Removes the versions retention no longer keeps (never one a label
+/// shows), here and on the remote; their names.
+fn retain(
+    store: &Store,
+    local_dest: &Path,
+    target: &PublishTarget,
+    build: &Build,
+    is_remote: bool,
+) -> Result<Vec<String>> {
+    let history: Vec<String> = store
+        .publications(&target.name, 1000)?
+        .into_iter()
+        .map(|p| p.full_hash)
+        .collect();
+    let protected = store.labelled_full_hashes()?;
+    let removed = apply::retain(local_dest, target.keep, &history, &protected).map_err(|e| {
+        Error::io(
+            format!("failed to remove old versions of {}", target.name),
+            e,
+        )
+    })?;
+    if is_remote && !removed.is_empty() {
+        remote::prune(&crate::publish::versions_dir(local_dest), &target.dest).map_err(|e| {
+            Error::Failed(format!(
+                "published {} to {}, but {e}",
+                build.full_hash, target.name
+            ))
+        })?;
+    }
+    Ok(removed)
 }
 
 /// `run`'s last step: every target shows the build of the newest promotion
