@@ -1,4 +1,7 @@
-//! The `PROMOTER_*` variables a job or a hook gets for a build.
+//! What a job or a hook is started with: the `PROMOTER_*` variables of a
+//! build, and its program resolved against the config's directory.
+
+use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::store::builds::Build;
@@ -27,4 +30,15 @@ pub fn variables(cfg: &Config, promotion: &str, build: &Build) -> Vec<(String, S
         ),
     ];
     vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// A command with a relative path is relative to `base`; a bare name is
+/// looked up in `PATH`.
+pub fn resolve_program(base: &Path, program: &str) -> PathBuf {
+    let p = Path::new(program);
+    if p.is_relative() && program.contains('/') {
+        base.join(p)
+    } else {
+        p.to_path_buf()
+    }
 }

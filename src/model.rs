@@ -16,6 +16,11 @@ pub const CONSISTENT: &str = "consistent";
 /// The `source` of a label row written by the builder, not by a promotion.
 pub const BUILDER: &str = "builder";
 
+/// The variable every process of a job inherits, naming its job run
+/// (`<origin>:<id>`): what finds a job's processes after its runner died,
+/// whatever their pids.
+pub const JOB_MARKER_VAR: &str = "PROMOTER_JOB_RUN";
+
 /// Where a candidate stands for a promotion, as `why`, `status`, the page
 /// and the metrics say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

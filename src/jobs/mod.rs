@@ -62,7 +62,7 @@ pub fn plan(
 
 /// The variable every process of a job inherits, naming its job run: what
 /// finds a job's processes after its runner died, whatever their pids.
-pub const MARKER_VAR: &str = "PROMOTER_JOB_RUN";
+pub const MARKER_VAR: &str = crate::model::JOB_MARKER_VAR;
 
 /// The value of [`MARKER_VAR`]: the database's origin name and the job
 /// run's id, unique across the releases of one host.
@@ -520,7 +520,7 @@ fn spec(
         env.push((k.clone(), v.clone()));
     }
     process::Spec {
-        program: crate::promote::resolve_program(base, &def.command[0]),
+        program: crate::build_env::resolve_program(base, &def.command[0]),
         args: def.command[1..].to_vec(),
         env,
         cwd: log_dir.to_path_buf(),

@@ -1,8 +1,6 @@
 //! A promotion's hooks: commands run before any link moves, each in its
 //! own process group with `hook_timeout`; the first failure stops them.
 
-use std::path::{Path, PathBuf};
-
 use super::Carry;
 use crate::ident::Label;
 use crate::store::builds::Build;
@@ -32,7 +30,7 @@ pub(super) fn run(
     for (i, argv) in hooks.iter().enumerate() {
         let log = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
         let spec = crate::jobs::process::Spec {
-            program: resolve_program(&c.cfg.dir, &argv[0]),
+            program: crate::build_env::resolve_program(&c.cfg.dir, &argv[0]),
             args: argv[1..].to_vec(),
             env: env.clone(),
             cwd: c.cfg.dir.clone(),
@@ -52,15 +50,4 @@ pub(super) fn run(
         }
     }
     Ok(())
-}
-
-/// A command with a relative path is relative to `base`; a bare name is
-/// looked up in `PATH`.
-pub fn resolve_program(base: &Path, program: &str) -> PathBuf {
-    let p = Path::new(program);
-    if p.is_relative() && program.contains('/') {
-        base.join(p)
-    } else {
-        p.to_path_buf()
-    }
 }

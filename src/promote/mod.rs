@@ -23,7 +23,6 @@ mod links;
 mod steps;
 
 pub use check::check_promotable;
-pub use hooks::resolve_program;
 pub use links::{current_image, image_left_behind};
 pub use steps::Carried;
 

@@ -158,7 +158,7 @@ impl Store {
             // A job's processes may outlive the runner that took the lease:
             // the lease is theirs while any of them lives.
             let job_alive = marker
-                .is_some_and(|m| !super::lock::marked(crate::jobs::MARKER_VAR, &m).is_empty());
+                .is_some_and(|m| !super::lock::marked(crate::model::JOB_MARKER_VAR, &m).is_empty());
             if expires.is_some_and(|e| e <= now) {
                 taken.push((id, "its time ran out".to_string()));
             } else if let Some(p) = pid.filter(|p| !alive(*p) && !job_alive) {
