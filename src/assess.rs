@@ -12,30 +12,88 @@ use crate::error::{Error, Result};
 use crate::store::builds::Build;
 use crate::store::Store;
 
+/// What a promotion decides between: a build, or an aggregate of
+/// component builds. Both are assessed by one code path.
+pub trait Candidate {
+    /// Its id (a build's, or an aggregate's).
+    fn id(&self) -> i64;
+}
+
+impl Candidate for Build {
+    fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+impl Candidate for AggregateCandidate {
+    fn id(&self) -> i64 {
+        self.aggregate.id
+    }
+}
+
 /// A promotion's candidates and the decision on them.
 #[derive(Debug, Clone, Serialize)]
-pub struct Assessment {
+pub struct Assessment<C = Build> {
     pub promotion: String,
     pub candidate_label: String,
-    /// Newest first, already cut at the first build ever promoted here.
-    pub candidates: Vec<Build>,
+    /// Newest first, already cut at the first one ever promoted here.
+    pub candidates: Vec<C>,
     pub requirements: Vec<Requirement>,
     pub decision: Decision,
 }
 
-impl Assessment {
-    pub fn build(&self, id: i64) -> Option<&Build> {
-        self.candidates.iter().find(|b| b.id == id)
+impl<C: Candidate> Assessment<C> {
+    pub fn candidate(&self, id: i64) -> Option<&C> {
+        self.candidates.iter().find(|c| c.id() == id)
     }
 
     /// The evaluation of the newest candidate.
-    pub fn newest(&self) -> Option<(&Build, &Evaluation)> {
+    pub fn newest(&self) -> Option<(&C, &Evaluation)> {
         let e = self.decision.evaluations.first()?;
-        Some((self.build(e.build_id)?, e))
+        Some((self.candidate(e.candidate)?, e))
+    }
+
+    /// The candidate the decision promotes.
+    pub fn promoted(&self) -> Option<&C> {
+        self.decision.promote.and_then(|id| self.candidate(id))
+    }
+}
+
+impl Assessment<Build> {
+    pub fn build(&self, id: i64) -> Option<&Build> {
+        self.candidate(id)
     }
 
     pub fn promoted_build(&self) -> Option<&Build> {
-        self.decision.promote.and_then(|id| self.build(id))
+        self.promoted()
+    }
+}
+
+/// Decides on `candidates` (newest first) with their votes: the step both
+/// kinds of candidate share.
+fn decided<C: Candidate>(
+    p: &PromotionDef,
+    cfg: &Config,
+    candidates: Vec<C>,
+    votes: &HashMap<i64, Vec<crate::decide::VoteFact>>,
+    waivers: &[crate::decide::WaiverFact],
+    now: i64,
+) -> Assessment<C> {
+    let requirements = cfg.required_jobs(p);
+    let order: Vec<i64> = candidates.iter().map(|c| c.id()).collect();
+    let decision = decide::decide(
+        &requirements,
+        &order,
+        |id| votes.get(&id).cloned().unwrap_or_default(),
+        waivers,
+        now,
+    );
+    Assessment {
+        promotion: p.name.to_string(),
+        candidate_label: p.candidate_label.to_string(),
+        candidates,
+        requirements,
+        decision,
     }
 }
 
@@ -82,23 +140,8 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
         votes.insert(id, store.vote_facts(id)?);
         candidates.push(b);
     }
-    let requirements = cfg.required_jobs(p);
     let waivers = store.live_waivers(p.name.as_str(), now)?;
-    let order: Vec<i64> = candidates.iter().map(|b| b.id).collect();
-    let decision = decide::decide(
-        &requirements,
-        &order,
-        |id| votes.get(&id).cloned().unwrap_or_default(),
-        &waivers,
-        now,
-    );
-    Ok(Assessment {
-        promotion: p.name.to_string(),
-        candidate_label: p.candidate_label.to_string(),
-        candidates,
-        requirements,
-        decision,
-    })
+    Ok(decided(p, cfg, candidates, &votes, &waivers, now))
 }
 
 /// The recorded build the label of `p` points at in the trunk, if any. A
@@ -138,30 +181,7 @@ pub struct AggregateCandidate {
 }
 
 /// A promotion whose candidates are aggregates (component mode).
-#[derive(Debug, Clone, Serialize)]
-pub struct AggregateAssessment {
-    pub promotion: String,
-    pub candidate_label: String,
-    /// Newest first, cut at the first aggregate ever promoted here.
-    pub candidates: Vec<AggregateCandidate>,
-    pub requirements: Vec<Requirement>,
-    pub decision: Decision,
-}
-
-impl AggregateAssessment {
-    pub fn candidate(&self, id: i64) -> Option<&AggregateCandidate> {
-        self.candidates.iter().find(|c| c.aggregate.id == id)
-    }
-
-    pub fn newest(&self) -> Option<(&AggregateCandidate, &Evaluation)> {
-        let e = self.decision.evaluations.first()?;
-        Some((self.candidate(e.build_id)?, e))
-    }
-
-    pub fn promoted(&self) -> Option<&AggregateCandidate> {
-        self.decision.promote.and_then(|id| self.candidate(id))
-    }
-}
+pub type AggregateAssessment = Assessment<AggregateCandidate>;
 
 /// Whether promotion `p` decides on aggregates: its candidate label's
 /// history is made of aggregates.
@@ -199,25 +219,10 @@ pub fn assess_aggregates(
         votes.insert(id, store.aggregate_vote_facts(id)?);
         candidates.push(AggregateCandidate { aggregate, builds });
     }
-    let requirements = cfg.required_jobs(p);
     let waivers: Vec<_> = store
         .live_waivers(p.name.as_str(), now)?
         .into_iter()
         .filter(|w| w.build_id.is_none())
         .collect();
-    let order: Vec<i64> = candidates.iter().map(|c| c.aggregate.id).collect();
-    let decision = decide::decide(
-        &requirements,
-        &order,
-        |id| votes.get(&id).cloned().unwrap_or_default(),
-        &waivers,
-        now,
-    );
-    Ok(AggregateAssessment {
-        promotion: p.name.to_string(),
-        candidate_label: label.to_string(),
-        candidates,
-        requirements,
-        decision,
-    })
+    Ok(decided(p, cfg, candidates, &votes, &waivers, now))
 }

@@ -104,10 +104,12 @@ pub struct JobCheck {
     pub state: JobState,
 }
 
-/// The criteria checked against one build.
+/// The criteria checked against one candidate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evaluation {
-    pub build_id: i64,
+    /// The candidate's id: a build's, or an aggregate's.
+    #[serde(rename = "build_id")]
+    pub candidate: i64,
     pub jobs: Vec<JobCheck>,
 }
 
@@ -208,7 +210,10 @@ pub fn evaluate(
             }
         })
         .collect();
-    Evaluation { build_id, jobs }
+    Evaluation {
+        candidate: build_id,
+        jobs,
+    }
 }
 
 /// The candidates of a promotion: the newest `limit` distinct builds of the
