@@ -163,3 +163,31 @@ publish:
     assert!(!ws.db().exists());
     assert!(!ws.path().join("buildlogs").exists());
 }
+
+#[test]
+fn config_check_places_a_key_inside_a_flow_mapping_at_its_own_line() {
+    let ws = Workspace::sample();
+    ws.write_config(
+        "release: master\ntrunk: trunk\njobs:\n  a:\n    {command: [x], timeout: 3 fortnights}\npublish:\n  tested: {source: trunk,\n    dest: buildlogs/tested, keep: 0}\n",
+    );
+    let r = ws.run(&["config", "check"]);
+    r.code(2);
+    let cfg = ws.config().display().to_string();
+    for want in [
+        format!("{cfg}:5: jobs.a.timeout: \"3 fortnights\" is not a duration"),
+        format!("{cfg}:8: publish.tested.keep: expected a whole number from 1 to 1000"),
+    ] {
+        assert!(r.stderr.contains(&want), "{want}\nnot in\n{}", r.stderr);
+    }
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+}
+
+#[test]
+fn a_duplicate_key_in_a_flow_mapping_is_reported_at_the_line_of_the_duplicate() {
+    let ws = Workspace::sample();
+    ws.write_config("release: master\ntrunk: trunk\njobs: {a: {command: [x]},\n  b: {command: [y]}, a: {command: [z]}}\n");
+    let cfg = ws.config().display().to_string();
+    ws.run(&["config", "check"]).code(2).error_says(&format!(
+        "{cfg}:4: not valid YAML: jobs: duplicate entry with key \"a\""
+    ));
+}

@@ -1,0 +1,315 @@
+//! Reading the document tree into a [`Config`], key by key: the top-level
+//! settings here, the sections in `jobs`, `publish` and `promotions`, and
+//! the readers of single values they share. Every error is collected with
+//! its key and line; none stops the reading.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_yaml::{Mapping, Value};
+
+use super::raw::{Positions, Raw};
+use super::{derive, Config, ConfigError, ConfigErrors};
+use crate::duration::parse_duration;
+use crate::ident::JobId;
+
+const TOP_KEYS: &[&str] = &[
+    "release",
+    "distro",
+    "database",
+    "trunk",
+    "trunk_url",
+    "images",
+    "logs",
+    "logs_url",
+    "latest_hashes_count",
+    "max_parallel_jobs",
+    "kill_grace",
+    "testenv_wait",
+    "hook_timeout",
+    "jobs",
+    "promotions",
+    "publish",
+];
+
+/// Reads and checks a parsed config; `path` names the file in errors and
+/// `base` anchors relative paths. The errors come in the order of the file.
+pub(super) fn config(path: &Path, raw: &Raw, base: &Path) -> Result<Config, ConfigErrors> {
+    let mut r = Reader {
+        file: path,
+        positions: &raw.positions,
+        errors: Vec::new(),
+    };
+    let cfg = r.config(&raw.doc, base);
+    if r.errors.is_empty() {
+        Ok(cfg.expect("a config without errors"))
+    } else {
+        r.errors.sort_by_key(|e| e.line.unwrap_or(0));
+        Err(ConfigErrors(r.errors))
+    }
+}
+
+/// Reads the document tree, collecting errors.
+pub(super) struct Reader<'a> {
+    file: &'a Path,
+    positions: &'a Positions,
+    errors: Vec<ConfigError>,
+}
+
+/// The top-level paths, from `base` and the defaults.
+struct Trees {
+    database: Option<PathBuf>,
+    trunk: Option<PathBuf>,
+    images: Option<PathBuf>,
+    logs: Option<PathBuf>,
+}
+
+impl Reader<'_> {
+    fn config(&mut self, doc: &Value, base: &Path) -> Option<Config> {
+        let Some(top) = self.mapping(doc, &[]) else {
+            self.err(
+                &[],
+                "the config is empty: it needs at least release and trunk",
+            );
+            return None;
+        };
+        self.check_keys(top, TOP_KEYS, &[]);
+        let release = self.release(top);
+        let distro = self.optional_string(top, "distro");
+        let trees = self.trees(top, base, release.as_deref());
+        let trunk_url = self.optional_string(top, "trunk_url");
+        let logs_url = self.optional_string(top, "logs_url");
+        let latest_hashes_count = self.count_key(top, "latest_hashes_count", 100, 10);
+        let max_parallel_jobs = self.count_key(top, "max_parallel_jobs", 1024, default_parallel());
+        let mut duration = |key: &str, default: u64| {
+            let default = Duration::from_secs(default);
+            top.get(key)
+                .map_or(default, |v| self.duration(v, &[key], default))
+        };
+        let kill_grace = duration("kill_grace", 10);
+        let testenv_wait = duration("testenv_wait", 3600);
+        let hook_timeout = duration("hook_timeout", 1800);
+        let jobs = top.get("jobs").map(|v| self.jobs(v)).unwrap_or_default();
+        let publish = top.get("publish").map(|v| self.publish_targets(v));
+        let publish = publish.unwrap_or_default();
+        let promotions = match top.get("promotions") {
+            Some(v) => self.promotions(v, &jobs, &publish),
+            None => Vec::new(),
+        };
+        let (trunk, images) = (trees.trunk.as_deref(), trees.images.as_deref());
+        let labels = derive::labels_in_use(&promotions);
+        self.check_dests(&publish, base, trunk, images, &labels);
+        Some(Config {
+            path: self.file.to_path_buf(),
+            dir: base.to_path_buf(),
+            release: release?,
+            distro,
+            database: trees.database?,
+            trunk: trees.trunk?,
+            trunk_url,
+            images: trees.images?,
+            logs: trees.logs?,
+            logs_url,
+            latest_hashes_count: latest_hashes_count?,
+            max_parallel_jobs: max_parallel_jobs?,
+            kill_grace,
+            testenv_wait,
+            hook_timeout,
+            jobs,
+            promotions,
+            publish,
+        })
+    }
+
+    fn release(&mut self, top: &Mapping) -> Option<String> {
+        let Some(v) = top.get("release") else {
+            self.err(&["release"], "missing: every config names its release");
+            return None;
+        };
+        let release = self.string(v, &["release"])?;
+        self.name(&release, &["release"], "release");
+        Some(release)
+    }
+
+    fn trees(&mut self, top: &Mapping, base: &Path, release: Option<&str>) -> Trees {
+        let release = release.unwrap_or("release");
+        Trees {
+            database: self.path_key(
+                top,
+                base,
+                "database",
+                Some(format!("state/{release}.sqlite")),
+            ),
+            trunk: self.path_key(top, base, "trunk", None),
+            images: self.path_key(top, base, "images", Some("images".into())),
+            logs: self.path_key(top, base, "logs", Some("logs".into())),
+        }
+    }
+
+    /// A path under `base`; `default` when the key is not written, which is
+    /// an error when there is no default.
+    fn path_key(
+        &mut self,
+        top: &Mapping,
+        base: &Path,
+        key: &str,
+        default: Option<String>,
+    ) -> Option<PathBuf> {
+        let s = match (top.get(key), default) {
+            (Some(v), _) => self.string(v, &[key])?,
+            (None, Some(d)) => d,
+            (None, None) => {
+                self.err(&[key], "missing: the path of the trunk tree is required");
+                return None;
+            }
+        };
+        if s.is_empty() {
+            self.err(&[key], "the path is empty");
+            return None;
+        }
+        Some(base.join(s))
+    }
+
+    fn optional_string(&mut self, top: &Mapping, key: &str) -> Option<String> {
+        top.get(key).and_then(|v| self.string(v, &[key]))
+    }
+
+    fn count_key(&mut self, top: &Mapping, key: &str, max: u64, default: usize) -> Option<usize> {
+        match top.get(key) {
+            Some(v) => self.count(v, &[key], 1, max),
+            None => Some(default),
+        }
+    }
+}
+
+/// As many jobs at once as there are cores, and at least two.
+fn default_parallel() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// The readers of single values, shared by the sections.
+impl Reader<'_> {
+    /// An error on the key `path`, placed at its line.
+    pub(super) fn err(&mut self, path: &[&str], message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line: self.positions.line_of(path),
+            key: path.join("."),
+            message: message.into(),
+        });
+    }
+
+    /// A mapping; nothing (and no error) for an empty value.
+    pub(super) fn mapping<'v>(&mut self, v: &'v Value, path: &[&str]) -> Option<&'v Mapping> {
+        match v {
+            Value::Mapping(m) => Some(m),
+            Value::Null => None,
+            _ => {
+                self.err(path, "expected a mapping of keys to values");
+                None
+            }
+        }
+    }
+
+    /// Reports every key of `m` not in `allowed`.
+    pub(super) fn check_keys(&mut self, m: &Mapping, allowed: &[&str], path: &[&str]) {
+        for k in m.keys() {
+            match k.as_str() {
+                Some(k) if allowed.contains(&k) => {}
+                Some(k) => {
+                    let mut p = path.to_vec();
+                    p.push(k);
+                    self.err(
+                        &p,
+                        format!("unknown key (expected one of: {})", allowed.join(", ")),
+                    );
+                }
+                None => self.err(path, format!("key {k:?} is not a string")),
+            }
+        }
+    }
+
+    /// A scalar as text: numbers and booleans as written by serde_yaml.
+    pub(super) fn string(&mut self, v: &Value, path: &[&str]) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => {
+                self.err(path, "expected a string");
+                None
+            }
+        }
+    }
+
+    pub(super) fn string_list(&mut self, v: &Value, path: &[&str]) -> Vec<String> {
+        match v {
+            Value::Sequence(items) => items.iter().filter_map(|i| self.string(i, path)).collect(),
+            Value::Null => Vec::new(),
+            _ => {
+                self.err(path, "expected a list of strings");
+                Vec::new()
+            }
+        }
+    }
+
+    /// An argv: a list, or one string split at whitespace.
+    pub(super) fn argv(&mut self, v: &Value, path: &[&str]) -> Vec<String> {
+        match v {
+            Value::String(s) => s.split_whitespace().map(String::from).collect(),
+            v => self.string_list(v, path),
+        }
+    }
+
+    pub(super) fn count(&mut self, v: &Value, path: &[&str], min: u64, max: u64) -> Option<usize> {
+        match v.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Some(n as usize),
+            _ => {
+                self.err(path, format!("expected a whole number from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    /// A human duration; `default` (and an error) when it is not one.
+    pub(super) fn duration(&mut self, v: &Value, path: &[&str], default: Duration) -> Duration {
+        let Some(s) = self.string(v, path) else {
+            return default;
+        };
+        parse_duration(&s).unwrap_or_else(|e| {
+            self.err(path, e);
+            default
+        })
+    }
+
+    /// Whether `s` can name a file: reports it when it cannot.
+    pub(super) fn name(&mut self, s: &str, path: &[&str], what: &str) -> bool {
+        if s.is_empty()
+            || s.contains('/')
+            || s.contains("..")
+            || s.starts_with('.')
+            || s.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            self.err(
+                path,
+                format!("{what} {s:?} is not valid: no '/', '..', spaces or leading '.'"),
+            );
+            return false;
+        }
+        true
+    }
+
+    pub(super) fn job_ids(&mut self, v: &Value, path: &[&str]) -> Vec<JobId> {
+        let mut out = Vec::new();
+        for s in self.string_list(v, path) {
+            match s.parse::<JobId>() {
+                Ok(id) => out.push(id),
+                Err(e) => self.err(path, e.to_string()),
+            }
+        }
+        out
+    }
+}
