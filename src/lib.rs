@@ -12,6 +12,7 @@ pub mod config;
 pub mod decide;
 pub mod duration;
 pub mod error;
+pub mod exec;
 pub mod fault;
 pub mod ident;
 pub mod input;

@@ -131,8 +131,8 @@ fn pipeline(ctx: &Ctx, store: &mut Store, a: &cli::Run, tally: &mut Tally) -> Re
             // before it could record the pid.
             // Only when its runner is gone: a copy of this database run on
             // the same host must not kill the jobs of the original's live run.
-            if !crate::jobs::process::alive(i.runner_pid) {
-                crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
+            if !crate::exec::alive(i.runner_pid) {
+                crate::exec::kill_marked(&crate::jobs::marker(&origin, i.id));
                 // Its logs so far, packed as a finished job's are.
                 let dir = std::path::Path::new(&i.log_dir);
                 if !i.log_dir.is_empty() && dir.is_dir() {
