@@ -13,6 +13,7 @@ pub mod config;
 pub mod decide;
 pub mod duration;
 pub mod error;
+pub mod exec;
 pub mod fault;
 pub mod hex;
 pub mod ident;

@@ -29,7 +29,7 @@ pub(super) fn run(
     }
     for (i, argv) in hooks.iter().enumerate() {
         let log = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
-        let spec = crate::jobs::process::Spec {
+        let spec = crate::exec::Spec {
             program: crate::build_env::resolve_program(&c.cfg.dir, &argv[0]),
             args: argv[1..].to_vec(),
             env: env.clone(),
@@ -38,13 +38,13 @@ pub(super) fn run(
             timeout: c.cfg.hook_timeout,
             grace: c.cfg.kill_grace,
         };
-        let ended = crate::jobs::process::run(&spec, |_| {})
+        let ended = crate::exec::run(&spec)
             .map_err(|e| format!("hook {} could not run: {e}", argv.join(" ")))?;
-        if ended.outcome != crate::store::jobs::JobOutcome::Passed {
+        if !ended.passed() {
             return Err(format!(
                 "hook {} failed ({}); see {}",
                 argv.join(" "),
-                ended.notes,
+                ended,
                 log.display()
             ));
         }

@@ -1,10 +1,21 @@
 //! Remote targets (`host:path`, `rsync://host/module/path`): the version is
 //! written locally first (same layout, so unchanged files are reused), then
 //! pushed with the system `rsync` in the same order as a local publish:
-//! content, then the manifest, then the switch of the `dest` link.
+//! content, then the manifest, then the switch of the `dest` link. Each
+//! rsync runs through [`crate::exec`]: its own process group (its `ssh`
+//! with it) and a timeout, so a hung remote fails its push.
 
 use std::path::Path;
-use std::process::Command;
+use std::time::Duration;
+
+use crate::exec::{self, Ended};
+
+/// How long one rsync may run: a hung `ssh` fails its push instead of
+/// wedging every later run.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
+
+/// How long a stopped rsync has between SIGTERM and SIGKILL.
+const PUSH_GRACE: Duration = Duration::from_secs(10);
 
 /// Whether `dest` names a remote tree (the config's reading of it).
 pub fn is_remote(dest: &str) -> bool {
@@ -33,41 +44,42 @@ pub fn push(
     let (parent, name) = split(dest)
         .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
     let remote_version = format!("{parent}/.{name}.versions/{version_name}/");
+    let scratch = scratch()?;
     // 1. Content, without the manifest: readers of `dest` see nothing yet.
-    let mut content = Command::new("rsync");
-    content
-        // --checksum: two builds' files can share size and mtime second;
-        // only their bytes tell whether --link-dest may reuse one.
-        .args([
-            "-a",
-            "--checksum",
-            "--mkpath",
-            "--delay-updates",
-            "--exclude=/SHA256SUMS",
-        ])
-        .arg(format!("{}/", version.display()));
+    // --checksum: two builds' files can share size and mtime second; only
+    // their bytes tell whether --link-dest may reuse one.
+    let mut content: Vec<String> = [
+        "-a",
+        "--checksum",
+        "--mkpath",
+        "--delay-updates",
+        "--exclude=/SHA256SUMS",
+    ]
+    .map(String::from)
+    .into();
+    content.push(format!("{}/", version.display()));
     if let Some(prev) = previous.filter(|p| *p != version_name) {
-        content.arg(format!("--link-dest=../{prev}"));
+        content.push(format!("--link-dest=../{prev}"));
     }
-    content.arg(&remote_version);
-    run(content, "push the content")?;
+    content.push(remote_version.clone());
+    rsync(scratch.path(), content, "push the content")?;
     // 2. The manifest: the version is complete.
-    let mut manifest = Command::new("rsync");
-    manifest
-        .arg("-a")
-        .arg(version.join(super::MANIFEST))
-        .arg(&remote_version);
-    run(manifest, "push the manifest")?;
+    let manifest = vec![
+        "-a".to_string(),
+        version.join(super::MANIFEST).display().to_string(),
+        remote_version,
+    ];
+    rsync(scratch.path(), manifest, "push the manifest")?;
     // 3. The switch: a new link, renamed over the old one by rsync.
-    let tmp = tempfile_dir()?;
-    let link = tmp.join(&name);
+    let link = scratch.path().join(&name);
     std::os::unix::fs::symlink(format!(".{name}.versions/{version_name}"), &link)
         .map_err(|e| format!("cannot make the link to push: {e}"))?;
-    let mut switch = Command::new("rsync");
-    switch.arg("-l").arg(&link).arg(format!("{parent}/"));
-    let r = run(switch, "switch the link");
-    let _ = std::fs::remove_dir_all(&tmp);
-    r
+    let switch = vec![
+        "-l".to_string(),
+        link.display().to_string(),
+        format!("{parent}/"),
+    ];
+    rsync(scratch.path(), switch, "switch the link")
 }
 
 /// Removes from the remote the versions the local staging no longer has
@@ -76,39 +88,55 @@ pub fn push(
 pub fn prune(local_versions: &Path, dest: &str) -> Result<(), String> {
     let (parent, name) = split(dest)
         .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
-    let mut c = Command::new("rsync");
-    c.args([
+    let mut args: Vec<String> = [
         "--dirs",
         "--delete",
         "--exclude=/.index-*",
         "--exclude=*.partial-*",
-    ])
-    .arg(format!("{}/", local_versions.display()))
-    .arg(format!("{parent}/.{name}.versions/"));
-    run(c, "remove old versions")
+    ]
+    .map(String::from)
+    .into();
+    args.push(format!("{}/", local_versions.display()));
+    args.push(format!("{parent}/.{name}.versions/"));
+    rsync(scratch()?.path(), args, "remove old versions")
 }
 
-fn tempfile_dir() -> Result<std::path::PathBuf, String> {
-    let dir = std::env::temp_dir().join(format!("promoter-push-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir)
+/// A private temporary directory for one push: the link it switches to and
+/// rsync's output. Removed when dropped.
+fn scratch() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("promoter-push-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
-fn run(mut c: Command, what: &str) -> Result<(), String> {
-    let out = c
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot {what}: rsync could not start: {e} (is rsync installed?)"))?;
-    if out.status.success() {
-        return Ok(());
+/// Runs `rsync args` in its own process group with [`PUSH_TIMEOUT`], its
+/// output in `scratch`; a failure names `what` and rsync's last line.
+fn rsync(scratch: &Path, args: Vec<String>, what: &str) -> Result<(), String> {
+    let log = scratch.join("rsync.log");
+    let spec = exec::Spec {
+        program: "rsync".into(),
+        args,
+        env: Vec::new(),
+        cwd: ".".into(),
+        log: log.clone(),
+        timeout: PUSH_TIMEOUT,
+        grace: PUSH_GRACE,
+    };
+    match exec::run(&spec).map_err(|e| format!("cannot {what}: {e}"))? {
+        e if e.passed() => Ok(()),
+        Ended::NotStarted { reason, .. } => Err(format!(
+            "cannot {what}: rsync could not start: {reason} (is rsync installed?)"
+        )),
+        e => {
+            let out =
+                String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+            Err(format!(
+                "cannot {what}: rsync {e}: {}",
+                out.lines().last().unwrap_or("").trim()
+            ))
+        }
     }
-    let err = String::from_utf8_lossy(&out.stderr);
-    Err(format!(
-        "cannot {what}: rsync {}: {}",
-        crate::jobs::process::describe_status(out.status),
-        err.lines().last().unwrap_or("").trim()
-    ))
 }
 
 #[cfg(test)]

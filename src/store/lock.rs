@@ -87,42 +87,9 @@ impl RunLock {
     }
 }
 
-/// Whether a local process is alive (a lock's or a lease's holder).
-pub fn alive(pid: i64) -> bool {
-    if pid <= 0 || pid > i64::from(i32::MAX) {
-        return false;
-    }
-    // SAFETY: signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// The live processes (zombies aside) whose environment holds
-/// `<var>=<value>`: a job's processes carry its marker wherever they went.
-pub fn marked(var: &str, value: &str) -> Vec<u32> {
-    let needle = format!("{var}={value}");
-    let me = std::process::id();
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        // A zombie's environment reads empty: it is gone already.
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
+// Whether a lock's or a lease's holder is alive, and the processes that
+// carry a job's marker: the processes' room answers both.
+pub use crate::exec::{alive, marked};
 
 #[cfg(test)]
 mod tests {

@@ -60,9 +60,7 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
         else {
             continue;
         };
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let gone = !crate::exec::alive(i64::from(pid));
         if gone && e.file_type().is_ok_and(|t| t.is_symlink()) {
             let _ = std::fs::remove_file(e.path());
         }

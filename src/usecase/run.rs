@@ -182,8 +182,8 @@ fn recover_jobs(store: &mut Store, out: &dyn Sink) -> Result<()> {
         let pid = i.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         // Only when its runner is gone: a copy of this database run on the
         // same host must not kill the jobs of the original's live run.
-        if !crate::jobs::process::alive(i.runner_pid) {
-            crate::jobs::process::kill_marked(&crate::jobs::marker(&origin, i.id));
+        if !crate::exec::alive(i.runner_pid) {
+            crate::exec::kill_marked(&crate::jobs::marker(&origin, i.id));
             // Its logs so far, packed as a finished job's are.
             let dir = Path::new(&i.log_dir);
             if !i.log_dir.is_empty() && dir.is_dir() {
