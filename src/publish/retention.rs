@@ -213,3 +213,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "retention_tests.rs"]
+mod more_tests;

@@ -263,11 +263,16 @@ impl Store {
 /// failure that says so (and, being an interrupted run's, does not count
 /// as voted on).
 fn mark_interrupted(tx: &rusqlite::Connection, id: i64, note: &str, now: i64) -> Result<()> {
-    tx.execute(
-        "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id AND outcome = 'running'",
-        named_params! {":t": now, ":n": note, ":id": id},
-    )
-    .context("failed to mark a job interrupted")?;
+    let changed = tx
+        .execute(
+            "UPDATE job_runs SET outcome = 'interrupted', ended_at = :t, notes = :n WHERE id = :id AND outcome = 'running'",
+            named_params! {":t": now, ":n": note, ":id": id},
+        )
+        .context("failed to mark a job interrupted")?;
+    // A run that already ended keeps its vote: the run and its vote agree.
+    if changed == 0 {
+        return Ok(());
+    }
     tx.execute(
         "UPDATE votes SET in_progress = 0, success = 0, notes = :n, recorded_at = :t
          WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",

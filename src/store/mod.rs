@@ -369,3 +369,7 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
     }
 }
+
+#[cfg(test)]
+#[path = "tests/mod.rs"]
+mod table_tests;

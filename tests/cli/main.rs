@@ -18,5 +18,6 @@ mod load;
 mod mirror;
 mod pipeline;
 mod publish;
+mod snapshots;
 mod status;
 mod trust;

@@ -1,0 +1,401 @@
+//! `store::builds`: recording an import, reading builds back, the
+//! builder's order, and consistency settled against the builder's link.
+
+use super::*;
+use crate::ident::FullHash;
+use crate::store::builds::Recheck;
+use crate::store::votes::CONSISTENT_JOB;
+
+#[test]
+fn a_recorded_build_reads_back_field_for_field_by_each_lookup() {
+    let mut s = store();
+    let scan = scanned(7, 4242, 1_444_300_000);
+    let dir = scan.repo_dir.clone();
+    assert_eq!(import_at(&mut s, vec![scan], &[], IMPORTED_AT), (1, 1));
+    let b = s.build_by_repo_dir(&dir).unwrap().unwrap();
+    let commit = commit_of(7);
+    assert_eq!(b.commit_hash, commit);
+    assert_eq!(b.distro_hash, DISTRO);
+    assert_eq!(b.extended_hash, None);
+    assert_eq!(b.component, None);
+    assert_eq!(b.project_name, "project-7");
+    assert_eq!(b.status, "SUCCESS");
+    assert_eq!(b.flags, 0);
+    assert_eq!(b.dt_build, 1_444_300_000);
+    assert_eq!(b.repo_dir, dir);
+    assert_eq!(b.full_hash, format!("{commit}_{}", &DISTRO[..8]));
+    assert!(b.consistent);
+    assert_eq!(b.order(), (4242, 1_444_300_000, b.id));
+    assert_eq!(b.hash_pair(), format!("{commit}_{DISTRO}"));
+    assert!(b.succeeded() && !b.purged());
+    assert_eq!(s.build_by_id(b.id).unwrap().as_ref(), Some(&b));
+    assert_eq!(
+        s.find_build(&commit, DISTRO, None).unwrap().as_ref(),
+        Some(&b)
+    );
+    let full: FullHash = b.full_hash.parse().unwrap();
+    assert_eq!(s.builds_by_full_hash(&full).unwrap(), vec![b.clone()]);
+    assert_eq!(s.known_repo_dirs().unwrap(), [dir].into_iter().collect());
+}
+
+#[test]
+fn unknown_builds_are_none_not_errors() {
+    let mut s = store();
+    builds(&mut s, 1);
+    assert_eq!(s.build_by_id(999).unwrap(), None);
+    assert_eq!(s.build_by_repo_dir("no/such/dir").unwrap(), None);
+    assert_eq!(s.find_build(&commit_of(2), DISTRO, None).unwrap(), None);
+    assert_eq!(
+        s.find_build(&commit_of(1), DISTRO, Some("nope")).unwrap(),
+        None
+    );
+    assert_eq!(s.build_by_dir_name("abc_def").unwrap(), None);
+}
+
+#[test]
+fn importing_a_hash_directory_again_adds_nothing_and_changes_nothing() {
+    let mut s = store();
+    let scan = scanned(1, 10, 1_600_000_000);
+    let dir = scan.repo_dir.clone();
+    assert_eq!(
+        import_at(&mut s, vec![scan.clone()], &[], IMPORTED_AT),
+        (1, 1)
+    );
+    let before = s.build_by_repo_dir(&dir).unwrap().unwrap();
+    let mut changed = scan;
+    changed.row.project_name = "another-name".into();
+    assert_eq!(
+        import_at(&mut s, vec![changed], &[], IMPORTED_AT + 60),
+        (0, 0)
+    );
+    assert_eq!(s.build_by_repo_dir(&dir).unwrap().unwrap(), before);
+    assert_eq!(s.known_repo_dirs().unwrap().len(), 1);
+    assert_eq!(s.vote_count().unwrap(), 1, "one consistent vote, not two");
+}
+
+#[test]
+fn newest_builds_are_ordered_by_seq_then_dt_order_then_id_all_descending() {
+    let mut s = store();
+    // Imported in this order, so ids grow down the list.
+    let ids = import(
+        &mut s,
+        vec![
+            scanned(1, 5, 1_600_000_100), // a: seq 5, early
+            scanned(2, 5, 1_600_000_200), // b: seq 5, later
+            scanned(3, 7, 1_600_000_050), // c: the highest seq, though built first
+            scanned(4, 5, 1_600_000_200), // d: as b, imported after it
+            scanned(5, 0, 1_600_009_999), // e: no DLRN id, built last
+        ],
+    );
+    let (a, b, c, d, e) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    assert_eq!(s.newest_builds(false, 10).unwrap(), vec![c, d, b, a, e]);
+    assert_eq!(s.newest_builds(true, 10).unwrap(), vec![c, d, b, a, e]);
+    assert_eq!(s.newest_builds(false, 2).unwrap(), vec![c, d], "the limit");
+    let order: Vec<_> = ids
+        .iter()
+        .map(|id| s.build_by_id(*id).unwrap().unwrap().order())
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_by(|x, y| y.cmp(x));
+    assert_eq!(
+        sorted,
+        [order[2], order[3], order[1], order[0], order[4]],
+        "Build::order sorts as the query does"
+    );
+}
+
+#[test]
+fn a_build_dated_after_it_was_first_seen_is_ordered_by_when_it_was_seen() {
+    let mut s = store();
+    // No DLRN ids: the build time orders. The first claims a build time in
+    // 2100, but was seen at IMPORTED_AT; the second was built after that.
+    let mut future = scanned(1, 0, 4_102_444_800);
+    future.row.dlrn_id = None;
+    let mut later = scanned(2, 0, IMPORTED_AT + 10);
+    later.row.dlrn_id = None;
+    let (f_dir, l_dir) = (future.repo_dir.clone(), later.repo_dir.clone());
+    import_at(&mut s, vec![future], &[], IMPORTED_AT);
+    import_at(&mut s, vec![later], &[], IMPORTED_AT + 20);
+    let f = s.build_by_repo_dir(&f_dir).unwrap().unwrap();
+    let l = s.build_by_repo_dir(&l_dir).unwrap().unwrap();
+    assert_eq!(
+        f.dt_build, 4_102_444_800,
+        "the build time is kept as written"
+    );
+    assert_eq!(f.order(), (0, IMPORTED_AT, f.id));
+    assert_eq!(s.newest_builds(false, 10).unwrap(), vec![l.id, f.id]);
+}
+
+#[test]
+fn newest_builds_leave_out_failed_purged_and_with_consistent_inconsistent_builds() {
+    let mut s = store();
+    let mut failed = scanned(2, 2, 1_600_000_002);
+    failed.row.status = "FAILED".into();
+    let mut purged = scanned(3, 3, 1_600_000_003);
+    purged.row.flags = 2;
+    let ids = import(
+        &mut s,
+        vec![
+            scanned(1, 1, 1_600_000_001),
+            failed,
+            purged,
+            with_failed_package(scanned(4, 4, 1_600_000_004)),
+        ],
+    );
+    assert_eq!(s.newest_builds(false, 10).unwrap(), vec![ids[3], ids[0]]);
+    assert_eq!(s.newest_builds(true, 10).unwrap(), vec![ids[0]]);
+    let purged = s.build_by_id(ids[2]).unwrap().unwrap();
+    assert!(purged.purged() && !purged.consistent);
+    let failed = s.build_by_id(ids[1]).unwrap().unwrap();
+    assert!(!failed.succeeded() && !failed.consistent);
+}
+
+/// Two builds of one commit and distro hash that differ in their extended
+/// hash: the first successful, the second failed and recorded after it.
+fn two_extended(s: &mut Store) -> (i64, i64) {
+    let mut ok = scanned(1, 1, 1_600_000_001);
+    ok.row.extended_hash = Some("e1".parse().unwrap());
+    ok.repo_dir.push_str("_e1");
+    let mut bad = scanned(1, 2, 1_600_000_002);
+    bad.row.extended_hash = Some("e2".parse().unwrap());
+    bad.row.status = "FAILED".into();
+    bad.repo_dir.push_str("_e2");
+    let ids = import(s, vec![ok, bad]);
+    (ids[0], ids[1])
+}
+
+#[test]
+fn without_an_extended_hash_the_newest_successful_build_of_the_pair_is_found() {
+    let mut s = store();
+    let (ok, bad) = two_extended(&mut s);
+    let c = commit_of(1);
+    assert_eq!(s.find_build(&c, DISTRO, None).unwrap().unwrap().id, ok);
+    assert_eq!(
+        s.find_build(&c, DISTRO, Some("e2")).unwrap().unwrap().id,
+        bad
+    );
+    let b = s.find_build(&c, DISTRO, Some("e1")).unwrap().unwrap();
+    assert_eq!(b.id, ok);
+    assert_eq!(b.extended_hash.as_deref(), Some("e1"));
+    assert_eq!(b.hash_pair(), format!("{c}_{DISTRO}_e1"));
+}
+
+#[test]
+fn builds_sharing_a_full_hash_are_listed_successful_first_then_newest() {
+    let mut s = store();
+    let (ok, bad) = two_extended(&mut s);
+    let full: FullHash = format!("{}_{}", commit_of(1), &DISTRO[..8])
+        .parse()
+        .unwrap();
+    let ids: Vec<i64> = s
+        .builds_by_full_hash(&full)
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(ids, vec![ok, bad]);
+}
+
+#[test]
+fn a_hash_directory_name_tells_apart_builds_that_differ_only_in_their_extended_hash() {
+    let mut s = store();
+    let (ok, bad) = two_extended(&mut s);
+    let name = format!("{}_{}", commit_of(1), &DISTRO[..8]);
+    let by = |n: String| s.build_by_dir_name(&n).unwrap().map(|b| b.id);
+    assert_eq!(by(format!("{name}_e1")), Some(ok));
+    assert_eq!(by(format!("{name}_e2")), Some(bad));
+    assert_eq!(by(format!("{name}_e3")), None);
+}
+
+#[test]
+fn without_a_consistent_link_the_package_list_decides_and_dlrn_votes_for_it() {
+    let mut s = store();
+    let good = scanned(1, 1, 1_600_000_001);
+    let bad = with_failed_package(scanned(2, 2, 1_600_000_002));
+    let (gd, bd) = (good.repo_dir.clone(), bad.repo_dir.clone());
+    assert_eq!(import_at(&mut s, vec![good, bad], &[], IMPORTED_AT), (2, 1));
+    let g = s.build_by_repo_dir(&gd).unwrap().unwrap();
+    let b = s.build_by_repo_dir(&bd).unwrap().unwrap();
+    assert!(g.consistent);
+    assert!(!b.consistent);
+    let votes = s.votes_of_build(g.id, None).unwrap();
+    assert_eq!(votes.len(), 1);
+    let v = &votes[0];
+    assert_eq!(
+        (v.job_id.as_str(), v.success, v.in_progress, v.user.as_str()),
+        (CONSISTENT_JOB, true, false, "dlrn")
+    );
+    assert_eq!(v.timestamp, g.dt_build, "DLRN votes at the build time");
+    assert!(s.votes_of_build(b.id, None).unwrap().is_empty());
+    assert!(s.unsettled_builds().unwrap().is_empty());
+}
+
+#[test]
+fn a_build_newer_than_the_consistent_link_stays_unsettled_until_the_link_reaches_it() {
+    let mut s = store();
+    let first = scanned(1, 1, 1_600_000_001);
+    let second = scanned(2, 2, 1_600_000_002);
+    let (d1, d2) = (first.repo_dir.clone(), second.repo_dir.clone());
+    let links = [link("consistent", Some(&d1))];
+    assert_eq!(
+        import_at(&mut s, vec![first, second.clone()], &links, IMPORTED_AT),
+        (2, 1)
+    );
+    let (id1, id2) = (id_of(&s, &d1), id_of(&s, &d2));
+    assert!(s.build_by_id(id1).unwrap().unwrap().consistent);
+    assert!(
+        !s.build_by_id(id2).unwrap().unwrap().consistent,
+        "its package list looks fine, but the builder has not said so"
+    );
+    assert_eq!(s.unsettled_builds().unwrap(), vec![(id2, d2.clone())]);
+    // The link moves on; the package list read again decides.
+    let links = [link("consistent", Some(&d2))];
+    let recheck = Recheck {
+        build_id: id2,
+        packages: second.packages.clone(),
+    };
+    let done = s
+        .record_import(&links, &[recheck], IMPORTED_AT + 60, |_| Ok(()))
+        .unwrap();
+    assert_eq!(done, (0, 1));
+    assert!(s.build_by_id(id2).unwrap().unwrap().consistent);
+    assert!(s.unsettled_builds().unwrap().is_empty());
+}
+
+#[test]
+fn the_build_the_consistent_link_names_is_consistent_by_the_builders_word() {
+    let mut s = store();
+    let odd = with_failed_package(scanned(1, 1, 1_600_000_001));
+    let dir = odd.repo_dir.clone();
+    let links = [link("consistent", Some(&dir))];
+    assert_eq!(import_at(&mut s, vec![odd], &links, IMPORTED_AT), (1, 1));
+    assert!(s.build_by_repo_dir(&dir).unwrap().unwrap().consistent);
+}
+
+#[test]
+fn a_consistent_link_to_a_build_not_recorded_settles_nothing() {
+    let mut s = store();
+    let b = scanned(1, 1, 1_600_000_001);
+    let dir = b.repo_dir.clone();
+    let links = [link("consistent", Some("no/such/hashdir"))];
+    assert_eq!(import_at(&mut s, vec![b], &links, IMPORTED_AT), (1, 0));
+    let id = id_of(&s, &dir);
+    assert_eq!(s.unsettled_builds().unwrap(), vec![(id, dir)]);
+}
+
+#[test]
+fn a_rechecked_package_list_replaces_the_one_recorded() {
+    let mut s = store();
+    let first = scanned(1, 1, 1_600_000_001);
+    let half = with_failed_package(scanned(2, 2, 1_600_000_002));
+    let (d1, d2) = (first.repo_dir.clone(), half.repo_dir.clone());
+    import_at(
+        &mut s,
+        vec![first, half],
+        &[link("consistent", Some(&d1))],
+        IMPORTED_AT,
+    );
+    let id2 = id_of(&s, &d2);
+    // Read again once the builder finished writing it: all built now.
+    let recheck = Recheck {
+        build_id: id2,
+        packages: packages(&[("python-foo", "SUCCESS"), ("python-bar", "SUCCESS")]),
+    };
+    s.record_import(
+        &[link("consistent", Some(&d2))],
+        &[recheck],
+        IMPORTED_AT + 60,
+        |_| Ok(()),
+    )
+    .unwrap();
+    assert!(s.build_by_id(id2).unwrap().unwrap().consistent);
+    let statuses: Vec<String> = {
+        let mut st = s
+            .conn()
+            .prepare(
+                "SELECT pv.status FROM build_packages bp
+                 JOIN package_versions pv ON pv.id = bp.package_version_id
+                 WHERE bp.build_id = ?1 ORDER BY pv.project",
+            )
+            .unwrap();
+        st.query_map([id2], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(statuses, ["SUCCESS", "SUCCESS"], "the old rows are gone");
+}
+
+#[test]
+fn a_builder_link_records_where_it_pointed_before_and_when_it_moved() {
+    let mut s = store();
+    let a = scanned(1, 1, 1_600_000_001);
+    let b = scanned(2, 2, 1_600_000_002);
+    let (da, db) = (a.repo_dir.clone(), b.repo_dir.clone());
+    import_at(&mut s, vec![a, b], &[link("current", Some(&da))], 100);
+    let (ia, ib) = (id_of(&s, &da), id_of(&s, &db));
+    let l = s.label("current", None).unwrap().unwrap();
+    assert_eq!(
+        (
+            l.build_id,
+            l.previous_build_id,
+            l.source.as_str(),
+            l.updated_at
+        ),
+        (Some(ia), None, "builder", 100)
+    );
+    import_at(&mut s, vec![], &[link("current", Some(&db))], 200);
+    let l = s.label("current", None).unwrap().unwrap();
+    assert_eq!(
+        (l.build_id, l.previous_build_id, l.updated_at),
+        (Some(ib), Some(ia), 200)
+    );
+    // Seen again where it was: neither its previous build nor its time move.
+    import_at(&mut s, vec![], &[link("current", Some(&db))], 300);
+    let l = s.label("current", None).unwrap().unwrap();
+    assert_eq!(
+        (l.build_id, l.previous_build_id, l.updated_at),
+        (Some(ib), Some(ia), 200)
+    );
+}
+
+#[test]
+fn a_component_builds_link_is_recorded_under_its_component() {
+    let mut s = store();
+    let mut b = scanned(1, 1, 1_600_000_001);
+    b.row.component = Some("tripleo".into());
+    let dir = b.repo_dir.clone();
+    let l = BuilderLink {
+        name: "consistent".into(),
+        component: Some("tripleo".into()),
+        repo_dir: Some(dir.clone()),
+    };
+    import_at(&mut s, vec![b], &[l], IMPORTED_AT);
+    let id = id_of(&s, &dir);
+    assert_eq!(
+        s.build_by_id(id).unwrap().unwrap().component.as_deref(),
+        Some("tripleo")
+    );
+    assert_eq!(s.label("consistent", None).unwrap(), None);
+    let l = s.label("consistent", Some("tripleo")).unwrap().unwrap();
+    assert_eq!(
+        (l.component.as_deref(), l.build_id),
+        (Some("tripleo"), Some(id))
+    );
+}
+
+#[test]
+fn a_failed_feed_records_nothing_of_the_import() {
+    let mut s = store();
+    let b = scanned(1, 1, 1_600_000_001);
+    let err = s
+        .record_import(&[link("current", None)], &[], IMPORTED_AT, |sink| {
+            sink(b)?;
+            Err(crate::error::Error::Invalid("the scan broke".into()))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("the scan broke"), "{err}");
+    assert!(s.known_repo_dirs().unwrap().is_empty());
+    assert_eq!(s.label("current", None).unwrap(), None);
+    assert_eq!(s.vote_count().unwrap(), 0);
+}
