@@ -404,7 +404,12 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
         Outcome::Moved {
             aggregate_hash: Some(h),
             ..
-        } => h,
+        } => {
+            let n = builds.len();
+            let msg = format!("promoted {n} builds to {label} by hand as aggregate {h}");
+            ctx.log(Level::Info, &msg);
+            h
+        }
         Outcome::Stopped { reason } => return Err(Error::Failed(reason)),
         Outcome::Unchanged => {
             let row = store.promotions(&PromotionFilter {
@@ -433,13 +438,6 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
             )))
         }
     };
-    ctx.log(
-        Level::Info,
-        &format!(
-            "promoted {} builds to {label} by hand as aggregate {aggregate_hash}",
-            builds.len(),
-        ),
-    );
     let last = store
         .promotions(&PromotionFilter {
             aggregate_hash: Some(&aggregate_hash),

@@ -6,14 +6,8 @@ use crate::ident::Label;
 use crate::store::builds::Build;
 
 /// Runs the hooks of `label`'s promotion with the `PROMOTER_*` variables
-/// of `build` (a batch: of its first build, with the aggregate's hash when
-/// known); the reason of the first failure.
-pub(super) fn run(
-    c: &Carry,
-    label: &Label,
-    build: &Build,
-    aggregate_hash: Option<&str>,
-) -> Result<(), String> {
+/// of `build`; the reason of the first failure.
+pub(super) fn run(c: &Carry, label: &Label, build: &Build) -> Result<(), String> {
     let hooks = c
         .cfg
         .promotion(label.as_str())
@@ -24,9 +18,6 @@ pub(super) fn run(
     }
     let mut env = crate::build_env::variables(c.cfg, label.as_str(), build);
     env.push(("PROMOTER_LOG_DIR".into(), c.log_dir.display().to_string()));
-    if let Some(h) = aggregate_hash {
-        env.push(("PROMOTER_AGGREGATE_HASH".into(), h.to_string()));
-    }
     for (i, argv) in hooks.iter().enumerate() {
         let log = c.log_dir.join(format!("hook-{label}-{}.log", i + 1));
         let spec = crate::exec::Spec {

@@ -45,9 +45,12 @@ pub(super) fn carry_out(
         return stop(store, attempt, reason);
     }
     if attempt.step == Step::Decided {
-        let agg = attempt.aggregate_hash.as_deref();
-        if let Err(reason) = super::hooks::run(c, label, &builds[0], agg) {
-            return stop(store, attempt, reason);
+        // A batch runs none yet: a hook gets one build's variables, and an
+        // aggregate's (its containers, its images) come with issue 17.
+        if !attempt.aggregate {
+            if let Err(reason) = super::hooks::run(c, label, &builds[0]) {
+                return stop(store, attempt, reason);
+            }
         }
         advance(store, attempt, Step::Hooks)?;
     }
@@ -95,7 +98,10 @@ fn still_promotable(
     label: &Label,
     builds: &[Build],
 ) -> Result<Option<String>> {
-    if attempt.step < Step::Trunk {
+    // A batch killed among its trunk moves has links moved: it is finished,
+    // never stopped half-moved.
+    let moving = attempt.step == Step::Images && partly_moved(c, attempt, label, builds)?;
+    if attempt.step < Step::Trunk && !moving {
         for b in builds {
             if let Err(e) = super::check_promotable(c.trees, b) {
                 return Ok(Some(format!("{e}; nothing more was moved")));
@@ -106,6 +112,21 @@ fn still_promotable(
         return moved_since(c, attempt, label, builds);
     }
     Ok(None)
+}
+
+/// Whether a batch's trunk moves have begun: a member's link already
+/// points at its build although it pointed elsewhere when decided.
+fn partly_moved(c: &Carry, attempt: &Attempt, label: &Label, builds: &[Build]) -> Result<bool> {
+    if !attempt.aggregate {
+        return Ok(false);
+    }
+    for (m, b) in attempt.members.iter().zip(builds) {
+        let now = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;
+        if now.as_deref() == Some(b.repo_dir.as_str()) && m.previous_repo_dir != now {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The image links follow a promotion of one build; a batch has none.
@@ -126,19 +147,26 @@ fn move_trunk(
     label: &Label,
     builds: &[Build],
 ) -> Result<Option<String>> {
+    // Resumed with some links moved already: putting back only this call's
+    // moves would leave the batch half-moved, so any failure leaves it open
+    // for the next command to finish.
+    let resumed = partly_moved(c, attempt, label, builds)?;
     let mut undo = Undo::default();
     for (m, b) in attempt.members.iter().zip(builds) {
         let now = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;
         if now != m.previous_repo_dir && now.as_deref() != Some(b.repo_dir.as_str()) {
-            undo.put_back();
             let why = moved_by_someone(label, "trunk", &m.previous_repo_dir, &now);
+            if resumed {
+                return Err(Error::Failed(why));
+            }
+            undo.put_back();
             return Ok(Some(why));
         }
         let moved = undo
             .remember(c.trees, label, b)
             .and_then(|()| links::move_trunk(c.trees, label, b, m.previous_repo_dir.as_deref()));
         if let Err(e) = moved {
-            if !attempt.aggregate {
+            if !attempt.aggregate || resumed {
                 return Err(e);
             }
             undo.put_back();

@@ -284,22 +284,18 @@ pub fn publish_pending(
     out: &dyn Sink,
     dry_run: bool,
 ) -> Result<usize> {
-    let mut failed = 0;
-    for target in &cfg.publish {
-        let Some(build) = desired_build(cfg, store, target)? else {
-            continue;
-        };
-        let shown = store.publications(&target.name, 1)?.into_iter().next();
-        if shown.is_some_and(|p| p.build_id == build.id) {
-            continue;
-        }
-        if dry_run {
+    let plan = pending(cfg, store)?;
+    if dry_run {
+        for (target, build) in &plan {
             out.print(&format!(
                 "would publish {} to {}",
                 build.full_hash, target.name
             ))?;
-            continue;
         }
+        return Ok(0);
+    }
+    let mut failed = 0;
+    for (target, build) in plan {
         match publish_target(cfg, store, target, &build, user, out) {
             Ok(p) => out.log(Level::Info, &describe(&p)),
             Err(e) => {
@@ -315,6 +311,22 @@ pub fn publish_pending(
         }
     }
     Ok(failed)
+}
+
+/// The publishes `run` would do now: each target whose newest publication
+/// is not the build of the newest promotion that publishes it.
+pub fn pending<'c>(cfg: &'c Config, store: &Store) -> Result<Vec<(&'c PublishTarget, Build)>> {
+    let mut out = Vec::new();
+    for target in &cfg.publish {
+        let Some(build) = desired_build(cfg, store, target)? else {
+            continue;
+        };
+        let shown = store.publications(&target.name, 1)?.into_iter().next();
+        if shown.is_none_or(|p| p.build_id != build.id) {
+            out.push((target, build));
+        }
+    }
+    Ok(out)
 }
 
 /// A one-line progress bar on stderr, only on a terminal and without -q.

@@ -231,6 +231,16 @@ fn complete_attempts(
         );
         let full = done.build.as_ref().map_or("?", |b| b.full_hash.as_str());
         match (done.result, &done.build) {
+            (Ok(promote::Carried::Done { aggregate_hash, .. }), Some(_)) if attempt.aggregate => {
+                tally.promoted += 1;
+                let n = attempt.members.len();
+                let h = aggregate_hash.unwrap_or_default();
+                let msg = format!(
+                    "promoted aggregate {h} ({n} component builds) to {}",
+                    attempt.name
+                );
+                out.log(Level::Info, &msg);
+            }
             (Ok(carried), Some(b)) => {
                 let outcome = match carried {
                     promote::Carried::Done { images, .. } => Outcome::Moved {
@@ -510,11 +520,9 @@ fn carry(
     let outcome = match promote::promote(store, &env.carry(), &request) {
         Ok(o) => o,
         // A batch that cannot be carried out is stopped, the others go on.
-        Err(e) if is_batch && (e.code() != exit::FAILED || matches!(e, Error::Failed(_))) => {
-            Outcome::Stopped {
-                reason: e.to_string(),
-            }
-        }
+        Err(e) if is_batch && e.code() != exit::FAILED => Outcome::Stopped {
+            reason: e.to_string(),
+        },
         Err(e) => return Err(e),
     };
     report(env, label.as_str(), &candidate, outcome, out, tally);

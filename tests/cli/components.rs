@@ -465,3 +465,60 @@ fn a_batch_killed_at_any_step_is_completed_by_the_next_command() {
         assert_eq!(open, 0, "{fault}");
     }
 }
+
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
+#[test]
+fn a_batch_killed_among_its_link_moves_is_finished_even_if_a_member_was_purged_meanwhile() {
+    // Once one component link has moved, the batch is finished by the next
+    // command, never stopped half-moved: checks that would stop a batch
+    // before it moves anything no longer apply.
+    let ws = imported();
+    let agg = newest_aggregate(&ws);
+    let m = members(&ws, &agg);
+    let pairs: Vec<String> = m.iter().map(|(_, _, c, d)| format!("{c}_{d}")).collect();
+    let args = [
+        "repo-promote-batch",
+        "--promote-name",
+        "staging",
+        "--hash-pairs",
+        &pairs.join(","),
+    ];
+    let killed = ws.run_env(&args, &[("PROMOTER_FAULT", "after-images")]);
+    assert_eq!(killed.code, -1, "killed by its signal");
+    // As if killed after the first component's link moved.
+    let (comp, dir, _, _) = &m[0];
+    let cdir = ws.trunk().join("component").join(comp);
+    let inner = dir.strip_prefix(&format!("component/{comp}/")).unwrap();
+    std::fs::remove_file(cdir.join("staging")).ok();
+    std::os::unix::fs::symlink(inner, cdir.join("staging")).unwrap();
+    // The last member is purged meanwhile.
+    let (_, last, _, _) = m.last().unwrap();
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    c.execute(
+        "UPDATE builds SET flags = flags | 2 WHERE repo_dir = ?1",
+        [last],
+    )
+    .unwrap();
+    drop(c);
+    ws.run(&[
+        "repo-promote",
+        "--commit-hash",
+        &m[0].2,
+        "--distro-hash",
+        &m[0].3,
+        "--promote-name",
+        "other",
+    ])
+    .ok();
+    for (comp, dir, _, _) in &m {
+        let link = ws.link(&format!("trunk/component/{comp}/staging")).unwrap();
+        assert_eq!(format!("component/{comp}/{link}"), *dir);
+    }
+    let rows: i64 = ws.sql("SELECT count(*) FROM promotions WHERE name = 'staging'");
+    assert_eq!(rows, m.len() as i64, "every moved link has its row");
+    let open: i64 = ws.sql("SELECT count(*) FROM attempts WHERE step NOT IN ('done')");
+    assert_eq!(open, 0, "finished, not stopped");
+}
