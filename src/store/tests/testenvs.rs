@@ -275,7 +275,7 @@ fn a_lease_is_held_while_a_process_of_its_job_lives_after_its_holder_is_gone() {
     // its environment yet, and /proc shows it empty.
     let mut child = std::process::Command::new("sh")
         .args(["-c", "echo ready; read x"])
-        .env(crate::jobs::MARKER_VAR, &marker)
+        .env(crate::model::JOB_MARKER_VAR, &marker)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
