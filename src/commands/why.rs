@@ -316,15 +316,20 @@ fn alternatives(
         .collect()
 }
 
+/// "the only candidate from L", "the newest of 3 candidates from L".
+fn newest_of(candidates: usize, label: &str) -> String {
+    match candidates {
+        1 => format!("the only candidate from {label}"),
+        n => format!("the newest of {n} candidates from {label}"),
+    }
+}
+
 fn render(e: &Explanation) -> String {
     let mut s = String::new();
     line(&mut s, format!("{}: {}", e.promotion, e.summary));
     if let Some(b) = &e.build {
         let rank = match e.candidate_rank {
-            Some(0) => format!(
-                "the newest of {} candidates from {}",
-                e.candidates, e.candidate_label
-            ),
+            Some(0) => newest_of(e.candidates, &e.candidate_label),
             Some(i) => format!(
                 "candidate {} of {} from {}",
                 i + 1,
@@ -347,13 +352,12 @@ fn render(e: &Explanation) -> String {
         line(
             &mut s,
             format!(
-            "  aggregate {} ({} components, newest build {}), the newest of {} candidates from {}",
-            a.agg_hash,
-            e.components.len(),
-            clock::short(a.created_at),
-            e.candidates,
-            e.candidate_label
-        ),
+                "  aggregate {} ({} components, newest build {}), {}",
+                a.agg_hash,
+                e.components.len(),
+                clock::short(a.created_at),
+                newest_of(e.candidates, &e.candidate_label)
+            ),
         );
         for b in &e.components {
             line(
