@@ -579,11 +579,11 @@ pub struct ReportResult {
     #[arg(long, value_name = "URL")]
     pub info_url: String,
     /// When the job ran, in seconds since the epoch
-    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
-    pub timestamp: String,
+    #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = timestamp)]
+    pub timestamp: i64,
     /// true or false
-    #[arg(long, value_name = "BOOL")]
-    pub success: String,
+    #[arg(long, value_name = "BOOL", value_parser = boolean, action = clap::ArgAction::Set)]
+    pub success: bool,
     /// Free text
     #[arg(long, value_name = "TEXT", default_value = "")]
     pub notes: String,
@@ -594,8 +594,8 @@ pub struct RepoStatus {
     #[command(flatten)]
     pub build: BuildHashes,
     /// Only successful (true) or failed (false) votes
-    #[arg(long, value_name = "BOOL")]
-    pub success: Option<String>,
+    #[arg(long, value_name = "BOOL", value_parser = boolean)]
+    pub success: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -604,8 +604,8 @@ pub struct AggStatus {
     #[arg(long, value_name = "HASH")]
     pub agg_hash: String,
     /// Only successful (true) or failed (false) votes
-    #[arg(long, value_name = "BOOL")]
-    pub success: Option<String>,
+    #[arg(long, value_name = "BOOL", value_parser = boolean)]
+    pub success: Option<bool>,
 }
 
 #[derive(Debug, Args)]
@@ -642,8 +642,8 @@ pub struct RepoGet {
     #[arg(long, value_name = "HOURS", default_value_t = 0)]
     pub max_age: u32,
     /// Only successful (true) or failed (false) votes
-    #[arg(long, value_name = "BOOL")]
-    pub success: Option<String>,
+    #[arg(long, value_name = "BOOL", value_parser = boolean)]
+    pub success: Option<bool>,
     /// Only votes of this job
     #[arg(long, value_name = "ID")]
     pub job_id: Option<String>,
@@ -684,4 +684,15 @@ pub struct RepoPromote {
     /// The label to move
     #[arg(long, value_name = "NAME")]
     pub promote_name: String,
+}
+
+/// `--success`: a boolean as DLRN's `strtobool` reads one, checked while
+/// the command line is parsed.
+fn boolean(s: &str) -> Result<bool, String> {
+    crate::ident::parse_bool(s).map_err(|e| e.to_string())
+}
+
+/// `--timestamp`: seconds since the epoch, in range.
+fn timestamp(s: &str) -> Result<i64, String> {
+    crate::ident::parse_timestamp(s).map_err(|e| e.to_string())
 }

@@ -7,6 +7,14 @@ use promoter::error::exit;
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        // A value the command line refuses (a timestamp, a boolean) is a
+        // failure like any other: one line that says what and why.
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or_default();
+            eprintln!("promoter: {line}");
+            return ExitCode::from(exit::USAGE);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {

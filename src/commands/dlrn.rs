@@ -8,20 +8,15 @@ use super::{extended_hash, Ctx, Level};
 use crate::api;
 use crate::cli;
 use crate::error::{Error, Result};
-use crate::ident::{parse_bool, parse_timestamp, AggHash, CommitHash, DistroHash, JobId, Label};
+use crate::ident::{AggHash, CommitHash, DistroHash, JobId, Label};
 use crate::promote::{self, Actor, Outcome};
 use crate::store::builds::Build;
 use crate::store::promotions::{Kind, PromotionFilter};
 use crate::store::votes::{NewVote, Vote, VoteQuery, VoteTarget};
 
-fn success_filter(s: Option<&str>) -> Result<Option<bool>> {
-    Ok(s.map(parse_bool).transpose()?)
-}
-
 pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
     let job: JobId = a.job_id.parse()?;
-    let success = parse_bool(&a.success)?;
-    let timestamp = parse_timestamp(&a.timestamp)?;
+    let (success, timestamp) = (a.success, a.timestamp);
     let user = ctx.user();
     let mut store = ctx.store()?;
     let (target, build, agg) = match (&a.commit_hash, &a.agg_hash) {
@@ -79,7 +74,7 @@ pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
 }
 
 pub fn repo_status(ctx: &Ctx, a: cli::RepoStatus) -> Result<u8> {
-    let success = success_filter(a.success.as_deref())?;
+    let success = a.success;
     let store = ctx.store()?;
     let build = ctx.build_by_hashes(&store, &a.build)?;
     let votes = store.votes_of_build(build.id, success)?;
@@ -89,7 +84,7 @@ pub fn repo_status(ctx: &Ctx, a: cli::RepoStatus) -> Result<u8> {
 }
 
 pub fn agg_status(ctx: &Ctx, a: cli::AggStatus) -> Result<u8> {
-    let success = success_filter(a.success.as_deref())?;
+    let success = a.success;
     let hash: AggHash = a.agg_hash.parse()?;
     let store = ctx.store()?;
     let id = store
@@ -165,7 +160,7 @@ pub fn promotion_get(ctx: &Ctx, a: cli::PromotionGet) -> Result<u8> {
 
 /// `repo-get`, and `repo-use` when `reporting` is given.
 pub fn repo_get(ctx: &Ctx, a: cli::RepoGet, reporting: Option<String>) -> Result<u8> {
-    let success = success_filter(a.success.as_deref())?;
+    let success = a.success;
     let job = a.job_id.as_deref().map(str::parse::<JobId>).transpose()?;
     let previous = a
         .previous_job_id
