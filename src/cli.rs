@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::ident::JobId;
+
 const ABOUT: &str =
     "Runs RDO-style promotion pipelines on one machine: one binary, one SQLite file.";
 
@@ -423,8 +425,8 @@ pub struct Waive {
     #[arg(long, value_name = "NAME")]
     pub promotion: String,
     /// The required job that need not pass
-    #[arg(long, value_name = "ID")]
-    pub job_id: String,
+    #[arg(long, value_name = "ID", value_parser = job_id)]
+    pub job_id: JobId,
     /// Only for this build [default: every build]
     #[arg(long, value_name = "FULL_HASH")]
     pub hash: Option<String>,
@@ -551,8 +553,8 @@ pub struct BuildHashes {
 #[derive(Debug, Args)]
 pub struct ReportResult {
     /// The CI job's id
-    #[arg(long, value_name = "ID")]
-    pub job_id: String,
+    #[arg(long, value_name = "ID", value_parser = job_id)]
+    pub job_id: JobId,
     /// Commit hash of the build (with --distro-hash)
     #[arg(
         long,
@@ -645,14 +647,14 @@ pub struct RepoGet {
     #[arg(long, value_name = "BOOL", value_parser = boolean)]
     pub success: Option<bool>,
     /// Only votes of this job
-    #[arg(long, value_name = "ID")]
-    pub job_id: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = job_id)]
+    pub job_id: Option<JobId>,
     /// Only votes of --previous-job-id, with no fallback
     #[arg(long, requires = "previous_job_id")]
     pub sequential_mode: bool,
     /// The job whose votes count in --sequential-mode
-    #[arg(long, value_name = "ID")]
-    pub previous_job_id: Option<String>,
+    #[arg(long, value_name = "ID", value_parser = job_id)]
+    pub previous_job_id: Option<JobId>,
     /// Only builds of this component
     #[arg(long, value_name = "NAME")]
     pub component: Option<String>,
@@ -663,8 +665,8 @@ pub struct RepoUse {
     #[command(flatten)]
     pub query: RepoGet,
     /// The job that will test the build: gets an in-progress vote
-    #[arg(long, value_name = "ID")]
-    pub reporting_job_id: String,
+    #[arg(long, value_name = "ID", value_parser = job_id)]
+    pub reporting_job_id: JobId,
 }
 
 #[derive(Debug, Args)]
@@ -695,4 +697,9 @@ fn boolean(s: &str) -> Result<bool, String> {
 /// `--timestamp`: seconds since the epoch, in range.
 fn timestamp(s: &str) -> Result<i64, String> {
     crate::ident::parse_timestamp(s).map_err(|e| e.to_string())
+}
+
+/// `--job-id` and its kin: a job id, checked once.
+fn job_id(s: &str) -> Result<JobId, String> {
+    s.parse().map_err(|e: crate::ident::IdError| e.to_string())
 }

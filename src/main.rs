@@ -10,9 +10,12 @@ fn main() -> ExitCode {
         // A value the command line refuses (a timestamp, a boolean) is a
         // failure like any other: one line that says what and why.
         Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
-            let text = e.render().to_string();
-            let line = text.lines().next().unwrap_or_default();
-            eprintln!("promoter: {line}");
+            use clap::error::ContextKind;
+            let arg = e.get(ContextKind::InvalidArg).map(|a| a.to_string());
+            let why = std::error::Error::source(&e).map(|s| s.to_string());
+            let arg = arg.unwrap_or_default();
+            let line = format!("invalid value for {arg}: {}", why.unwrap_or_default());
+            eprintln!("promoter: error: {}", promoter::terminal::escaped(&line));
             return ExitCode::from(exit::USAGE);
         }
         Err(e) => {

@@ -15,7 +15,7 @@ use crate::store::promotions::{Kind, PromotionFilter};
 use crate::store::votes::{NewVote, Vote, VoteQuery, VoteTarget};
 
 pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
-    let job: JobId = a.job_id.parse()?;
+    let job = &a.job_id;
     let (success, timestamp) = (a.success, a.timestamp);
     let user = ctx.user();
     let mut store = ctx.store()?;
@@ -159,15 +159,10 @@ pub fn promotion_get(ctx: &Ctx, a: cli::PromotionGet) -> Result<u8> {
 }
 
 /// `repo-get`, and `repo-use` when `reporting` is given.
-pub fn repo_get(ctx: &Ctx, a: cli::RepoGet, reporting: Option<String>) -> Result<u8> {
+pub fn repo_get(ctx: &Ctx, a: cli::RepoGet, reporting: Option<JobId>) -> Result<u8> {
     let success = a.success;
-    let job = a.job_id.as_deref().map(str::parse::<JobId>).transpose()?;
-    let previous = a
-        .previous_job_id
-        .as_deref()
-        .map(str::parse::<JobId>)
-        .transpose()?;
-    let reporting = reporting.as_deref().map(str::parse::<JobId>).transpose()?;
+    let job = a.job_id;
+    let previous = a.previous_job_id;
     let newer_than = if a.max_age == 0 {
         0
     } else {
