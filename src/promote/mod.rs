@@ -264,3 +264,6 @@ fn members(store: &Store, members: &[Member]) -> Result<Vec<Build>> {
 fn fault_point(step: Step) {
     crate::fault::point(step.as_str());
 }
+
+#[cfg(test)]
+mod tests;

@@ -372,4 +372,4 @@ mod tests {
 
 #[cfg(test)]
 #[path = "tests/mod.rs"]
-mod table_tests;
+pub(crate) mod table_tests;

@@ -22,14 +22,14 @@ use crate::trunk::import::{BuilderLink, Scanned};
 use crate::trunk::versions_csv::PackageRow;
 
 /// When the builds of these tests were imported.
-pub(super) const IMPORTED_AT: i64 = 1_700_000_000;
+pub(crate) const IMPORTED_AT: i64 = 1_700_000_000;
 
-pub(super) fn store() -> Store {
+pub(crate) fn store() -> Store {
     Store::in_memory().expect("an in-memory store")
 }
 
 /// A package list of one package per `(project, status)`.
-pub(super) fn packages(rows: &[(&str, &str)]) -> Vec<PackageRow> {
+pub(crate) fn packages(rows: &[(&str, &str)]) -> Vec<PackageRow> {
     let mut text = crate::trunk::versions_csv::HEADER.join(",");
     text.push('\n');
     for (p, status) in rows {
@@ -41,17 +41,17 @@ pub(super) fn packages(rows: &[(&str, &str)]) -> Vec<PackageRow> {
 }
 
 /// The commit hash of build `n`: 40 characters, distinct for each `n`.
-pub(super) fn commit_of(n: u32) -> String {
+pub(crate) fn commit_of(n: u32) -> String {
     format!("c{n:07}{}", "a".repeat(32))
 }
 
 /// The distro hash of every build of these tests.
-pub(super) const DISTRO: &str = "d15d0000aaaabbbbccccddddeeeeffff00001111";
+pub(crate) const DISTRO: &str = "d15d0000aaaabbbbccccddddeeeeffff00001111";
 
 /// A successful build `n` with DLRN id `dlrn_id`, built at `dt_build`,
 /// whose package list is all `SUCCESS`, as a scan of the trunk finds it.
 /// Tests change its fields for the case at hand.
-pub(super) fn scanned(n: u32, dlrn_id: i64, dt_build: i64) -> Scanned {
+pub(crate) fn scanned(n: u32, dlrn_id: i64, dt_build: i64) -> Scanned {
     let commit = commit_of(n);
     let packages = packages(&[("python-foo", "SUCCESS"), ("python-bar", "SUCCESS")]);
     Scanned {
@@ -118,7 +118,7 @@ pub(super) fn import_at(
 }
 
 /// Imports `scans` with no builder link, and returns their ids in order.
-pub(super) fn import(store: &mut Store, scans: Vec<Scanned>) -> Vec<i64> {
+pub(crate) fn import(store: &mut Store, scans: Vec<Scanned>) -> Vec<i64> {
     let dirs: Vec<String> = scans.iter().map(|s| s.repo_dir.clone()).collect();
     import_at(store, scans, &[], IMPORTED_AT);
     dirs.iter().map(|d| id_of(store, d)).collect()
