@@ -179,6 +179,7 @@ mod tests {
             kill_grace: Duration::from_secs(10),
             testenv_wait: Duration::from_secs(3600),
             hook_timeout: Duration::from_secs(1800),
+            push_timeout: Duration::from_secs(7200),
             jobs,
             promotions: Vec::new(),
             publish: Vec::new(),

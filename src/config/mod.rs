@@ -98,6 +98,9 @@ pub struct Config {
     /// How long a promotion's hook may take before it is stopped and fails
     /// its step.
     pub hook_timeout: Duration,
+    /// How long one rsync of a publish may take before it is stopped and
+    /// the publish fails (the next run tries again).
+    pub push_timeout: Duration,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,

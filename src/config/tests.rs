@@ -345,3 +345,17 @@ fn a_quoted_key_and_a_key_after_an_alias_are_placed() {
     assert!(all[0].contains(":8: jobs.quoted.timeout:"), "{all:#?}");
     assert!(all[1].contains(":12: jobs.other.timeout:"), "{all:#?}");
 }
+
+#[test]
+fn push_and_hook_timeouts_default_and_are_read() {
+    let c = parse(SAMPLE).unwrap();
+    assert_eq!(c.push_timeout, std::time::Duration::from_secs(7200));
+    let text = format!("push_timeout: 15m\nhook_timeout: 1m\n{SAMPLE}");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.push_timeout, std::time::Duration::from_secs(900));
+    assert_eq!(c.hook_timeout, std::time::Duration::from_secs(60));
+    let e = parse(&format!("push_timeout: soon\n{SAMPLE}"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("push_timeout"), "{e}");
+}

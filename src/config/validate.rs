@@ -27,6 +27,7 @@ const TOP_KEYS: &[&str] = &[
     "kill_grace",
     "testenv_wait",
     "hook_timeout",
+    "push_timeout",
     "jobs",
     "promotions",
     "publish",
@@ -89,6 +90,7 @@ impl Reader<'_> {
         let kill_grace = duration("kill_grace", 10);
         let testenv_wait = duration("testenv_wait", 3600);
         let hook_timeout = duration("hook_timeout", 1800);
+        let push_timeout = duration("push_timeout", 7200);
         let jobs = top.get("jobs").map(|v| self.jobs(v)).unwrap_or_default();
         let publish = top.get("publish").map(|v| self.publish_targets(v));
         let publish = publish.unwrap_or_default();
@@ -115,6 +117,7 @@ impl Reader<'_> {
             kill_grace,
             testenv_wait,
             hook_timeout,
+            push_timeout,
             jobs,
             promotions,
             publish,

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use crate::exec::{self, Ended};
 
-/// How long one rsync may run: a hung `ssh` fails its push instead of
-/// wedging every later run.
-const PUSH_TIMEOUT: Duration = Duration::from_secs(2 * 3600);
-
-/// How long a stopped rsync has between SIGTERM and SIGKILL.
-const PUSH_GRACE: Duration = Duration::from_secs(10);
+/// How long one rsync may run (`push_timeout`: a hung `ssh` fails its push
+/// instead of wedging every later run), and how long a stopped one has
+/// between SIGTERM and SIGKILL (`kill_grace`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub grace: Duration,
+}
 
 /// Whether `dest` names a remote tree (the config's reading of it).
 pub fn is_remote(dest: &str) -> bool {
@@ -40,6 +42,7 @@ pub fn push(
     dest: &str,
     version_name: &str,
     previous: Option<&str>,
+    limits: Limits,
 ) -> Result<(), String> {
     let (parent, name) = split(dest)
         .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
@@ -62,14 +65,14 @@ pub fn push(
         content.push(format!("--link-dest=../{prev}"));
     }
     content.push(remote_version.clone());
-    rsync(scratch.path(), content, "push the content")?;
+    rsync(scratch.path(), content, "push the content", limits)?;
     // 2. The manifest: the version is complete.
     let manifest = vec![
         "-a".to_string(),
         version.join(super::MANIFEST).display().to_string(),
         remote_version,
     ];
-    rsync(scratch.path(), manifest, "push the manifest")?;
+    rsync(scratch.path(), manifest, "push the manifest", limits)?;
     // 3. The switch: a new link, renamed over the old one by rsync.
     let link = scratch.path().join(&name);
     std::os::unix::fs::symlink(format!(".{name}.versions/{version_name}"), &link)
@@ -79,13 +82,13 @@ pub fn push(
         link.display().to_string(),
         format!("{parent}/"),
     ];
-    rsync(scratch.path(), switch, "switch the link")
+    rsync(scratch.path(), switch, "switch the link", limits)
 }
 
 /// Removes from the remote the versions the local staging no longer has
 /// (retention ran there): one `rsync --dirs --delete` of the versions
 /// directory, which leaves the versions that stay untouched.
-pub fn prune(local_versions: &Path, dest: &str) -> Result<(), String> {
+pub fn prune(local_versions: &Path, dest: &str, limits: Limits) -> Result<(), String> {
     let (parent, name) = split(dest)
         .ok_or_else(|| format!("{dest:?} is not a remote path with a directory name"))?;
     let mut args: Vec<String> = [
@@ -98,7 +101,7 @@ pub fn prune(local_versions: &Path, dest: &str) -> Result<(), String> {
     .into();
     args.push(format!("{}/", local_versions.display()));
     args.push(format!("{parent}/.{name}.versions/"));
-    rsync(scratch()?.path(), args, "remove old versions")
+    rsync(scratch()?.path(), args, "remove old versions", limits)
 }
 
 /// A private temporary directory for one push: the link it switches to and
@@ -110,9 +113,9 @@ fn scratch() -> Result<tempfile::TempDir, String> {
         .map_err(|e| format!("cannot create a temporary directory: {e}"))
 }
 
-/// Runs `rsync args` in its own process group with [`PUSH_TIMEOUT`], its
-/// output in `scratch`; a failure names `what` and rsync's last line.
-fn rsync(scratch: &Path, args: Vec<String>, what: &str) -> Result<(), String> {
+/// Runs `rsync args` in its own process group within `limits`, its output
+/// in `scratch`; a failure names `what` and rsync's last line.
+fn rsync(scratch: &Path, args: Vec<String>, what: &str, limits: Limits) -> Result<(), String> {
     let log = scratch.join("rsync.log");
     let spec = exec::Spec {
         program: "rsync".into(),
@@ -120,8 +123,8 @@ fn rsync(scratch: &Path, args: Vec<String>, what: &str) -> Result<(), String> {
         env: Vec::new(),
         cwd: ".".into(),
         log: log.clone(),
-        timeout: PUSH_TIMEOUT,
-        grace: PUSH_GRACE,
+        timeout: limits.timeout,
+        grace: limits.grace,
     };
     match exec::run(&spec).map_err(|e| format!("cannot {what}: {e}"))? {
         e if e.passed() => Ok(()),

@@ -107,9 +107,16 @@ pub fn publish_target(
         .and_then(|v| v.file_name().map(|n| n.to_string_lossy().into_owned()));
     let written = copy(&entries, &local_dest, target, build, out)?;
     if is_remote {
-        push(&written, target, build, previous_version.as_deref())?;
+        push(
+            &written,
+            target,
+            build,
+            previous_version.as_deref(),
+            limits(cfg),
+        )?;
     }
-    let removed = retain(store, &local_dest, target, build, is_remote)?;
+    let pushed = is_remote.then(|| limits(cfg));
+    let removed = retain(store, &local_dest, target, build, pushed)?;
     let dest_shown = if is_remote {
         target.dest.clone()
     } else {
@@ -228,18 +235,34 @@ fn push(
     target: &PublishTarget,
     build: &Build,
     previous_version: Option<&str>,
+    limits: remote::Limits,
 ) -> Result<()> {
     let vname = written
         .version
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| build.full_hash.clone());
-    remote::push(&written.version, &target.dest, &vname, previous_version).map_err(|e| {
+    remote::push(
+        &written.version,
+        &target.dest,
+        &vname,
+        previous_version,
+        limits,
+    )
+    .map_err(|e| {
         Error::Failed(format!(
             "failed to publish {} to {}: {e}",
             build.full_hash, target.name
         ))
     })
+}
+
+/// How long a push may take, and its grace when stopped.
+fn limits(cfg: &Config) -> remote::Limits {
+    remote::Limits {
+        timeout: cfg.push_timeout,
+        grace: cfg.kill_grace,
+    }
 }
 
 /// Removes the versions retention no longer keeps (never one a label
@@ -249,7 +272,7 @@ fn retain(
     local_dest: &Path,
     target: &PublishTarget,
     build: &Build,
-    is_remote: bool,
+    pushed: Option<remote::Limits>,
 ) -> Result<Vec<String>> {
     let history: Vec<String> = store
         .publications(&target.name, 1000)?
@@ -263,8 +286,13 @@ fn retain(
             e,
         )
     })?;
-    if is_remote && !removed.is_empty() {
-        remote::prune(&crate::publish::versions_dir(local_dest), &target.dest).map_err(|e| {
+    if let (Some(limits), false) = (pushed, removed.is_empty()) {
+        remote::prune(
+            &crate::publish::versions_dir(local_dest),
+            &target.dest,
+            limits,
+        )
+        .map_err(|e| {
             Error::Failed(format!(
                 "published {} to {}, but {e}",
                 build.full_hash, target.name
