@@ -14,21 +14,28 @@ use crate::store::Store;
 
 /// What a promotion decides between: a build, or an aggregate of
 /// component builds. Both are assessed by one code path.
-pub trait Candidate {
+pub trait Candidacy {
     /// Its id (a build's, or an aggregate's).
     fn id(&self) -> i64;
 }
 
-impl Candidate for Build {
+impl Candidacy for Build {
     fn id(&self) -> i64 {
         self.id
     }
 }
 
-impl Candidate for AggregateCandidate {
+impl Candidacy for AggregateCandidate {
     fn id(&self) -> i64 {
         self.aggregate.id
     }
+}
+
+/// A promotion's candidate: one build, or an aggregate of component builds.
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    Build(Build),
+    Aggregate(AggregateCandidate),
 }
 
 /// A promotion's candidates and the decision on them.
@@ -42,7 +49,7 @@ pub struct Assessment<C = Build> {
     pub decision: Decision,
 }
 
-impl<C: Candidate> Assessment<C> {
+impl<C: Candidacy> Assessment<C> {
     pub fn candidate(&self, id: i64) -> Option<&C> {
         self.candidates.iter().find(|c| c.id() == id)
     }
@@ -71,7 +78,7 @@ impl Assessment<Build> {
 
 /// Decides on `candidates` (newest first) with their votes: the step both
 /// kinds of candidate share.
-fn decided<C: Candidate>(
+fn decided<C: Candidacy>(
     p: &PromotionDef,
     cfg: &Config,
     candidates: Vec<C>,

@@ -41,7 +41,10 @@ pub(super) fn carry_out(
     label: &Label,
     builds: &[Build],
 ) -> Result<Carried> {
-    if let Some(reason) = still_promotable(c, attempt, label, builds)? {
+    // A batch killed among its trunk moves has links moved: it is
+    // finished, never stopped half-moved, nor put back half-way.
+    let resumed = partly_moved(c, attempt, label, builds)?;
+    if let Some(reason) = still_promotable(c, attempt, label, builds, resumed)? {
         return stop(store, attempt, reason);
     }
     if attempt.step == Step::Decided {
@@ -71,7 +74,7 @@ pub(super) fn carry_out(
         advance(store, attempt, Step::Images)?;
     }
     if attempt.step == Step::Images {
-        if let Some(reason) = move_trunk(c, attempt, label, builds)? {
+        if let Some(reason) = move_trunk(c, attempt, label, builds, resumed)? {
             return stop(store, attempt, reason);
         }
         advance(store, attempt, Step::Trunk)?;
@@ -97,11 +100,9 @@ fn still_promotable(
     attempt: &Attempt,
     label: &Label,
     builds: &[Build],
+    resumed: bool,
 ) -> Result<Option<String>> {
-    // A batch killed among its trunk moves has links moved: it is finished,
-    // never stopped half-moved.
-    let moving = attempt.step == Step::Images && partly_moved(c, attempt, label, builds)?;
-    if attempt.step < Step::Trunk && !moving {
+    if attempt.step < Step::Trunk && !resumed {
         for b in builds {
             if let Err(e) = super::check_promotable(c.trees, b) {
                 return Ok(Some(format!("{e}; nothing more was moved")));
@@ -114,10 +115,11 @@ fn still_promotable(
     Ok(None)
 }
 
-/// Whether a batch's trunk moves have begun: a member's link already
-/// points at its build although it pointed elsewhere when decided.
+/// Whether a batch's trunk moves have begun: resumed at `images`, a
+/// member's link already points at its build although it pointed elsewhere
+/// when decided.
 fn partly_moved(c: &Carry, attempt: &Attempt, label: &Label, builds: &[Build]) -> Result<bool> {
-    if !attempt.aggregate {
+    if !attempt.aggregate || attempt.step != Step::Images {
         return Ok(false);
     }
     for (m, b) in attempt.members.iter().zip(builds) {
@@ -146,11 +148,11 @@ fn move_trunk(
     attempt: &Attempt,
     label: &Label,
     builds: &[Build],
+    resumed: bool,
 ) -> Result<Option<String>> {
     // Resumed with some links moved already: putting back only this call's
     // moves would leave the batch half-moved, so any failure leaves it open
     // for the next command to finish.
-    let resumed = partly_moved(c, attempt, label, builds)?;
     let mut undo = Undo::default();
     for (m, b) in attempt.members.iter().zip(builds) {
         let now = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;

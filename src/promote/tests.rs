@@ -44,6 +44,20 @@ fn fixture() -> Fixture {
     }
 }
 
+/// What carrying out needs, from a fixture's config and trees.
+fn carry<'a>(cfg: &'a Config, trees: &'a Trees) -> Carry<'a> {
+    Carry {
+        cfg,
+        trees,
+        log_dir: cfg.logs.clone(),
+        user: "ci",
+    }
+}
+
+fn staging() -> Label {
+    Label::promotable("staging").unwrap()
+}
+
 fn link(dir: &Path, name: &str) -> Option<String> {
     std::fs::read_link(dir.join(name))
         .ok()
@@ -60,14 +74,8 @@ fn actor() -> Actor<'static> {
 
 #[test]
 fn a_promotion_moves_both_trees_records_one_row_and_a_second_changes_nothing() {
-    let mut f = fixture();
-    let label = Label::promotable("staging").unwrap();
-    let c = Carry {
-        cfg: &f.cfg,
-        trees: &f.trees,
-        log_dir: f.cfg.logs.clone(),
-        user: "ci",
-    };
+    let (mut f, label) = (fixture(), staging());
+    let c = carry(&f.cfg, &f.trees);
     let first = promote(
         &mut f.store,
         &c,
@@ -126,14 +134,8 @@ fn a_promotion_moves_both_trees_records_one_row_and_a_second_changes_nothing() {
 
 #[test]
 fn a_label_moved_since_the_caller_read_it_stops_the_promotion_and_is_left_as_found() {
-    let mut f = fixture();
-    let label = Label::promotable("staging").unwrap();
-    let c = Carry {
-        cfg: &f.cfg,
-        trees: &f.trees,
-        log_dir: f.cfg.logs.clone(),
-        user: "ci",
-    };
+    let (mut f, label) = (fixture(), staging());
+    let c = carry(&f.cfg, &f.trees);
     // Someone points the label at build 1 after the caller found it unset.
     std::os::unix::fs::symlink(&f.builds[0].repo_dir, f.trees.trunk.join("staging")).unwrap();
     let request = Request {
@@ -158,14 +160,8 @@ fn a_label_moved_since_the_caller_read_it_stops_the_promotion_and_is_left_as_fou
 
 #[test]
 fn a_build_whose_hash_directory_is_gone_is_refused_before_anything_is_recorded() {
-    let mut f = fixture();
-    let label = Label::promotable("staging").unwrap();
-    let c = Carry {
-        cfg: &f.cfg,
-        trees: &f.trees,
-        log_dir: f.cfg.logs.clone(),
-        user: "ci",
-    };
+    let (mut f, label) = (fixture(), staging());
+    let c = carry(&f.cfg, &f.trees);
     std::fs::remove_dir(f.trees.trunk.join(&f.builds[0].repo_dir)).unwrap();
     let e = promote(
         &mut f.store,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Level, Sink};
-use crate::assess::{self, AggregateCandidate};
+use crate::assess::{self, Candidate};
 use crate::config::{Config, PromotionDef};
 use crate::error::{exit, Error, Result};
 use crate::ident::Label;
@@ -66,13 +66,6 @@ pub struct Tally {
     /// Promotions that could not proceed (an error of this side), and jobs
     /// that could not run: reported, the others go on, the run fails.
     pub failed: i64,
-}
-
-/// A promotion's candidate: one build, or an aggregate of component builds.
-#[derive(Debug, Clone)]
-pub enum Candidate {
-    Build(Build),
-    Aggregate(AggregateCandidate),
 }
 
 /// What one promotion would do next, on the votes recorded now.
