@@ -38,6 +38,72 @@ pub enum Candidate {
     Aggregate(AggregateCandidate),
 }
 
+impl Candidacy for Candidate {
+    fn id(&self) -> i64 {
+        match self {
+            Candidate::Build(b) => b.id(),
+            Candidate::Aggregate(a) => a.id(),
+        }
+    }
+}
+
+impl Candidate {
+    /// How logs and `why` name it: a build's full hash, `aggregate <md5>`.
+    pub fn what(&self) -> String {
+        match self {
+            Candidate::Build(b) => b.full_hash.clone(),
+            Candidate::Aggregate(a) => format!("aggregate {}", a.aggregate.agg_hash),
+        }
+    }
+
+    /// The builds it is made of: one, or an aggregate's components.
+    pub fn builds(&self) -> &[Build] {
+        match self {
+            Candidate::Build(b) => std::slice::from_ref(b),
+            Candidate::Aggregate(a) => &a.builds,
+        }
+    }
+
+    pub fn build(&self) -> Option<&Build> {
+        match self {
+            Candidate::Build(b) => Some(b),
+            Candidate::Aggregate(_) => None,
+        }
+    }
+
+    pub fn aggregate(&self) -> Option<&AggregateCandidate> {
+        match self {
+            Candidate::Build(_) => None,
+            Candidate::Aggregate(a) => Some(a),
+        }
+    }
+
+    /// Why it can never be promoted, if it cannot: one of its builds
+    /// failed or was purged.
+    pub fn unpromotable(&self) -> Option<String> {
+        let names = |b: &Build| match self {
+            Candidate::Build(_) => ("it".to_string(), "its build".to_string()),
+            Candidate::Aggregate(_) => {
+                let c = format!("its component build {}", b.full_hash);
+                (c.clone(), c)
+            }
+        };
+        self.builds().iter().find_map(|b| {
+            if b.purged() {
+                Some(format!("{} has been purged, its repo is gone", names(b).0))
+            } else if !b.succeeded() {
+                Some(format!(
+                    "{} has status {}, only successful builds are promoted",
+                    names(b).1,
+                    b.status
+                ))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 /// A promotion's candidates and the decision on them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Assessment<C = Build> {
@@ -66,14 +132,124 @@ impl<C: Candidacy> Assessment<C> {
     }
 }
 
-impl Assessment<Build> {
-    pub fn build(&self, id: i64) -> Option<&Build> {
-        self.candidate(id)
+impl<C> Assessment<C> {
+    /// The same assessment over another form of its candidates.
+    pub fn map<D>(self, f: impl FnMut(C) -> D) -> Assessment<D> {
+        Assessment {
+            promotion: self.promotion,
+            candidate_label: self.candidate_label,
+            candidates: self.candidates.into_iter().map(f).collect(),
+            requirements: self.requirements,
+            decision: self.decision,
+        }
     }
+}
 
-    pub fn promoted_build(&self) -> Option<&Build> {
-        self.promoted()
+/// Decides promotion `p` on whichever kind of candidate its candidate
+/// label holds: builds, or aggregates (component mode).
+pub fn assess_any(
+    store: &Store,
+    cfg: &Config,
+    p: &PromotionDef,
+    now: i64,
+) -> Result<Assessment<Candidate>> {
+    assess_as(store, cfg, p, now, uses_aggregates(store, p)?)
+}
+
+/// Decides promotion `p` on its aggregates, or on its builds.
+pub fn assess_as(
+    store: &Store,
+    cfg: &Config,
+    p: &PromotionDef,
+    now: i64,
+    aggregates: bool,
+) -> Result<Assessment<Candidate>> {
+    Ok(if aggregates {
+        assess_aggregates(store, cfg, p, now)?.map(Candidate::Aggregate)
+    } else {
+        assess(store, cfg, p, now)?.map(Candidate::Build)
+    })
+}
+
+/// What the label of `p` (or its `component` link) holds in the trunk: the
+/// name found there (a full hash, an aggregate's md5, else the directory
+/// the link points at), and the recorded candidate it names.
+pub fn label_candidate(
+    store: &Store,
+    trunk: &std::path::Path,
+    p: &PromotionDef,
+    component: Option<&str>,
+    aggregates: bool,
+) -> Result<(Option<String>, Option<Candidate>)> {
+    if aggregates {
+        // The aggregate the label shows: the md5 DLRN writes beside it.
+        let md5 = std::fs::read_to_string(trunk.join(p.name.as_str()).join("delorean.repo.md5"))
+            .ok()
+            .map(|s| s.trim().to_string());
+        let found = match md5.as_deref().map(|h| store.aggregate_by_hash(h)) {
+            Some(a) => a?,
+            None => None,
+        };
+        let candidate = match found {
+            Some(aggregate) => {
+                let builds = store.aggregate_builds(aggregate.id)?;
+                Some(Candidate::Aggregate(AggregateCandidate {
+                    aggregate,
+                    builds,
+                }))
+            }
+            None => None,
+        };
+        return Ok((md5, candidate));
     }
+    let dir = crate::trunk::current_target(trunk, p.name.as_str(), component)?;
+    let build = match &dir {
+        Some(d) => store.build_by_repo_dir(d)?,
+        None => None,
+    };
+    let shown = build.as_ref().map(|b| b.full_hash.clone()).or(dir);
+    Ok((shown, build.map(Candidate::Build)))
+}
+
+/// Checks the criteria of `p` against one given candidate, on its own
+/// votes. Waivers for one build do not apply to an aggregate.
+pub fn evaluate(
+    store: &Store,
+    cfg: &Config,
+    p: &PromotionDef,
+    c: &Candidate,
+    now: i64,
+) -> Result<Evaluation> {
+    let (votes, waivers) = match c {
+        Candidate::Build(b) => (
+            store.vote_facts(b.id)?,
+            store.live_waivers(p.name.as_str(), now)?,
+        ),
+        Candidate::Aggregate(a) => (
+            store.aggregate_vote_facts(a.aggregate.id)?,
+            aggregate_waivers(store, p, now)?,
+        ),
+    };
+    Ok(decide::evaluate(
+        &cfg.required_jobs(p),
+        c.id(),
+        &votes,
+        &waivers,
+        now,
+    ))
+}
+
+/// The waivers that apply to aggregates: those for every build.
+fn aggregate_waivers(
+    store: &Store,
+    p: &PromotionDef,
+    now: i64,
+) -> Result<Vec<crate::decide::WaiverFact>> {
+    Ok(store
+        .live_waivers(p.name.as_str(), now)?
+        .into_iter()
+        .filter(|w| w.build_id.is_none())
+        .collect())
 }
 
 /// Decides on `candidates` (newest first) with their votes: the step both
@@ -161,25 +337,6 @@ fn label_on_disk(store: &Store, cfg: &Config, p: &PromotionDef) -> Result<Option
     store.build_by_repo_dir(&dir)
 }
 
-/// Checks the criteria of `p` against one given build.
-pub fn evaluate_build(
-    store: &Store,
-    cfg: &Config,
-    p: &PromotionDef,
-    build: &Build,
-    now: i64,
-) -> Result<Evaluation> {
-    let votes = store.vote_facts(build.id)?;
-    let waivers = store.live_waivers(p.name.as_str(), now)?;
-    Ok(decide::evaluate(
-        &cfg.required_jobs(p),
-        build.id,
-        &votes,
-        &waivers,
-        now,
-    ))
-}
-
 /// An aggregate candidate and its component builds.
 #[derive(Debug, Clone, Serialize)]
 pub struct AggregateCandidate {
@@ -226,10 +383,6 @@ pub fn assess_aggregates(
         votes.insert(id, store.aggregate_vote_facts(id)?);
         candidates.push(AggregateCandidate { aggregate, builds });
     }
-    let waivers: Vec<_> = store
-        .live_waivers(p.name.as_str(), now)?
-        .into_iter()
-        .filter(|w| w.build_id.is_none())
-        .collect();
+    let waivers = aggregate_waivers(store, p, now)?;
     Ok(decided(p, cfg, candidates, &votes, &waivers, now))
 }

@@ -1,10 +1,12 @@
 //! `why`: why a candidate is or is not promoted, a summary line first, then
 //! each required job with its vote. Exits 0 whatever the verdict.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::Ctx;
-use crate::assess::{assess, evaluate_build};
+use crate::assess::{self, Candidacy, Candidate};
 use crate::cli;
 use crate::clock;
 use crate::config::PromotionDef;
@@ -32,11 +34,11 @@ pub struct Explanation {
     pub required: usize,
     pub jobs: Vec<crate::decide::JobCheck>,
     /// The last lines of the console log of each failed job that ran here.
-    pub log_tails: std::collections::BTreeMap<String, Vec<String>>,
+    pub log_tails: BTreeMap<String, Vec<String>>,
     /// Required jobs with no vote whose last run failed on this side, with why.
-    pub errors: std::collections::BTreeMap<String, String>,
+    pub errors: BTreeMap<String, String>,
     /// The jobs whose success counts in place of each required job.
-    pub alternatives: std::collections::BTreeMap<String, Vec<String>>,
+    pub alternatives: BTreeMap<String, Vec<String>>,
     /// For a promotion of aggregates (component mode): the aggregate
     /// explained, and its component builds.
     pub aggregate: Option<crate::store::aggregates::Aggregate>,
@@ -54,7 +56,7 @@ pub fn run(ctx: &Ctx, a: cli::Why) -> Result<u8> {
     };
     let store = ctx.store()?;
     let forced = match &a.hash {
-        Some(h) => Some(ctx.build_by_full_hash(&store, h)?),
+        Some(h) => Some(Candidate::Build(ctx.build_by_full_hash(&store, h)?)),
         None => None,
     };
     let trees = ctx.trees()?;
@@ -82,228 +84,144 @@ fn explain(
     store: &Store,
     trees: &promote::Trees,
     p: &PromotionDef,
-    forced: Option<&Build>,
+    forced: Option<&Candidate>,
     now: i64,
 ) -> Result<Explanation> {
     let cfg = ctx.config()?;
-    if crate::assess::uses_aggregates(store, p)? && forced.is_none() {
-        return explain_aggregate(store, trees, cfg, p, now);
-    }
-    let assessment = assess(store, cfg, p, now)?;
-    let component = forced.and_then(|b| b.component.clone());
-    let label_dir =
-        crate::trunk::current_target(&trees.trunk, p.name.as_str(), component.as_deref())?;
-    let label_build = match &label_dir {
-        Some(d) => store.build_by_repo_dir(d)?,
-        None => None,
+    let aggregates = match forced {
+        Some(c) => c.aggregate().is_some(),
+        None => assess::uses_aggregates(store, p)?,
     };
-    let label_now = label_build
-        .as_ref()
-        .map(|b| b.full_hash.clone())
-        .or(label_dir.clone());
-    // The build to explain: the one asked for, else the newest candidate,
-    // else the one the label points at (nothing newer waits).
-    let (build, evaluation): (Option<Build>, Option<Evaluation>) = match forced {
-        Some(b) => (
-            Some(b.clone()),
-            Some(evaluate_build(store, cfg, p, b, now)?),
-        ),
-        None => match (assessment.newest(), &label_build) {
-            (Some((b, e)), _) => (Some(b.clone()), Some(e.clone())),
-            (None, Some(b)) => (
-                Some(b.clone()),
-                Some(evaluate_build(store, cfg, p, b, now)?),
-            ),
-            (None, None) => (None, None),
-        },
+    let assessment = assess::assess_as(store, cfg, p, now, aggregates)?;
+    let component = forced
+        .and_then(Candidate::build)
+        .and_then(|b| b.component.as_deref());
+    let (label_now, on_label) =
+        assess::label_candidate(store, &trees.trunk, p, component, aggregates)?;
+    // The candidate to explain: the one asked for, else the newest
+    // candidate, else the one the label holds (nothing newer waits).
+    let chosen = match (forced, assessment.newest(), on_label.as_ref()) {
+        (Some(c), _, _) => Some((c.clone(), assess::evaluate(store, cfg, p, c, now)?)),
+        (None, Some((c, e)), _) => Some((c.clone(), e.clone())),
+        (None, None, Some(c)) => Some((c.clone(), assess::evaluate(store, cfg, p, c, now)?)),
+        (None, None, None) => None,
     };
-    let candidate_rank = build
-        .as_ref()
-        .and_then(|b| assessment.candidates.iter().position(|c| c.id == b.id));
-    let (passed, required) = evaluation.as_ref().map(|e| e.counts()).unwrap_or((0, 0));
-    let (verdict, summary) = match (&build, &evaluation) {
-        (Some(b), Some(e)) => {
-            let verdict = if label_build.as_ref().is_some_and(|l| l.id == b.id) {
-                Verdict::Promoted
-            } else if !b.succeeded() || b.purged() {
-                Verdict::Unpromotable
-            } else if e.met() {
-                Verdict::Promotable
-            } else {
-                Verdict::Blocked
-            };
-            let head = match verdict {
-                Verdict::Promoted if assessment.candidates.is_empty() => format!(
-                    "{} is where {} points, and no newer candidate waits in {}; {}",
-                    b.full_hash,
-                    p.name,
-                    p.candidate_label,
-                    e.summary()
-                ),
-                Verdict::Promoted => format!(
-                    "{} is where {} points; {}",
-                    b.full_hash,
-                    p.name,
-                    e.summary()
-                ),
-                Verdict::Promotable => format!("{} can be promoted: {}", b.full_hash, e.summary()),
-                Verdict::Unpromotable if b.purged() => format!(
-                    "{} cannot be promoted: it has been purged, its repo is gone",
-                    b.full_hash
-                ),
-                Verdict::Unpromotable => format!(
-                    "{} cannot be promoted: its build has status {}, only successful builds are promoted",
-                    b.full_hash, b.status
-                ),
-                _ => format!("{} is blocked: {}", b.full_hash, e.summary()),
-            };
-            (verdict, head)
-        }
-        _ => (
-            Verdict::NoCandidate,
-            format!(
-                "no candidate: {} has no build newer than the last one promoted to {}",
-                p.candidate_label, p.name
-            ),
-        ),
-    };
-    let mut log_tails = std::collections::BTreeMap::new();
-    let mut errors = std::collections::BTreeMap::new();
-    if let (Some(b), Some(e)) = (&build, &evaluation) {
-        for j in &e.jobs {
-            if matches!(j.state, JobState::Missing) {
-                // A run that failed on this side is no vote, but says why
-                // the job has none yet.
-                if let Some(r) = store.last_job_run(b.id, &j.job_id)? {
-                    if r.outcome == crate::store::jobs::RunState::Error {
-                        errors.insert(j.job_id.clone(), r.notes);
-                    }
-                }
-            }
-            if !matches!(j.state, JobState::Failed { .. } | JobState::TimedOut { .. }) {
-                continue;
-            }
-            let archive = store.last_job_run(b.id, &j.job_id)?.and_then(|r| r.archive);
-            if let Some(a) = archive {
-                if let Ok(lines) = crate::jobs::logs::tail(std::path::Path::new(&a), TAIL_LINES) {
-                    log_tails.insert(j.job_id.clone(), lines);
-                }
-            }
-        }
-    }
-    Ok(Explanation {
+    let on_label_id = on_label.as_ref().map(Candidacy::id);
+    let mut e = Explanation {
         promotion: p.name.to_string(),
         candidate_label: p.candidate_label.to_string(),
-        verdict,
-        summary,
-        label_now,
-        build,
-        candidate_rank,
-        candidates: assessment.candidates.len(),
-        errors,
-        passed,
-        required,
-        jobs: evaluation.map(|e| e.jobs).unwrap_or_default(),
-        log_tails,
-        alternatives: alternatives(cfg, p),
-        aggregate: None,
-        components: Vec::new(),
-    })
-}
-
-fn explain_aggregate(
-    store: &Store,
-    trees: &promote::Trees,
-    cfg: &crate::config::Config,
-    p: &PromotionDef,
-    now: i64,
-) -> Result<Explanation> {
-    let assessment = crate::assess::assess_aggregates(store, cfg, p, now)?;
-    // The aggregate the label shows: the md5 DLRN writes beside it.
-    let label_now =
-        std::fs::read_to_string(trees.trunk.join(p.name.as_str()).join("delorean.repo.md5"))
-            .ok()
-            .map(|s| s.trim().to_string());
-    let (verdict, summary, aggregate, components, jobs, rank) = match assessment.newest() {
-        Some((c, e)) => {
-            let verdict = if label_now.as_deref() == Some(c.aggregate.agg_hash.as_str()) {
-                Verdict::Promoted
-            } else if e.met() {
-                Verdict::Promotable
-            } else {
-                Verdict::Blocked
-            };
-            let head = match verdict {
-                Verdict::Promotable => format!(
-                    "aggregate {} can be promoted: {}",
-                    c.aggregate.agg_hash,
-                    e.summary()
-                ),
-                Verdict::Promoted => format!(
-                    "aggregate {} is where {} points; {}",
-                    c.aggregate.agg_hash,
-                    p.name,
-                    e.summary()
-                ),
-                _ => format!(
-                    "aggregate {} is blocked: {}",
-                    c.aggregate.agg_hash,
-                    e.summary()
-                ),
-            };
-            (
-                verdict,
-                head,
-                Some(c.aggregate.clone()),
-                c.builds.clone(),
-                e.jobs.clone(),
-                Some(0),
-            )
-        }
-        None => (
-            Verdict::NoCandidate,
-            format!(
-                "no candidate: {} has no aggregate newer than the last one promoted to {}",
-                p.candidate_label, p.name
-            ),
-            None,
-            Vec::new(),
-            Vec::new(),
-            None,
+        verdict: Verdict::NoCandidate,
+        summary: format!(
+            "no candidate: {} has no {} newer than the last one promoted to {}",
+            p.candidate_label,
+            if aggregates { "aggregate" } else { "build" },
+            p.name
         ),
-    };
-    let required = jobs
-        .iter()
-        .filter(|j| !matches!(j.state, JobState::Disabled { .. }))
-        .count();
-    let passed = jobs
-        .iter()
-        .filter(|j| j.state.satisfied() && !matches!(j.state, JobState::Disabled { .. }))
-        .count();
-    Ok(Explanation {
-        promotion: p.name.to_string(),
-        candidate_label: p.candidate_label.to_string(),
-        verdict,
-        summary,
         label_now,
         build: None,
-        candidate_rank: rank,
+        candidate_rank: None,
         candidates: assessment.candidates.len(),
-        passed,
-        required,
-        jobs,
+        passed: 0,
+        required: 0,
+        jobs: Vec::new(),
         log_tails: Default::default(),
         errors: Default::default(),
         alternatives: alternatives(cfg, p),
-        aggregate,
-        components,
-    })
+        aggregate: None,
+        components: Vec::new(),
+    };
+    let Some((c, evaluation)) = chosen else {
+        return Ok(e);
+    };
+    e.candidate_rank = assessment.candidates.iter().position(|x| x.id() == c.id());
+    (e.passed, e.required) = evaluation.counts();
+    (e.verdict, e.summary) = verdict(p, &c, &evaluation, on_label_id, e.candidates);
+    if let Some(b) = c.build() {
+        (e.errors, e.log_tails) = job_runs(store, b, &evaluation)?;
+    }
+    e.jobs = evaluation.jobs;
+    match c {
+        Candidate::Build(b) => e.build = Some(b),
+        Candidate::Aggregate(a) => {
+            e.aggregate = Some(a.aggregate);
+            e.components = a.builds;
+        }
+    }
+    Ok(e)
 }
 
-fn alternatives(
-    cfg: &crate::config::Config,
+/// The verdict on candidate `c` and the summary line that says it.
+fn verdict(
     p: &PromotionDef,
-) -> std::collections::BTreeMap<String, Vec<String>> {
+    c: &Candidate,
+    e: &Evaluation,
+    on_label: Option<i64>,
+    candidates: usize,
+) -> (Verdict, String) {
+    let what = c.what();
+    if on_label == Some(c.id()) {
+        let waits = if candidates == 0 {
+            format!(", and no newer candidate waits in {}", p.candidate_label)
+        } else {
+            String::new()
+        };
+        let head = format!("{what} is where {} points{waits}; {}", p.name, e.summary());
+        return (Verdict::Promoted, head);
+    }
+    if let Some(reason) = c.unpromotable() {
+        return (
+            Verdict::Unpromotable,
+            format!("{what} cannot be promoted: {reason}"),
+        );
+    }
+    if e.met() {
+        (
+            Verdict::Promotable,
+            format!("{what} can be promoted: {}", e.summary()),
+        )
+    } else {
+        (
+            Verdict::Blocked,
+            format!("{what} is blocked: {}", e.summary()),
+        )
+    }
+}
+
+/// What the job runs of this side say about a build's missing and failed
+/// jobs: the error of a run that failed here (no vote, but the reason),
+/// and the last console lines of a failed job.
+#[allow(clippy::type_complexity)]
+fn job_runs(
+    store: &Store,
+    b: &Build,
+    e: &Evaluation,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, Vec<String>>)> {
+    let mut errors = BTreeMap::new();
+    let mut log_tails = BTreeMap::new();
+    for j in &e.jobs {
+        let failed = matches!(j.state, JobState::Failed { .. } | JobState::TimedOut { .. });
+        if !failed && !matches!(j.state, JobState::Missing) {
+            continue;
+        }
+        let Some(r) = store.last_job_run(b.id, &j.job_id)? else {
+            continue;
+        };
+        if !failed {
+            if r.outcome == crate::store::jobs::RunState::Error {
+                errors.insert(j.job_id.clone(), r.notes);
+            }
+            continue;
+        }
+        if let Some(a) = r.archive {
+            if let Ok(lines) = crate::jobs::logs::tail(std::path::Path::new(&a), TAIL_LINES) {
+                log_tails.insert(j.job_id.clone(), lines);
+            }
+        }
+    }
+    Ok((errors, log_tails))
+}
+
+fn alternatives(cfg: &crate::config::Config, p: &PromotionDef) -> BTreeMap<String, Vec<String>> {
     cfg.required_jobs(p)
         .into_iter()
         .filter(|r| !r.alternatives.is_empty())
@@ -327,17 +245,17 @@ fn newest_of(candidates: usize, label: &str) -> String {
 fn render(e: &Explanation) -> String {
     let mut s = String::new();
     line(&mut s, format!("{}: {}", e.promotion, e.summary));
+    let rank = match e.candidate_rank {
+        Some(0) => newest_of(e.candidates, &e.candidate_label),
+        Some(i) => format!(
+            "candidate {} of {} from {}",
+            i + 1,
+            e.candidates,
+            e.candidate_label
+        ),
+        None => format!("not a candidate from {}", e.candidate_label),
+    };
     if let Some(b) = &e.build {
-        let rank = match e.candidate_rank {
-            Some(0) => newest_of(e.candidates, &e.candidate_label),
-            Some(i) => format!(
-                "candidate {} of {} from {}",
-                i + 1,
-                e.candidates,
-                e.candidate_label
-            ),
-            None => format!("not a candidate from {}", e.candidate_label),
-        };
         line(
             &mut s,
             format!(
@@ -352,11 +270,10 @@ fn render(e: &Explanation) -> String {
         line(
             &mut s,
             format!(
-                "  aggregate {} ({} components, newest build {}), {}",
+                "  aggregate {} ({} components, newest build {}), {rank}",
                 a.agg_hash,
                 e.components.len(),
                 clock::short(a.created_at),
-                newest_of(e.candidates, &e.candidate_label)
             ),
         );
         for b in &e.components {

@@ -258,7 +258,14 @@ fn column_head(h: &mut String, c: &Column) {
         Some(i) => format!("candidate {}", i + 1),
         None => "label now".to_string(),
     };
-    let short: String = b.commit_hash.chars().take(10).collect();
+    // An aggregate column is named by its aggregate, dated by its newest build.
+    let (full, short): (&str, String) = match &c.aggregate {
+        Some(a) => (
+            a,
+            format!("aggregate {}", a.chars().take(10).collect::<String>()),
+        ),
+        None => (&b.full_hash, b.commit_hash.chars().take(10).collect()),
+    };
     let current = if c.verdict == crate::model::Verdict::Promoted {
         " current"
     } else {
@@ -269,7 +276,7 @@ fn column_head(h: &mut String, c: &Column) {
         "<th class=\"col{current}\" title=\"{full}\" data-hash=\"{full}\"><code>{}</code><br>{rank}<br>built {}<br><span class=\"verdict {v}\">{v}</span></th>",
         esc(&short),
         clock::short(b.built_at),
-        full = esc(&b.full_hash),
+        full = esc(full),
         v = c.verdict,
     );
 }

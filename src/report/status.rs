@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::assess::{assess, evaluate_build};
+use crate::assess::{self, Candidacy};
 use crate::config::{Config, PromotionDef};
 use crate::decide::{Evaluation, JobCheck, JobState};
 use crate::error::Result;
@@ -255,25 +255,14 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
             newest_candidate: None,
             aggregate: None,
         };
-        if let (Some(p), true) = (cfg.promotion(&name), aggregates) {
-            status.aggregate =
-                std::fs::read_to_string(trees.trunk.join(&name).join("delorean.repo.md5"))
-                    .ok()
-                    .map(|s| s.trim().to_string());
-            let a = crate::assess::assess_aggregates(store, cfg, p, now)?;
+        if let (Some(p), None) = (cfg.promotion(&name), &component) {
+            if aggregates {
+                status.aggregate = assess::label_candidate(store, &trees.trunk, p, None, true)?.0;
+            }
+            let a = assess::assess_as(store, cfg, p, now, aggregates)?;
             status.candidate_label = Some(a.candidate_label.clone());
             status.candidates_waiting = Some(a.candidates.len());
-            status.newest_candidate = a.newest().and_then(|(c, e)| {
-                let newest = c.builds.iter().max_by_key(|b| b.dt_build)?;
-                let mut cand = candidate(newest, e);
-                cand.aggregate = Some(c.aggregate.agg_hash.clone());
-                Some(cand)
-            });
-        } else if let (Some(p), None) = (cfg.promotion(&name), &component) {
-            let a = assess(store, cfg, p, now)?;
-            status.candidate_label = Some(a.candidate_label.clone());
-            status.candidates_waiting = Some(a.candidates.len());
-            status.newest_candidate = a.newest().map(|(b, e)| candidate(b, e));
+            status.newest_candidate = a.newest().and_then(|(c, e)| candidate(c, e));
         }
         labels.push(status);
     }
@@ -351,11 +340,13 @@ fn label_build(
     Ok(on_disk)
 }
 
-fn candidate(b: &Build, e: &Evaluation) -> Candidate {
+/// Where candidate `c` stands; an aggregate is shown by its newest
+/// component build.
+fn candidate(c: &assess::Candidate, e: &Evaluation) -> Option<Candidate> {
     let (passed, required) = e.counts();
-    Candidate {
-        build: BuildRef::from(b),
-        aggregate: None,
+    Some(Candidate {
+        build: BuildRef::from(newest_build(c)?),
+        aggregate: c.aggregate().map(|a| a.aggregate.agg_hash.clone()),
         verdict: if e.met() {
             Verdict::Promotable
         } else {
@@ -366,7 +357,13 @@ fn candidate(b: &Build, e: &Evaluation) -> Candidate {
         summary: e.summary(),
         results: Results::of(e),
         blocking: e.blocking().cloned().collect(),
-    }
+    })
+}
+
+/// The build that stands for a candidate: itself, or an aggregate's
+/// newest component.
+fn newest_build(c: &assess::Candidate) -> Option<&Build> {
+    c.builds().iter().max_by_key(|b| b.dt_build)
 }
 
 /// One promotion's criteria as a grid: its required jobs (rows) × its
@@ -389,7 +386,10 @@ pub struct GridJob {
 /// One build of a grid and the state of each required job on it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Column {
+    /// The build, or an aggregate's newest component build.
     pub build: BuildRef,
+    /// The aggregate's hash, for an aggregate column.
+    pub aggregate: Option<String>,
     /// Its place among the candidates (0 = newest); `None` for the build
     /// the label points at.
     pub rank: Option<usize>,
@@ -417,23 +417,8 @@ pub fn grids(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<Vec
 }
 
 fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) -> Result<Grid> {
-    if crate::assess::uses_aggregates(store, p)? {
-        // Aggregate promotions have no per-build grid (yet): the jobs, no columns.
-        return Ok(Grid {
-            promotion: p.name.to_string(),
-            candidate_label: p.candidate_label.to_string(),
-            jobs: cfg
-                .required_jobs(p)
-                .iter()
-                .map(|r| GridJob {
-                    job_id: r.id.to_string(),
-                    alternatives: r.alternatives.iter().map(|j| j.to_string()).collect(),
-                })
-                .collect(),
-            columns: Vec::new(),
-        });
-    }
-    let a = assess(store, cfg, p, now)?;
+    let aggregates = assess::uses_aggregates(store, p)?;
+    let a = assess::assess_as(store, cfg, p, now, aggregates)?;
     let jobs: Vec<GridJob> = a
         .requirements
         .iter()
@@ -442,26 +427,26 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
             alternatives: r.alternatives.iter().map(|j| j.to_string()).collect(),
         })
         .collect();
-    let mut builds: Vec<(&Build, Option<usize>)> = a
+    let mut shown: Vec<(&assess::Candidate, Option<usize>)> = a
         .candidates
         .iter()
         .enumerate()
-        .map(|(i, b)| (b, Some(i)))
+        .map(|(i, c)| (c, Some(i)))
         .collect();
-    let current = match crate::trunk::current_target(&trees.trunk, p.name.as_str(), None)? {
-        Some(dir) => store.build_by_repo_dir(&dir)?,
-        None => None,
-    };
+    let current = assess::label_candidate(store, &trees.trunk, p, None, aggregates)?.1;
     if let Some(c) = current
         .as_ref()
-        .filter(|c| builds.iter().all(|(b, _)| b.id != c.id))
+        .filter(|c| shown.iter().all(|(s, _)| s.id() != c.id()))
     {
-        builds.push((c, None));
+        shown.push((c, None));
     }
-    let mut columns = Vec::with_capacity(builds.len());
-    for (b, rank) in builds {
-        let e = evaluate_build(store, cfg, p, b, now)?;
-        let verdict = if current.as_ref().is_some_and(|c| c.id == b.id) {
+    let mut columns = Vec::with_capacity(shown.len());
+    for (c, rank) in shown {
+        let Some(b) = newest_build(c) else {
+            continue;
+        };
+        let e = assess::evaluate(store, cfg, p, c, now)?;
+        let verdict = if current.as_ref().is_some_and(|x| x.id() == c.id()) {
             Verdict::Promoted
         } else if e.met() {
             Verdict::Promotable
@@ -470,9 +455,11 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
         };
         let mut cells = Vec::with_capacity(e.jobs.len());
         for check in e.jobs {
-            let archive = match &check.state {
-                JobState::Missing | JobState::Waived { .. } | JobState::Disabled { .. } => None,
-                _ => {
+            // Jobs run here for builds; an aggregate's votes come from outside.
+            let archive = match (&check.state, c.build()) {
+                (JobState::Missing | JobState::Waived { .. } | JobState::Disabled { .. }, _)
+                | (_, None) => None,
+                (_, Some(b)) => {
                     let job = check
                         .state
                         .vote()
@@ -485,6 +472,7 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
         }
         columns.push(Column {
             build: BuildRef::from(b),
+            aggregate: c.aggregate().map(|a| a.aggregate.agg_hash.clone()),
             rank,
             verdict,
             cells,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Level, Sink};
-use crate::assess::{self, Candidate};
+use crate::assess::{self, Candidacy, Candidate};
 use crate::config::{Config, PromotionDef};
 use crate::error::{exit, Error, Result};
 use crate::ident::Label;
@@ -312,56 +312,50 @@ fn promotion(
 /// The plan of promotion `p` on what the store holds now.
 pub fn plan(env: &Env, store: &Store, p: &PromotionDef, rerun: &[String]) -> Result<Plan> {
     let now = crate::clock::now();
-    if assess::uses_aggregates(store, p)? {
-        let a = assess::assess_aggregates(store, env.cfg, p, now)?;
-        let next = match (a.promoted(), a.newest()) {
-            (Some(c), _) => Next::Promote {
-                candidate: Box::new(Candidate::Aggregate(c.clone())),
-                current: None,
-            },
-            (None, Some((c, e))) => Next::Blocked {
-                what: format!("aggregate {}", c.aggregate.agg_hash),
-                summary: e.summary(),
-            },
-            (None, None) => Next::Idle,
-        };
-        return Ok(Plan {
-            jobs: Vec::new(),
-            next,
-        });
+    let a = assess::assess_any(store, env.cfg, p, now)?;
+    // Jobs run here for builds (an aggregate's votes come from outside),
+    // and only help the candidates newer than one that already qualifies
+    // (unless --rerun asks for a job anyway).
+    let upto = match a.decision.promote {
+        Some(id) if rerun.is_empty() => a.candidates.iter().position(|c| c.id() == id),
+        _ => None,
     }
-    let a = assess::assess(store, env.cfg, p, now)?;
-    let jobs = if p.jobs.is_empty() {
+    .unwrap_or(a.candidates.len());
+    let builds: Vec<Build> = a.candidates[..upto]
+        .iter()
+        .filter_map(|c| c.build().cloned())
+        .collect();
+    let jobs = if p.jobs.is_empty() || builds.is_empty() {
         Vec::new()
     } else {
-        // Jobs only help the candidates newer than one that already
-        // qualifies (unless --rerun asks for a job anyway).
-        let upto = match a.decision.promote {
-            Some(id) if rerun.is_empty() => a.candidates.iter().position(|b| b.id == id),
-            _ => None,
-        }
-        .unwrap_or(a.candidates.len());
         crate::jobs::plan(
             env.cfg,
             p,
-            &a.candidates[..upto],
+            &builds,
             |b, job| store.has_final_vote(b.id, job),
             rerun,
         )?
     };
-    let next = next_build(env, &a)?;
+    let next = next(env, &a)?;
     Ok(Plan { jobs, next })
 }
 
-/// What a promotion of builds would do next.
-fn next_build(env: &Env, a: &assess::Assessment) -> Result<Next> {
-    let Some(build) = a.promoted_build() else {
+/// What a promotion would do next on its assessment.
+fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
+    let Some(chosen) = a.promoted() else {
         return Ok(match a.newest() {
-            Some((b, e)) => Next::Blocked {
-                what: b.full_hash.clone(),
+            Some((c, e)) => Next::Blocked {
+                what: c.what(),
                 summary: e.summary(),
             },
             None => Next::Idle,
+        });
+    };
+    let Candidate::Build(build) = chosen else {
+        // A batch checks its own links when it is carried out.
+        return Ok(Next::Promote {
+            candidate: Box::new(chosen.clone()),
+            current: None,
         });
     };
     let component = build.component.as_deref();
@@ -377,7 +371,7 @@ fn next_build(env: &Env, a: &assess::Assessment) -> Result<Next> {
         });
     }
     Ok(Next::Promote {
-        candidate: Box::new(Candidate::Build(build.clone())),
+        candidate: Box::new(chosen.clone()),
         current,
     })
 }
@@ -489,13 +483,10 @@ fn carry(
     out: &dyn Sink,
     tally: &mut Tally,
 ) -> Result<()> {
-    let (builds, batch) = match &candidate {
-        Candidate::Build(b) => (std::slice::from_ref(b), None),
-        Candidate::Aggregate(a) => (
-            &a.builds[..],
-            Some(AggregateSource::Existing(a.aggregate.clone())),
-        ),
-    };
+    let builds = candidate.builds();
+    let batch = candidate
+        .aggregate()
+        .map(|a| AggregateSource::Existing(a.aggregate.clone()));
     let is_batch = batch.is_some();
     let request = Request {
         label,
@@ -531,10 +522,7 @@ fn report(
     out: &dyn Sink,
     tally: &mut Tally,
 ) {
-    let what = match c {
-        Candidate::Build(b) => b.full_hash.clone(),
-        Candidate::Aggregate(a) => format!("aggregate {}", a.aggregate.agg_hash),
-    };
+    let what = c.what();
     match outcome {
         Outcome::Moved { images, .. } => {
             tally.promoted += 1;

@@ -313,8 +313,10 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
     let j = ws
         .run(&["why", "--json", "--promotion", "current-tripleo"])
         .json();
-    assert_eq!(j["verdict"], "no_candidate");
+    // The aggregate the label holds is explained, as a build would be.
+    assert_eq!(j["verdict"], "promoted");
     assert_eq!(j["label_now"], agg.as_str());
+    assert_eq!(j["aggregate"]["agg_hash"], agg.as_str());
     // status shows the aggregate each label holds, without warnings.
     let st = ws.run(&["status"]);
     st.ok();
