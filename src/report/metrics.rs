@@ -11,6 +11,13 @@ use super::status::{LabelStatus, Status};
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
     let release = format!("release=\"{}\"", label_value(&s.release));
+    label_series(&mut out, &release, s);
+    run_series(&mut out, &release, s);
+    out
+}
+
+/// The series of each label and its newest candidate.
+fn label_series(out: &mut String, release: &str, s: &Status) {
     let labels = |l: &LabelStatus| {
         let mut v = format!("{release},label=\"{}\"", label_value(&l.label));
         if let Some(c) = &l.component {
@@ -20,23 +27,21 @@ pub fn render(s: &Status) -> String {
     };
 
     family(
-        &mut out,
+        out,
         "promoter_label_info",
-        "The build each label points at (value 1; full_hash names it).",
+        "The candidate each label holds (value 1; full_hash names a build, aggregate an aggregate).",
     );
     for l in &s.labels {
-        if let Some(b) = &l.build {
-            let _ = writeln!(
-                out,
-                "promoter_label_info{{{},full_hash=\"{}\"}} 1",
-                labels(l),
-                label_value(&b.full_hash)
-            );
-        }
+        let named = match (&l.build, &l.aggregate) {
+            (Some(b), _) => format!("full_hash=\"{}\"", label_value(&b.full_hash)),
+            (None, Some(a)) => format!("aggregate=\"{}\"", label_value(a)),
+            (None, None) => continue,
+        };
+        let _ = writeln!(out, "promoter_label_info{{{},{named}}} 1", labels(l));
     }
 
     family(
-        &mut out,
+        out,
         "promoter_label_moved_timestamp_seconds",
         "When the label last moved: its last promotion, rollback or replay (for the builder's links: when import saw them move).",
     );
@@ -51,7 +56,7 @@ pub fn render(s: &Status) -> String {
     }
 
     family(
-        &mut out,
+        out,
         "promoter_candidates_waiting",
         "Candidates newer than any build ever promoted to the label.",
     );
@@ -62,7 +67,7 @@ pub fn render(s: &Status) -> String {
     }
 
     family(
-        &mut out,
+        out,
         "promoter_newest_candidate_jobs",
         "Required jobs of the newest candidate by result (disabled combinations are not required).",
     );
@@ -80,7 +85,7 @@ pub fn render(s: &Status) -> String {
     }
 
     family(
-        &mut out,
+        out,
         "promoter_newest_candidate_blocked",
         "1 when the newest candidate does not meet the criteria, 0 when the next run promotes it.",
     );
@@ -94,10 +99,13 @@ pub fn render(s: &Status) -> String {
             );
         }
     }
+}
 
+/// The series of the last publications and the last run.
+fn run_series(out: &mut String, release: &str, s: &Status) {
     if !s.publications.is_empty() {
         family(
-            &mut out,
+            out,
             "promoter_last_publish_timestamp_seconds",
             "When each publish target last received a build.",
         );
@@ -113,7 +121,7 @@ pub fn render(s: &Status) -> String {
     }
     if let Some(r) = &s.last_run {
         family(
-            &mut out,
+            out,
             "promoter_last_run_timestamp_seconds",
             "When the last run started.",
         );
@@ -124,7 +132,7 @@ pub fn render(s: &Status) -> String {
         );
         if let Some(secs) = r.seconds {
             family(
-                &mut out,
+                out,
                 "promoter_last_run_duration_seconds",
                 "How long the last run took.",
             );
@@ -134,7 +142,7 @@ pub fn render(s: &Status) -> String {
             );
         }
         family(
-            &mut out,
+            out,
             "promoter_last_run_outcome",
             "The last run's outcome (1 for the one it had).",
         );
@@ -147,7 +155,6 @@ pub fn render(s: &Status) -> String {
             );
         }
     }
-    out
 }
 
 fn family(out: &mut String, name: &str, help: &str) {

@@ -337,7 +337,23 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
     assert_eq!(l["aggregate"], agg.as_str());
     let page = ws.path().join("status.html");
     ws.run(&["status", "--html", page.to_str().unwrap()]).ok();
-    assert!(std::fs::read_to_string(&page).unwrap().contains(&agg));
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The grid has the aggregate the label holds as its column.
+    assert!(
+        html.contains(&format!("data-hash=\"{agg}\"")),
+        "no column for the aggregate"
+    );
+    // The metrics name the aggregate each label holds.
+    let metrics = ws.path().join("promoter.prom");
+    ws.run(&["status", "--metrics", metrics.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("promoter_label_info{")
+            && l.contains("label=\"current-tripleo\"")
+            && l.contains(&format!("aggregate=\"{agg}\""))),
+        "{text}"
+    );
     // Nothing new: the next run changes nothing.
     let before: i64 = ws.sql("SELECT count(*) FROM promotions");
     ws.run(&["run"]).ok();
