@@ -51,7 +51,7 @@ impl Candidate {
     /// How logs and `why` name it: a build's full hash, `aggregate <md5>`.
     pub fn what(&self) -> String {
         match self {
-            Candidate::Build(b) => b.full_hash.clone(),
+            Candidate::Build(b) => b.full_hash.to_string(),
             Candidate::Aggregate(a) => format!("aggregate {}", a.aggregate.agg_hash),
         }
     }
@@ -207,7 +207,7 @@ pub fn label_candidate(
         Some(d) => store.build_by_repo_dir(d)?,
         None => None,
     };
-    let shown = build.as_ref().map(|b| b.full_hash.clone()).or(dir);
+    let shown = build.as_ref().map(|b| b.full_hash.to_string()).or(dir);
     Ok((shown, build.map(Candidate::Build)))
 }
 

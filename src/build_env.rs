@@ -12,13 +12,17 @@ pub fn variables(cfg: &Config, promotion: &str, build: &Build) -> Vec<(String, S
     let vars = [
         ("PROMOTER_PROMOTION", promotion.to_string()),
         ("PROMOTER_RELEASE", cfg.release.clone()),
-        ("PROMOTER_COMMIT_HASH", build.commit_hash.clone()),
-        ("PROMOTER_DISTRO_HASH", build.distro_hash.clone()),
+        ("PROMOTER_COMMIT_HASH", build.commit_hash.to_string()),
+        ("PROMOTER_DISTRO_HASH", build.distro_hash.to_string()),
         (
             "PROMOTER_EXTENDED_HASH",
-            build.extended_hash.clone().unwrap_or_default(),
+            build
+                .extended_hash
+                .as_deref()
+                .unwrap_or_default()
+                .to_string(),
         ),
-        ("PROMOTER_FULL_HASH", build.full_hash.clone()),
+        ("PROMOTER_FULL_HASH", build.full_hash.to_string()),
         ("PROMOTER_REPO_DIR", repo_dir.display().to_string()),
         (
             "PROMOTER_REPO_FILE",

@@ -70,6 +70,22 @@ macro_rules! string_newtype {
                 &self.0
             }
         }
+        impl AsRef<std::path::Path> for $name {
+            fn as_ref(&self) -> &std::path::Path {
+                self.0.as_ref()
+            }
+        }
+        impl AsRef<std::ffi::OsStr> for $name {
+            fn as_ref(&self) -> &std::ffi::OsStr {
+                self.0.as_ref()
+            }
+        }
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
         impl $name {
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -83,6 +99,42 @@ macro_rules! string_newtype {
     };
 }
 
+/// Stored as text; a value read back that is not valid is an error, never
+/// taken as it is.
+macro_rules! sql_newtype {
+    ($name:ident) => {
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.0.as_str().into())
+            }
+        }
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                v: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                s.parse()
+                    .map_err(|e: Error| rusqlite::types::FromSqlError::Other(Box::new(e)))
+            }
+        }
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
 /// A hash newtype whose `FromStr` checks the characters allowed.
 macro_rules! hash_newtype {
     ($(#[$doc:meta])* $name:ident, $kind:literal, underscore: $underscore:literal) => {
@@ -90,6 +142,7 @@ macro_rules! hash_newtype {
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
         pub struct $name(String);
         string_newtype!($name);
+        sql_newtype!($name);
 
         impl FromStr for $name {
             type Err = Error;
@@ -123,6 +176,7 @@ hash_newtype!(
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FullHash(String);
 string_newtype!(FullHash);
+sql_newtype!(FullHash);
 
 impl FullHash {
     pub fn of(commit: &str, distro: &str) -> FullHash {

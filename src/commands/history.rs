@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
                     p.component.as_deref().unwrap_or("-"),
                     &a[..a.len().min(8)]
                 ),
-                None => p.build.full_hash.clone(),
+                None => p.build.full_hash.to_string(),
             },
             p.kind.as_str(),
             p.user,

@@ -77,12 +77,12 @@ pub fn marker(origin: &str, job_run: i64) -> String {
 pub enum Event {
     Started {
         job_id: String,
-        full_hash: String,
+        full_hash: crate::ident::FullHash,
         testenv: Option<String>,
     },
     Ended {
         job_id: String,
-        full_hash: String,
+        full_hash: crate::ident::FullHash,
         outcome: JobOutcome,
         notes: String,
         url: String,

@@ -36,8 +36,8 @@ fn build(id: i64) -> Build {
     let commit = format!("c{id:039}");
     Build {
         id,
-        commit_hash: commit.clone(),
-        distro_hash: "d1234567".into(),
+        commit_hash: commit.parse().unwrap(),
+        distro_hash: "d1234567".parse().unwrap(),
         extended_hash: None,
         component: None,
         project_name: "p".into(),
@@ -45,7 +45,7 @@ fn build(id: i64) -> Build {
         flags: 0,
         dt_build: id,
         repo_dir: format!("{}/{}/{commit}_d1234567", &commit[..2], &commit[2..4]),
-        full_hash: format!("{commit}_d1234567"),
+        full_hash: format!("{commit}_d1234567").parse().unwrap(),
         consistent: true,
         seq: id,
         dt_order: id,

@@ -30,7 +30,7 @@ pub fn image_left_behind(trees: &Trees, label: &Label, build: &Build) -> Option<
     current_image(trees, label.as_str())
         .ok()
         .flatten()
-        .filter(|t| *t != build.full_hash)
+        .filter(|t| build.full_hash != t.as_str())
 }
 
 /// `<images>/previous-<name>` → `previous` then `<images>/<name>` →

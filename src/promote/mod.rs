@@ -103,7 +103,7 @@ pub enum Outcome {
     Moved {
         history_ids: Vec<i64>,
         /// The full hash of the build the label left (the first member's).
-        previous: Option<String>,
+        previous: Option<crate::ident::FullHash>,
         images: bool,
         aggregate_hash: Option<String>,
     },

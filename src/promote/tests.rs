@@ -114,7 +114,7 @@ fn a_promotion_moves_both_trees_records_one_row_and_a_second_changes_nothing() {
     );
     assert_eq!(
         link(&f.trees.images, "staging"),
-        Some(f.builds[1].full_hash.clone())
+        Some(f.builds[1].full_hash.to_string())
     );
     assert!(f.store.open_attempts().unwrap().is_empty());
     let again = promote(

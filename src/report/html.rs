@@ -196,7 +196,7 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
             let _ = write!(
                 h,
                 "<td><span class=\"verdict {v}\">{v}</span> <code class=\"hash\">{}</code><br><small>{}</small></td>",
-                esc(c.aggregate.as_ref().unwrap_or(&c.build.full_hash)),
+                esc(c.aggregate.as_deref().unwrap_or(&c.build.full_hash)),
                 esc(&c.summary),
                 v = c.verdict
             );

@@ -13,6 +13,7 @@ use crate::config::{Config, PromotionDef};
 use crate::decide::{Evaluation, JobCheck, JobState};
 use crate::error::Result;
 use crate::ident::RESERVED_LABELS;
+use crate::ident::{CommitHash, DistroHash, ExtendedHash, FullHash};
 use crate::model::Verdict;
 use crate::promote::Trees;
 use crate::store::builds::Build;
@@ -38,7 +39,7 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct LastPublication {
     pub target: String,
-    pub full_hash: String,
+    pub full_hash: FullHash,
     pub published_at: i64,
 }
 
@@ -67,7 +68,7 @@ pub struct LabelStatus {
     pub moved_at: Option<i64>,
     pub age_seconds: Option<i64>,
     /// Where it pointed before, as recorded.
-    pub previous_full_hash: Option<String>,
+    pub previous_full_hash: Option<FullHash>,
     /// For promotions: the label its candidates come from.
     pub candidate_label: Option<String>,
     /// For promotions: candidates newer than any build ever promoted here.
@@ -82,10 +83,10 @@ pub struct LabelStatus {
 /// A build, as status shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BuildRef {
-    pub full_hash: String,
-    pub commit_hash: String,
-    pub distro_hash: String,
-    pub extended_hash: Option<String>,
+    pub full_hash: FullHash,
+    pub commit_hash: CommitHash,
+    pub distro_hash: DistroHash,
+    pub extended_hash: Option<ExtendedHash>,
     pub project_name: String,
     pub built_at: i64,
 }
@@ -492,8 +493,8 @@ pub struct Moved {
     pub id: i64,
     pub label: String,
     pub component: Option<String>,
-    pub full_hash: String,
-    pub previous_full_hash: Option<String>,
+    pub full_hash: FullHash,
+    pub previous_full_hash: Option<FullHash>,
     pub kind: &'static str,
     pub timestamp: i64,
     pub user: String,
@@ -506,7 +507,7 @@ pub fn timeline(store: &Store, limit: i64) -> Result<Vec<Moved>> {
         limit,
         ..Default::default()
     })?;
-    let mut previous: BTreeMap<i64, String> = BTreeMap::new();
+    let mut previous: BTreeMap<i64, FullHash> = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for p in rows {
         let previous_full_hash = match p.previous_build_id {

@@ -7,24 +7,24 @@ use serde::Serialize;
 
 use super::Store;
 use crate::error::{DbContext, Result};
-use crate::ident::FullHash;
+use crate::ident::{CommitHash, DistroHash, ExtendedHash, FullHash};
 use crate::trunk::import::{BuilderLink, Scanned};
 
 /// A recorded build.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Build {
     pub id: i64,
-    pub commit_hash: String,
-    pub distro_hash: String,
+    pub commit_hash: CommitHash,
+    pub distro_hash: DistroHash,
     /// `None` when the build has none.
-    pub extended_hash: Option<String>,
+    pub extended_hash: Option<ExtendedHash>,
     pub component: Option<String>,
     pub project_name: String,
     pub status: String,
     pub flags: i64,
     pub dt_build: i64,
     pub repo_dir: String,
-    pub full_hash: String,
+    pub full_hash: FullHash,
     pub consistent: bool,
     /// Where the build stands in the builder's order (DLRN's id, build
     /// time as first seen, import order): see [`Build::order`].
@@ -69,12 +69,23 @@ pub(crate) fn from_row(r: &Row) -> rusqlite::Result<Build> {
 
 /// Reads a build from the columns of [`COLUMNS`] starting at `at`.
 pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<Build> {
+    // No extended hash is stored as ''.
     let ext: String = r.get(at + 3)?;
+    let extended_hash = match ext.as_str() {
+        "" => None,
+        e => Some(e.parse().map_err(|e: crate::ident::IdError| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at + 3,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })?),
+    };
     Ok(Build {
         id: r.get(at)?,
         commit_hash: r.get(at + 1)?,
         distro_hash: r.get(at + 2)?,
-        extended_hash: if ext.is_empty() { None } else { Some(ext) },
+        extended_hash,
         component: r.get(at + 4)?,
         project_name: r.get(at + 5)?,
         status: r.get(at + 6)?,

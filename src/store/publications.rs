@@ -29,7 +29,7 @@ pub struct PublicationRow {
     pub id: i64,
     pub target: String,
     pub build_id: i64,
-    pub full_hash: String,
+    pub full_hash: crate::ident::FullHash,
     pub finished_at: i64,
 }
 

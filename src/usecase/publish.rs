@@ -21,7 +21,7 @@ use crate::store::Store;
 #[derive(Debug, Serialize)]
 pub struct Published {
     pub target: String,
-    pub full_hash: String,
+    pub full_hash: crate::ident::FullHash,
     pub dest: String,
     pub files: u64,
     pub bytes: u64,
@@ -241,7 +241,7 @@ fn push(
         .version
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| build.full_hash.clone());
+        .unwrap_or_else(|| build.full_hash.to_string());
     remote::push(
         &written.version,
         &target.dest,
@@ -277,7 +277,7 @@ fn retain(
     let history: Vec<String> = store
         .publications(&target.name, 1000)?
         .into_iter()
-        .map(|p| p.full_hash)
+        .map(|p| p.full_hash.to_string())
         .collect();
     let protected = store.labelled_full_hashes()?;
     let removed = apply::retain(local_dest, target.keep, &history, &protected).map_err(|e| {

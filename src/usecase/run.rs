@@ -81,7 +81,7 @@ pub enum Next {
     /// No candidate newer than the last one promoted.
     Idle,
     /// The label already points at the build that qualifies.
-    AlreadyThere { full_hash: String },
+    AlreadyThere { full_hash: crate::ident::FullHash },
     /// The build that qualifies cannot be promoted (gone, purged, outside).
     NotPromotable { reason: String },
 }

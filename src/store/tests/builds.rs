@@ -399,3 +399,25 @@ fn a_failed_feed_records_nothing_of_the_import() {
     assert_eq!(s.label("current", None).unwrap(), None);
     assert_eq!(s.vote_count().unwrap(), 0);
 }
+
+#[test]
+fn a_hash_read_back_that_is_not_valid_is_an_error_not_taken_as_it_is() {
+    let mut s = store();
+    let ids = builds(&mut s, 1);
+    for (column, bad) in [
+        ("full_hash", "../../etc"),
+        ("commit_hash", "a b"),
+        ("extended_hash", "x/y"),
+    ] {
+        let mut t = store();
+        let id = builds(&mut t, 1)[0];
+        unchecked(&t, &format!("UPDATE builds SET {column} = '{bad}'"));
+        let err = t.build_by_id(id).unwrap_err();
+        assert!(
+            chain(&err).contains("is not valid"),
+            "{column}: {}",
+            chain(&err)
+        );
+    }
+    assert!(s.build_by_id(ids[0]).unwrap().is_some());
+}

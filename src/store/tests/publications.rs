@@ -49,7 +49,7 @@ fn promote(s: &mut Store, name: &str, build_id: i64, previous: Option<i64>) -> i
 }
 
 fn full(s: &Store, id: i64) -> String {
-    s.build_by_id(id).unwrap().unwrap().full_hash
+    s.build_by_id(id).unwrap().unwrap().full_hash.to_string()
 }
 
 #[test]

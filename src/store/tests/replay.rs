@@ -51,7 +51,7 @@ fn the_history_is_exported_oldest_first_after_the_id_asked_for() {
         ("a", b.commit_hash.as_str(), b.distro_hash.as_str())
     );
     assert_eq!(e.extended_hash, None);
-    assert_eq!(e.full_hash, b.full_hash);
+    assert_eq!(b.full_hash, e.full_hash);
     assert_eq!(
         e.previous_full_hash.as_deref(),
         Some(prev.full_hash.as_str())
