@@ -195,17 +195,29 @@ Example:
 
     /// The cron entry: import, then decide and promote each promotion in order
     #[command(after_help = "\
-Takes the run lock (another run holding it: exit 75 at once), imports what the
-builder added, then for each promotion in config order: decides on its newest
-candidates and, when one meets the criteria, runs the promotion's hooks, moves
+Takes the release's lock (another run holding it: exit 75 at once) only while it
+reads, decides and moves labels: imports what the builder added, then for each
+promotion in config order decides on its newest candidates, starts the jobs they
+still need, and, when one meets the criteria, runs the promotion's hooks, moves
 the image links, the trunk links (previous-<name> first), and records the
 history row. Each step is recorded: a run killed in the middle is completed by
-the next run. A chain cascades within one run. Exit 0 whatever it decided.
+the next run. Exit 0 whatever it decided.
+
+A run never waits for a job. Each job runs under a supervisor of its own,
+detached from the run: the run returning, a SIGTERM to it or cron restarting
+does not stop the job; its supervisor enforces the timeout, records the vote and
+frees the test environment, and the next run decides on it. A job already
+running on a build is never started twice; the jobs of a build that can no
+longer be promoted are stopped. --wait waits for the jobs it started (without
+the lock), deciding again as each ends, so a chain cascades within one run.
+
+Publishing holds each target's own lock, not the release's.
 
 Examples:
   promoter -c master.yaml run
+  promoter -c master.yaml run --wait
   promoter -c master.yaml run --promotion current-tripleo --dry-run
-  */5 * * * *  promoter -q -c /etc/promoter/master.yaml run   (crontab)")]
+  * * * * *  promoter -q -c /etc/promoter/master.yaml run   (crontab)")]
     Run(Run),
 
     /// Why a candidate is or is not promoted, one screen per promotion
@@ -384,6 +396,9 @@ pub struct Run {
     /// Run this job (or job instance) again on the newest candidate, even if it voted already
     #[arg(long, value_name = "JOB")]
     pub rerun: Vec<String>,
+    /// Wait for the jobs this run starts, and decide again as each ends
+    #[arg(long, conflicts_with = "dry_run")]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,13 @@ use promoter::cli::Cli;
 use promoter::error::exit;
 
 fn main() -> ExitCode {
+    // A job's supervisor, started by `run`: its order comes on stdin.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == promoter::jobs::supervisor::COMMAND)
+    {
+        return ExitCode::from(promoter::jobs::supervisor::main());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // A value the command line refuses (a timestamp, a boolean) is a

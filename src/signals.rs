@@ -28,6 +28,15 @@ pub fn catch_stop_requests() {
     }
 }
 
+/// From now on, SIGHUP is ignored: a job's supervisor outlives the
+/// terminal or session that started its run.
+pub fn ignore_hangup() {
+    // SAFETY: setting a signal's disposition to "ignore".
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// The stop signal received, if any.
 pub fn stop_requested() -> Option<i32> {
     match RECEIVED.load(Ordering::SeqCst) {

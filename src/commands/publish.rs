@@ -29,7 +29,8 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
         .db
         .clone()
         .unwrap_or_else(|| cfg.database.clone());
-    let _lock = RunLock::acquire(&db)?;
+    // A publish holds its target, not the release: runs go on meanwhile.
+    let _lock = RunLock::publish(&db, &target.name)?;
     let mut store = Store::open(&db)?;
     let build = match &a.hash {
         Some(h) => ctx.build_by_full_hash(&store, h)?,

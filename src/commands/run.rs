@@ -30,13 +30,13 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     }
     let db_path = ctx.db_path()?;
     // A dry run changes nothing, so it does not need the lock.
-    let _lock = match a.dry_run {
+    let lock = match a.dry_run {
         true => None,
         false => Some(RunLock::acquire(&db_path)?),
     };
     if !a.dry_run {
-        // A stop request stops the jobs and records the run as interrupted,
-        // instead of leaving jobs running on environments that look free.
+        // A stop request ends the run at the next step and records it as
+        // interrupted; the jobs it started go on under their supervisors.
         crate::signals::catch_stop_requests();
     }
     let mut store = Store::open(&db_path)?;
@@ -62,13 +62,15 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         trees: &trees,
         user: &user,
         run_id,
+        database: &db_path,
     };
     let opts = Options {
         promotions: &a.promotions,
         rerun: &a.rerun,
         dry_run: a.dry_run,
+        wait: a.wait,
     };
-    let result = crate::usecase::run::run(&env, &mut store, &opts, ctx, &mut tally);
+    let result = crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally);
     let summary = summary(&tally, started.elapsed().as_secs_f64());
     let outcome = match &result {
         Ok(()) => RunOutcome::Completed,
@@ -96,8 +98,13 @@ fn summary(t: &Tally, seconds: f64) -> String {
         0 => String::new(),
         n => format!(", {n} failed"),
     };
+    let jobs = match (t.started, t.running) {
+        (0, 0) => String::new(),
+        (s, 0) => format!(", {s} job(s) started"),
+        (s, r) => format!(", {s} job(s) started ({r} still running)"),
+    };
     format!(
-        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed} in {seconds:.2}s",
+        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed}{jobs} in {seconds:.2}s",
         t.run_id, t.promoted, t.blocked, t.stopped, t.idle
     )
 }

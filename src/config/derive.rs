@@ -137,6 +137,7 @@ mod tests {
             timeout: Duration::from_secs(60),
             env: BTreeMap::new(),
             testenv: None,
+            retries: 0,
             matrix: matrix
                 .iter()
                 .map(|(a, vs)| (a.to_string(), vs.iter().map(|v| v.to_string()).collect()))

@@ -10,7 +10,12 @@ use super::validate::Reader;
 use super::{Disabled, JobDef};
 use crate::ident::JobId;
 
-const JOB_KEYS: &[&str] = &["command", "timeout", "env", "testenv", "matrix", "disabled"];
+const JOB_KEYS: &[&str] = &[
+    "command", "timeout", "env", "testenv", "matrix", "disabled", "retries",
+];
+
+/// The most reruns of a failed job a config may ask for.
+const MAX_RETRIES: u64 = 100;
 const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 /// More job ids than any release runs; the cap keeps a typo from expanding
 /// to billions.
@@ -81,6 +86,10 @@ impl Reader<'_> {
             Some(v) => self.disabled(v, &name, &matrix),
             None => Vec::new(),
         };
+        let retries = match body.get("retries") {
+            Some(v) => self.count(v, &key("retries"), 0, MAX_RETRIES).unwrap_or(0),
+            None => 0,
+        };
         Some(JobDef {
             name,
             command,
@@ -89,6 +98,7 @@ impl Reader<'_> {
             testenv,
             matrix,
             disabled,
+            retries,
         })
     }
 

@@ -117,6 +117,8 @@ pub struct JobDef {
     /// Axes in the order written, each with its values.
     pub matrix: Vec<(String, Vec<String>)>,
     pub disabled: Vec<Disabled>,
+    /// How many times a failed run is run again before its failure counts.
+    pub retries: usize,
 }
 
 /// A matrix combination taken out, with the reason shown in `why`.

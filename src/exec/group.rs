@@ -25,15 +25,29 @@ pub fn signal_group(pgid: u32, sig: Signal) {
 }
 
 /// Whether a local process is alive (a lock's or a lease's holder, a
-/// runner). One that exists but is not ours to signal is alive.
+/// runner). One that exists but is not ours to signal is alive; a zombie
+/// (ended, not yet reaped by its parent) is not.
 pub fn alive(raw: i64) -> bool {
-    match pid(raw) {
+    let exists = match pid(raw) {
         Some(p) => match test_kill_process(p) {
             Ok(()) => true,
             Err(e) => e == Errno::PERM,
         },
         None => false,
-    }
+    };
+    exists && !zombie(raw)
+}
+
+/// Whether process `raw` has ended and waits to be reaped.
+fn zombie(raw: i64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{raw}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state …`; comm may hold spaces and parentheses.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }
 
 /// The live processes (zombies aside) whose environment holds
@@ -84,4 +98,61 @@ pub fn kill_marked(marker: &str) -> usize {
         }
     }
     found
+}
+
+/// Sends `sig` to process `raw`; one that is gone is fine.
+pub fn signal(raw: i64, sig: Signal) {
+    if let Some(p) = pid(raw) {
+        let _ = kill_process(p, sig);
+    }
+}
+
+/// The processes whose parent is `parent`, from `/proc`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Kills every child of this process and reaps them until none is left or
+/// `bound` has passed: what a subreaper does once the job it supervised
+/// ended, for the processes that left the job's group (`setsid`, a double
+/// fork) and were handed to it when their parent died. Returns how many
+/// it killed.
+pub fn kill_children(bound: std::time::Duration) -> usize {
+    use rustix::process::{wait, WaitOptions};
+    let me = std::process::id();
+    let until = std::time::Instant::now() + bound;
+    let mut killed = std::collections::HashSet::new();
+    loop {
+        while let Ok(Some(_)) = wait(WaitOptions::NOHANG) {}
+        let left: Vec<u32> = children_of(me);
+        if left.is_empty() || std::time::Instant::now() >= until {
+            return killed.len();
+        }
+        for p in left {
+            // A zombie among them is reaped at the next turn.
+            signal(i64::from(p), Signal::KILL);
+            killed.insert(p);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }

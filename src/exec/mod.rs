@@ -17,7 +17,9 @@ mod group;
 
 pub use child::{start, wait_any, Child};
 pub use ended::{Ended, Status, Stop};
-pub use group::{alive, kill_marked, marked, signal_group, Signal};
+pub use group::{
+    alive, children_of, kill_children, kill_marked, marked, signal, signal_group, Signal,
+};
 
 /// The variable every process of a run inherits, naming it: what finds the
 /// processes of a run after they left its group, whatever their pids, and

@@ -212,3 +212,21 @@ fn liveness_of_pids() {
     assert!(!alive(-1));
     assert!(!alive(i64::from(i32::MAX) + 1));
 }
+
+#[test]
+fn a_zombie_is_not_alive() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = i64::from(child.id());
+    // Ended but not reaped: a zombie until we wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap()
+        .contains(") Z")
+    {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    assert!(!super::alive(pid));
+    child.wait().unwrap();
+    assert!(super::alive(i64::from(std::process::id())));
+}

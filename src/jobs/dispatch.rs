@@ -1,72 +1,72 @@
-//! The dispatcher: which planned job starts next (in order, at most
-//! `max_parallel_jobs` at a time, each holding a test environment of its
-//! pool when it asks for one), what is recorded when one starts and when it
-//! ends, and stopping them all when the runner is asked to stop or fails.
-//! Where and how a job's process runs is its [`Executor`]'s business.
+//! The dispatcher: which planned jobs start now (in order, at most
+//! `max_parallel_jobs` of a promotion at a time counting those already
+//! running, each holding a test environment of its pool when it asks for
+//! one, never a job already running on that build), and what is recorded
+//! when one starts. It never waits for a job: how a job ends is recorded
+//! by its executor's side (a local job's supervisor), and the next run
+//! decides on it.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
-
-use super::executor::{Cancel, Executor, Handle, Launch};
-use super::record::{self, Started};
+use super::executor::{Executor, Launch};
+use super::record::{self, Finish};
 use super::{launch, marker, Batch, Event, Planned};
-use crate::error::{Error, Result};
-use crate::store::jobs::NewJobRun;
+use crate::error::Result;
+use crate::store::jobs::{JobOutcome, NewJobRun, RunningJob};
 use crate::store::testenvs::{Holder, Lease};
 use crate::store::Store;
 
-/// The longest sleep between two looks at stop requests.
-const TICK: Duration = Duration::from_millis(250);
-/// The longest sleep while jobs wait for an environment held elsewhere,
-/// between two looks at the environments.
-const TESTENV_TICK: Duration = Duration::from_secs(1);
-/// How long stopped jobs get, past their grace period, to end.
-const STOP_MARGIN: Duration = Duration::from_secs(5);
+/// What one dispatch did with the planned jobs.
+#[derive(Debug, Default)]
+pub struct Dispatched {
+    /// The job runs it started.
+    pub started: Vec<i64>,
+    /// Jobs that wait for a test environment someone else holds.
+    pub waiting: Vec<Planned>,
+    /// Jobs that wait for one of the promotion's `max_parallel_jobs` slots.
+    pub queued: Vec<Planned>,
+    /// Jobs already running on that build: never started twice.
+    pub running: Vec<Planned>,
+    /// Jobs the executor could not start (error runs, not votes).
+    pub errors: usize,
+}
 
-/// Runs the planned jobs on `exec`, at most `max_parallel_jobs` at a time,
-/// each holding a test environment of its pool when it asks for one.
-/// Records each job's in-progress vote when it starts and its final vote
-/// when it ends; returns when all have ended.
+/// Starts what can start of `planned` on `exec`, and returns at once.
 pub fn dispatch(
     store: &mut Store,
     b: &Batch,
     planned: Vec<Planned>,
     exec: &mut dyn Executor,
     on: &mut dyn FnMut(Event),
-) -> Result<()> {
+) -> Result<Dispatched> {
     let origin = store.origin()?;
-    let mut d = Dispatcher {
-        store,
-        b,
-        exec,
-        on,
-        origin,
-        pending: planned.into(),
-        running: Vec::new(),
-        blocked_since: None,
-    };
-    let done = d.run();
-    if done.is_err() {
-        // On an error (the database failing, say), the jobs still running
-        // are stopped and waited for, not left to run for hours while the
-        // error waits. Best effort: they are recorded as interrupted and
-        // their environments are free again; the next run runs them again.
-        let stopped = d.cancel_all(Cancel::Abort);
-        let _ = record::interrupted(
-            d.store,
-            &stopped,
-            "interrupted: the runner failed before the job ended",
-            "released: the runner failed",
-        );
+    let running: Vec<RunningJob> = store
+        .running_job_runs()?
+        .into_iter()
+        .filter(|r| r.promotion == b.promotion)
+        .collect();
+    let mut slots = b.cfg.max_parallel_jobs.saturating_sub(running.len());
+    let mut d = Dispatched::default();
+    for p in planned {
+        let on_it = |r: &RunningJob| r.build_id == p.build.id && r.job_id == p.instance.id.as_str();
+        if running.iter().any(on_it) {
+            d.running.push(p);
+            continue;
+        }
+        if slots == 0 {
+            d.queued.push(p);
+            continue;
+        }
+        match seat(store, b, &p)? {
+            Seat::Wait => d.waiting.push(p),
+            Seat::Ready(lease) => {
+                slots -= 1;
+                match launch(store, b, &origin, p, lease, exec, on)? {
+                    Some(id) => d.started.push(id),
+                    None => d.errors += 1,
+                }
+            }
+        }
     }
-    done
-}
-
-/// A job recorded as started, and its executor's handle once it has one.
-struct Running {
-    started: Started,
-    handle: Option<Handle>,
-    since: Instant,
+    Ok(d)
 }
 
 /// What a job waits for before it can start.
@@ -77,229 +77,102 @@ enum Seat {
     Wait,
 }
 
-struct Dispatcher<'a, 'b> {
-    store: &'a mut Store,
-    b: &'a Batch<'b>,
-    exec: &'a mut dyn Executor,
-    on: &'a mut dyn FnMut(Event),
-    origin: String,
-    pending: VecDeque<Planned>,
-    running: Vec<Running>,
-    /// Since when the first pending job has waited for an environment.
-    blocked_since: Option<Instant>,
+/// Leases an environment of `p`'s pool, when it asks for one.
+fn seat(store: &mut Store, b: &Batch, p: &Planned) -> Result<Seat> {
+    let def = b
+        .cfg
+        .job(&p.instance.job)
+        .expect("planned jobs are configured");
+    let Some(pool) = &def.testenv else {
+        return Ok(Seat::Ready(None));
+    };
+    let holder = format!(
+        "run {} job {} on {}",
+        b.run_id, p.instance.id, p.build.full_hash
+    );
+    let holder = Holder {
+        name: &holder,
+        pid: Some(std::process::id()),
+        expires_at: None,
+    };
+    let lease = store.acquire_testenv(pool, &holder, crate::clock::now())?;
+    Ok(lease.map_or(Seat::Wait, |l| Seat::Ready(Some(l))))
 }
 
-impl Dispatcher<'_, '_> {
-    fn run(&mut self) -> Result<()> {
-        loop {
-            // Asked to stop: the jobs are stopped, each recorded as
-            // interrupted (not a vote), their environments given back.
-            if let Some(signal) = crate::signals::stop_requested() {
-                let stopped = self.cancel_all(Cancel::Stop);
-                record::interrupted(
-                    self.store,
-                    &stopped,
-                    "interrupted: its runner was asked to stop before the job ended",
-                    "released: the job was stopped",
-                )?;
-                return Err(Error::Interrupted {
-                    signal,
-                    what: format!(
-                        "{} running job(s) were stopped and recorded as interrupted; the next run runs them again",
-                        stopped.len()
-                    ),
-                });
+/// Records `p` as started, holding `lease`, and hands it to `exec`. The
+/// job run's id, or `None` when the executor could not start it (recorded
+/// as an error run).
+fn launch(
+    store: &mut Store,
+    b: &Batch,
+    origin: &str,
+    p: Planned,
+    lease: Option<Lease>,
+    exec: &mut dyn Executor,
+    on: &mut dyn FnMut(Event),
+) -> Result<Option<i64>> {
+    let log_dir = launch::log_dir(b, &p);
+    let _ = std::fs::remove_dir_all(&log_dir);
+    let recorded = store.start_job_run(
+        &NewJobRun {
+            run_id: b.run_id,
+            promotion: b.promotion,
+            job_id: p.instance.id.as_str(),
+            build_id: p.build.id,
+            log_dir: &log_dir.display().to_string(),
+            testenv: lease.as_ref().map(|l| l.testenv.as_str()),
+            user: b.user,
+        },
+        crate::clock::now(),
+    );
+    let job_run = match recorded {
+        Ok(id) => id,
+        Err(e) => {
+            if let Some(l) = &lease {
+                let _ =
+                    store.release_lease(l.id, "released: the runner failed", crate::clock::now());
             }
-            let blocked = self.start_ready()?;
-            if self.running.is_empty() {
-                if self.pending.is_empty() {
-                    return Ok(());
-                }
-                // Only jobs waiting for an environment someone else holds:
-                // given up on once the wait is over.
-                let waited = self.blocked_since.map(|t| t.elapsed());
-                if waited.unwrap_or_default() >= self.b.cfg.testenv_wait {
-                    return self.give_up();
-                }
-            }
-            self.exec.wait(if blocked { TESTENV_TICK } else { TICK });
-            self.collect()?;
+            return Err(e);
         }
+    };
+    let mark = marker(origin, job_run);
+    if let Some(l) = &lease {
+        // The lease lasts as long as any process of the job.
+        store.set_lease_marker(l.id, &mark)?;
     }
+    let finish = Finish::new(b.cfg, job_run, lease.as_ref().map(|l| l.id), &log_dir);
+    let job = launch::launch(b, &p, lease.as_ref(), &log_dir, job_run, &mark, finish);
+    on(Event::Started {
+        job_id: p.instance.id.to_string(),
+        full_hash: p.build.full_hash.clone(),
+        testenv: lease.as_ref().map(|l| l.testenv.clone()),
+    });
+    start(store, &job, &p, exec, on)
+}
 
-    /// Starts what can start, in order; a job waiting for an environment
-    /// does not hold up the ones behind it. Returns whether one waits.
-    fn start_ready(&mut self) -> Result<bool> {
-        let mut still_pending = VecDeque::new();
-        let mut blocked = false;
-        while let Some(p) = self.pending.pop_front() {
-            if self.running.len() >= self.b.cfg.max_parallel_jobs {
-                still_pending.push_back(p);
-                continue;
-            }
-            match self.seat(&p)? {
-                Seat::Ready(lease) => self.launch(p, lease)?,
-                Seat::Wait => {
-                    blocked = true;
-                    still_pending.push_back(p);
-                }
-            }
+/// Hands a recorded job to the executor; an executor that cannot start it
+/// makes it an error run of this side, not the job's failure.
+fn start(
+    store: &mut Store,
+    job: &Launch,
+    p: &Planned,
+    exec: &mut dyn Executor,
+    on: &mut dyn FnMut(Event),
+) -> Result<Option<i64>> {
+    match exec.start(job) {
+        Ok(_) => Ok(Some(job.job_run)),
+        Err(reason) => {
+            record::error(store, &job.finish, &reason)?;
+            on(Event::Ended {
+                job_id: p.instance.id.to_string(),
+                full_hash: p.build.full_hash.clone(),
+                outcome: JobOutcome::Error,
+                notes: reason,
+                url: String::new(),
+                seconds: 0.0,
+            });
+            Ok(None)
         }
-        self.pending = still_pending;
-        if blocked {
-            self.blocked_since.get_or_insert_with(Instant::now);
-        } else {
-            self.blocked_since = None;
-        }
-        Ok(blocked)
-    }
-
-    /// Leases an environment of `p`'s pool, when it asks for one.
-    fn seat(&mut self, p: &Planned) -> Result<Seat> {
-        let def = self
-            .b
-            .cfg
-            .job(&p.instance.job)
-            .expect("planned jobs are configured");
-        let Some(pool) = &def.testenv else {
-            return Ok(Seat::Ready(None));
-        };
-        let holder = format!(
-            "run {} job {} on {}",
-            self.b.run_id, p.instance.id, p.build.full_hash
-        );
-        let holder = Holder {
-            name: &holder,
-            pid: Some(std::process::id()),
-            expires_at: None,
-        };
-        let lease = self
-            .store
-            .acquire_testenv(pool, &holder, crate::clock::now())?;
-        Ok(lease.map_or(Seat::Wait, |l| Seat::Ready(Some(l))))
-    }
-
-    /// Records `p` as started, holding `lease`, and starts it.
-    fn launch(&mut self, p: Planned, lease: Option<Lease>) -> Result<()> {
-        let log_dir = launch::log_dir(self.b, &p);
-        let _ = std::fs::remove_dir_all(&log_dir);
-        let recorded = self.store.start_job_run(
-            &NewJobRun {
-                run_id: self.b.run_id,
-                promotion: self.b.promotion,
-                job_id: p.instance.id.as_str(),
-                build_id: p.build.id,
-                log_dir: &log_dir.display().to_string(),
-                testenv: lease.as_ref().map(|l| l.testenv.as_str()),
-                user: self.b.user,
-            },
-            crate::clock::now(),
-        );
-        let job_run = match recorded {
-            Ok(id) => id,
-            Err(e) => {
-                if let Some(l) = &lease {
-                    let _ = self.store.release_lease(
-                        l.id,
-                        "released: the runner failed",
-                        crate::clock::now(),
-                    );
-                }
-                return Err(e);
-            }
-        };
-        let mark = marker(&self.origin, job_run);
-        let job = launch::launch(self.b, &p, lease.as_ref(), &log_dir, job_run, &mark);
-        let started = Event::Started {
-            job_id: p.instance.id.to_string(),
-            full_hash: p.build.full_hash.clone(),
-            testenv: lease.as_ref().map(|l| l.testenv.clone()),
-        };
-        let lease_id = lease.as_ref().map(|l| l.id);
-        self.running.push(Running {
-            started: Started {
-                job_run,
-                lease,
-                planned: p,
-                log_dir,
-            },
-            handle: None,
-            since: Instant::now(),
-        });
-        if let Some(id) = lease_id {
-            // The lease lasts as long as any process of the job.
-            self.store.set_lease_marker(id, &mark)?;
-        }
-        (self.on)(started);
-        self.start(&job)
-    }
-
-    /// Hands the newest running job to the executor.
-    fn start(&mut self, job: &Launch) -> Result<()> {
-        match self.exec.start(job) {
-            Ok(h) => {
-                let pid = h.pid;
-                if let Some(r) = self.running.last_mut() {
-                    r.handle = Some(h);
-                }
-                if let Some(pid) = pid {
-                    self.store.set_job_pid(job.job_run, pid)?;
-                }
-            }
-            Err(reason) => {
-                // The promoter's side failed, not the job: no vote.
-                let r = self.running.pop().expect("the job was recorded");
-                let event = record::error(self.store, &r.started, reason)?;
-                (self.on)(event);
-            }
-        }
-        Ok(())
-    }
-
-    /// Records the jobs that have ended.
-    fn collect(&mut self) -> Result<()> {
-        let mut i = 0;
-        while i < self.running.len() {
-            let handle = self.running[i].handle.as_ref();
-            let Some(ended) = handle.and_then(|h| self.exec.poll(h)) else {
-                i += 1;
-                continue;
-            };
-            let r = self.running.remove(i);
-            let seconds = r.since.elapsed().as_secs_f64();
-            let event = record::ended(self.store, self.b, &r.started, &ended, seconds)?;
-            (self.on)(event);
-        }
-        Ok(())
-    }
-
-    /// Records the jobs that never got an environment as error runs.
-    fn give_up(&mut self) -> Result<()> {
-        for p in std::mem::take(&mut self.pending) {
-            let event = record::unscheduled(self.store, self.b, &p)?;
-            (self.on)(event);
-        }
-        Ok(())
-    }
-
-    /// Cancels every running job and waits, bounded by the grace period
-    /// and a margin, until they have ended; returns them.
-    fn cancel_all(&mut self, why: Cancel) -> Vec<Started> {
-        let running = std::mem::take(&mut self.running);
-        let mut left: Vec<&Handle> = running.iter().filter_map(|r| r.handle.as_ref()).collect();
-        for h in &left {
-            self.exec.cancel(h, why);
-        }
-        let until = Instant::now() + self.b.cfg.kill_grace + STOP_MARGIN;
-        loop {
-            left.retain(|h| self.exec.poll(h).is_none());
-            let now = Instant::now();
-            if left.is_empty() || now >= until {
-                break;
-            }
-            self.exec.wait((until - now).min(TICK));
-        }
-        running.into_iter().map(|r| r.started).collect()
     }
 }
 

@@ -1,12 +1,19 @@
 //! Where a job's process runs: the small interface the dispatcher drives
-//! (start, poll, cancel, wait), and its local implementation on
-//! [`crate::exec`]. Nothing in it assumes the process is on this host: a
-//! handle is an id the executor understands.
+//! (start, poll, cancel), and its local implementation, a detached
+//! supervisor per job ([`super::supervisor`]). Nothing in it assumes the
+//! process is on this host: a handle is an id the executor understands.
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::exec::{self, Ended, Stop};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+use super::record::Finish;
+use super::supervisor::{self, Order};
+use crate::exec;
 
 /// One job run's process, as an executor is asked to run it.
 #[derive(Debug, Clone)]
@@ -18,128 +25,107 @@ pub struct Launch {
     /// Its command, variables (its marker among them), log file, timeout
     /// and grace period.
     pub spec: exec::Spec,
+    /// What its end is recorded with.
+    pub finish: Finish,
 }
 
 /// A started job, as its executor names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Handle {
-    /// The executor's id of the job: a local child's number, a Slurm job id.
-    pub id: String,
-    /// Its process id when it runs as a process of this host, recorded for
-    /// the next run to find it.
+    /// The job run it is.
+    pub job_run: i64,
+    /// Its process id when it runs as a process of this host (for a local
+    /// job, its supervisor's).
     pub pid: Option<u32>,
 }
 
-/// Why a job is stopped before its end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cancel {
-    /// The runner was asked to stop: SIGTERM, the grace period, SIGKILL,
-    /// or the executor's own way to let a job clean up.
-    Stop,
-    /// The runner failed: the job is killed at once.
-    Abort,
-}
-
-/// Starts, watches and stops the processes of jobs.
+/// Starts and stops the processes of jobs. How a job ended is recorded by
+/// the executor's side (a local job's supervisor records it itself).
 pub trait Executor {
     /// Starts `job`. `Err` when it could not be started for a reason of
     /// this side (its log cannot be written, the executor cannot be
-    /// reached): an error, not the job's failure.
+    /// reached): an error, not the job's failure, for the caller to record.
     fn start(&mut self, job: &Launch) -> Result<Handle, String>;
-    /// How the job ended, once it has; `None` while it runs. A handle is
-    /// polled until it ended, not after.
-    fn poll(&mut self, h: &Handle) -> Option<Ended>;
-    /// Stops the job; a later [`Executor::poll`] tells when it has ended.
-    fn cancel(&mut self, h: &Handle, why: Cancel);
-    /// Sleeps until a started job may have ended or `timeout` has passed.
-    fn wait(&mut self, timeout: Duration);
+    /// Stops a started job; its end is recorded as an interruption.
+    fn cancel(&mut self, h: &Handle);
 }
 
-/// Jobs as child processes of this one, each with its own process group.
-#[derive(Debug, Default)]
-pub struct Local {
-    children: HashMap<String, exec::Child>,
-    started: u64,
+/// Jobs as processes of this host, each under a supervisor of its own,
+/// detached from the run: the supervisor records the job's end.
+#[derive(Debug)]
+pub struct Supervised {
+    database: PathBuf,
+    /// The supervisors this process started and has not reaped yet, by
+    /// job run, each with a descriptor that is readable once it ended.
+    children: HashMap<i64, (std::process::Child, Option<OwnedFd>)>,
 }
 
-impl Executor for Local {
+impl Supervised {
+    pub fn new(database: &Path) -> Supervised {
+        Supervised {
+            database: database.to_path_buf(),
+            children: HashMap::new(),
+        }
+    }
+
+    /// The job runs whose supervisors this process started that have not
+    /// ended yet.
+    pub fn running(&self) -> usize {
+        self.children.len()
+    }
+
+    /// Sleeps until one of the supervisors this process started ended, a
+    /// signal arrives, or `cap` has passed.
+    pub fn wait(&mut self, cap: Duration) {
+        let mut fds: Vec<PollFd> = self
+            .children
+            .values()
+            .filter_map(|(_, fd)| fd.as_ref().map(|f| PollFd::new(f, PollFlags::IN)))
+            .collect();
+        let blind = fds.len() < self.children.len();
+        let cap = if blind {
+            cap.min(Duration::from_millis(50))
+        } else {
+            cap
+        };
+        let timeout = Timespec::try_from(cap).ok();
+        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+    }
+
+    /// The job runs whose supervisors ended since the last call, reaped.
+    pub fn reap(&mut self) -> Vec<i64> {
+        let ended: Vec<i64> = self
+            .children
+            .iter_mut()
+            .filter_map(|(id, (c, _))| (!matches!(c.try_wait(), Ok(None))).then_some(*id))
+            .collect();
+        for id in &ended {
+            self.children.remove(id);
+        }
+        ended
+    }
+}
+
+impl Executor for Supervised {
     fn start(&mut self, job: &Launch) -> Result<Handle, String> {
-        let child = exec::start(&job.spec)?;
-        self.started += 1;
-        let h = Handle {
-            id: self.started.to_string(),
-            pid: child.pid(),
-        };
-        self.children.insert(h.id.clone(), child);
-        Ok(h)
+        let order = Order::new(&self.database, job.finish.clone(), &job.spec);
+        let spawned = supervisor::spawn(&order)?;
+        let pid = spawned.child.id();
+        let fd = pidfd_open(Pid::from_child(&spawned.child), PidfdFlags::empty()).ok();
+        self.children.insert(job.job_run, (spawned.child, fd));
+        Ok(Handle {
+            job_run: job.job_run,
+            pid: Some(pid),
+        })
     }
 
-    fn poll(&mut self, h: &Handle) -> Option<Ended> {
-        let Some(child) = self.children.get_mut(&h.id) else {
-            return Some(Ended::Lost(format!("no local job {} is known", h.id)));
-        };
-        let ended = child.poll()?;
-        self.children.remove(&h.id);
-        Some(ended)
-    }
-
-    fn cancel(&mut self, h: &Handle, why: Cancel) {
-        if let Some(child) = self.children.get_mut(&h.id) {
-            child.cancel(match why {
-                Cancel::Stop => Stop::Term,
-                Cancel::Abort => Stop::Kill,
-            });
+    fn cancel(&mut self, h: &Handle) {
+        // Only a live supervisor is signalled: a pid whose lock is free may
+        // be anyone's by now.
+        if let Some(pid) = h.pid {
+            if supervisor::supervised(&self.database, h.job_run) {
+                exec::signal(i64::from(pid), exec::Signal::TERM);
+            }
         }
-    }
-
-    fn wait(&mut self, timeout: Duration) {
-        exec::wait_any(self.children.values(), Some(timeout));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::exec::Status;
-
-    fn launch(dir: &std::path::Path, script: &str) -> Launch {
-        Launch {
-            job_run: 1,
-            job_id: "check".into(),
-            spec: exec::Spec {
-                program: "sh".into(),
-                args: vec!["-c".into(), script.into()],
-                env: Vec::new(),
-                cwd: dir.to_path_buf(),
-                log: dir.join("console.log"),
-                timeout: Duration::from_secs(60),
-                grace: Duration::from_secs(5),
-            },
-        }
-    }
-
-    #[test]
-    fn the_local_executor_runs_polls_and_cancels_child_processes() {
-        let d = tempfile::tempdir().unwrap();
-        let mut local = Local::default();
-        let quick = local.start(&launch(d.path(), "exit 4")).unwrap();
-        let slow = local.start(&launch(d.path(), "exec sleep 300")).unwrap();
-        assert_ne!(quick.id, slow.id);
-        assert!(slow.pid.is_some_and(|p| exec::alive(i64::from(p))));
-        let mut quick_end = None;
-        while quick_end.is_none() {
-            local.wait(Duration::from_secs(30));
-            quick_end = local.poll(&quick);
-        }
-        assert_eq!(quick_end, Some(Ended::Finished(Status::Code(4))));
-        assert_eq!(local.poll(&slow), None);
-        local.cancel(&slow, Cancel::Stop);
-        let mut slow_end = None;
-        while slow_end.is_none() {
-            local.wait(Duration::from_secs(30));
-            slow_end = local.poll(&slow);
-        }
-        assert_eq!(slow_end, Some(Ended::Finished(Status::Signal(15))));
-        assert!(matches!(local.poll(&slow), Some(Ended::Lost(_))));
     }
 }

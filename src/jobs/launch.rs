@@ -25,6 +25,7 @@ pub fn launch(
     log_dir: &Path,
     job_run: i64,
     mark: &str,
+    finish: super::record::Finish,
 ) -> Launch {
     let cfg = b.cfg;
     let def = cfg
@@ -58,5 +59,6 @@ pub fn launch(
             timeout: def.timeout,
             grace: cfg.kill_grace,
         },
+        finish,
     }
 }

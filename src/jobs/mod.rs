@@ -7,16 +7,16 @@ use crate::config::{Config, JobInstance, PromotionDef};
 use crate::error::Result;
 use crate::store::builds::Build;
 use crate::store::jobs::JobOutcome;
-use crate::store::Store;
 
 mod dispatch;
 pub mod executor;
 mod launch;
 pub mod logs;
-mod record;
+pub mod record;
+pub mod supervisor;
 
-pub use dispatch::dispatch;
-pub use executor::{Cancel, Executor, Handle, Launch, Local};
+pub use dispatch::{dispatch, Dispatched};
+pub use executor::{Executor, Handle, Launch, Supervised};
 pub use record::outcome;
 
 /// One job instance to run on one build.
@@ -26,14 +26,31 @@ pub struct Planned {
     pub build: Build,
 }
 
+/// The final votes of one job on one build: whether one passed, and how
+/// many failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: bool,
+    pub failed: usize,
+}
+
+impl Tally {
+    /// Whether the job is done with the build: it passed, or failed more
+    /// times than its `retries` allow running it again.
+    pub fn settled(self, retries: usize) -> bool {
+        self.passed || self.failed > retries
+    }
+}
+
 /// The jobs of `p` to run now: each enabled job instance runs on the newest
-/// candidate that has no final vote from it yet; `rerun` names jobs (or job
-/// instances) to run on the newest candidate anyway.
+/// candidate it is not done with (no pass, and a failure only when its
+/// `retries` are not used up); `rerun` names jobs (or job instances) to run
+/// on the newest candidate anyway.
 pub fn plan(
     cfg: &Config,
     p: &PromotionDef,
     candidates: &[Build],
-    has_final_vote: impl Fn(&Build, &str) -> Result<bool>,
+    tally: impl Fn(&Build, &str) -> Result<Tally>,
     rerun: &[String],
 ) -> Result<Vec<Planned>> {
     let mut out = Vec::new();
@@ -46,7 +63,7 @@ pub fn plan(
             let forced = rerun.iter().any(|r| r == name || r == instance.id.as_str());
             let mut chosen = None;
             for b in candidates {
-                if forced || !has_final_vote(b, instance.id.as_str())? {
+                if forced || !tally(b, instance.id.as_str())?.settled(def.retries) {
                     chosen = Some(b.clone());
                     break;
                 }
@@ -96,19 +113,6 @@ pub struct Batch<'a> {
     pub promotion: &'a str,
     pub run_id: i64,
     pub user: &'a str,
-}
-
-/// Runs the planned jobs as local processes, at most `max_parallel_jobs`
-/// at a time, each holding a test environment of its pool when it asks for
-/// one. Records each job's in-progress vote when it starts and its final
-/// vote when it ends; returns when all have ended.
-pub fn run_all(
-    store: &mut Store,
-    b: &Batch,
-    planned: Vec<Planned>,
-    on: &mut dyn FnMut(Event),
-) -> Result<()> {
-    dispatch(store, b, planned, &mut Local::default(), on)
 }
 
 #[cfg(test)]

@@ -1,15 +1,18 @@
-//! How the end of a job is recorded: what the way its process ended means
-//! for the job (its outcome and notes), its packed logs and vote url, its
-//! environment given back; and the error runs of jobs that could not run.
+//! How the end of a job run is recorded, wherever it ran: what the way its
+//! process ended means for the job (its outcome and notes), its packed logs
+//! and vote url, its environment given back; and the error runs of jobs
+//! that could not run. A local job's supervisor records its end with these;
+//! a run records what it could not start.
 
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::{Batch, Event, Planned};
 use crate::config::Config;
 use crate::error::Result;
 use crate::exec::Ended;
 use crate::store::jobs::{JobEnd, JobOutcome, NewJobRun};
-use crate::store::testenvs::Lease;
 use crate::store::Store;
 
 /// The outcome of a job whose process ended so: a pass, a failure, a
@@ -23,45 +26,69 @@ pub fn outcome(ended: &Ended) -> JobOutcome {
     }
 }
 
-/// A job run recorded as started, with what its end is recorded with.
-#[derive(Debug)]
-pub struct Started {
+/// What the end of a job run is recorded with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finish {
     pub job_run: i64,
-    pub lease: Option<Lease>,
-    pub planned: Planned,
+    /// The lease it holds, given back when it ends.
+    pub lease: Option<i64>,
     pub log_dir: PathBuf,
+    /// The log tree, and the url it is served under (`logs_url`), for the
+    /// vote's url.
+    pub logs: PathBuf,
+    pub logs_url: Option<String>,
 }
 
-impl Started {
-    fn event(&self, outcome: JobOutcome, notes: String, url: String, seconds: f64) -> Event {
-        Event::Ended {
-            job_id: self.planned.instance.id.to_string(),
-            full_hash: self.planned.build.full_hash.clone(),
-            outcome,
-            notes,
-            url,
-            seconds,
+impl Finish {
+    pub fn new(cfg: &Config, job_run: i64, lease: Option<i64>, log_dir: &Path) -> Finish {
+        Finish {
+            job_run,
+            lease,
+            log_dir: log_dir.to_path_buf(),
+            logs: cfg.logs.clone(),
+            logs_url: cfg.logs_url.clone(),
         }
     }
 
     fn release(&self, store: &mut Store, reason: &str) -> Result<()> {
-        if let Some(l) = &self.lease {
-            store.release_lease(l.id, reason, crate::clock::now())?;
+        if let Some(l) = self.lease {
+            // Taken back already (its holder seen gone) is released too.
+            match store.release_lease(l, reason, crate::clock::now()) {
+                Ok(_) | Err(crate::error::Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
+
+    /// The vote url of a log archive: under `logs_url` when configured,
+    /// else its path.
+    fn url(&self, archive: &Path) -> String {
+        match (&self.logs_url, archive.strip_prefix(&self.logs)) {
+            (Some(base), Ok(rel)) => format!("{}/{}", base.trim_end_matches('/'), rel.display()),
+            _ => archive.display().to_string(),
+        }
+    }
 }
 
-/// Records how the job of `r` ended after `seconds`: its final vote with
-/// its packed logs, or an error run when its process could not be followed.
-pub fn ended(store: &mut Store, b: &Batch, r: &Started, e: &Ended, seconds: f64) -> Result<Event> {
+/// Records how the job run of `f` ended after `seconds`: its final vote
+/// with its packed logs, or an error run when its process could not be
+/// followed; its environment is given back. Returns its outcome and notes.
+pub fn finish(
+    store: &mut Store,
+    f: &Finish,
+    e: &Ended,
+    seconds: f64,
+) -> Result<(JobOutcome, String)> {
     let outcome = outcome(e);
     if outcome == JobOutcome::Error {
-        return error(store, r, e.to_string());
+        let reason = e.to_string();
+        error(store, f, &reason)?;
+        return Ok((outcome, reason));
     }
     let passed = outcome == JobOutcome::Passed;
     let notes = if passed { String::new() } else { e.to_string() };
-    let (archive, mut notes) = match super::logs::pack(&r.log_dir) {
+    let (archive, mut notes) = match super::logs::pack(&f.log_dir) {
         Ok(a) => (Some(a), notes),
         Err(err) => (
             None,
@@ -72,12 +99,12 @@ pub fn ended(store: &mut Store, b: &Batch, r: &Started, e: &Ended, seconds: f64)
         notes = format!("passed in {seconds:.0}s");
     }
     let url = match &archive {
-        Some(a) => log_url(b.cfg, a),
-        None => r.log_dir.display().to_string(),
+        Some(a) => f.url(a),
+        None => f.log_dir.display().to_string(),
     };
     let archive_text = archive.as_ref().map(|a| a.display().to_string());
     store.finish_job_run(
-        r.job_run,
+        f.job_run,
         &JobEnd {
             outcome,
             exit_code: e.exit_code(),
@@ -88,42 +115,29 @@ pub fn ended(store: &mut Store, b: &Batch, r: &Started, e: &Ended, seconds: f64)
         },
         crate::clock::now(),
     )?;
-    r.release(store, "released: the job ended")?;
-    Ok(r.event(outcome, notes, url, seconds))
+    f.release(store, "released: the job ended")?;
+    Ok((outcome, notes))
 }
 
-/// Records the job of `r` as an error run of this side (no vote): it could
-/// not be started or followed, for `reason`.
-pub fn error(store: &mut Store, r: &Started, reason: String) -> Result<Event> {
-    store.error_job_run(r.job_run, &reason, crate::clock::now())?;
-    r.release(store, "released: the job could not run")?;
-    Ok(r.event(JobOutcome::Error, reason, String::new(), 0.0))
+/// Records the job run of `f` as an error run of this side (no vote): it
+/// could not be started or followed, for `reason`.
+pub fn error(store: &mut Store, f: &Finish, reason: &str) -> Result<()> {
+    store.error_job_run(f.job_run, reason, crate::clock::now())?;
+    f.release(store, "released: the job could not run")
 }
 
-/// Records the job runs of `running` as interrupted with `note`, and gives
-/// their environments back with `released`: all of them, whatever fails;
-/// the first failure is returned.
-pub fn interrupted(
-    store: &mut Store,
-    running: &[Started],
-    note: &str,
-    released: &str,
-) -> Result<()> {
-    let now = crate::clock::now();
-    let mut first = Ok(());
-    for r in running {
-        let run = store.interrupt_job_run(r.job_run, note, now);
-        let lease = match &r.lease {
-            Some(l) => store.release_lease(l.id, released, now).map(drop),
-            None => Ok(()),
-        };
-        for done in [run, lease] {
-            if first.is_ok() {
-                first = done;
-            }
+/// Records the job run of `f` as interrupted with `note` (stopped before
+/// its end, or its supervisor gone): not a vote that counts, so the next
+/// run runs it again if it is still wanted. Its logs so far are packed as
+/// a finished job's are, and its environment is given back.
+pub fn interrupted(store: &mut Store, f: &Finish, note: &str) -> Result<()> {
+    store.interrupt_job_run(f.job_run, note, crate::clock::now())?;
+    if f.log_dir.is_dir() {
+        if let Ok(archive) = super::logs::pack(&f.log_dir) {
+            store.set_job_archive(f.job_run, &archive.display().to_string())?;
         }
     }
-    first
+    f.release(store, "released: the job was interrupted")
 }
 
 /// Records a job that never started because no environment came free: an
@@ -159,13 +173,4 @@ pub fn unscheduled(store: &mut Store, b: &Batch, p: &Planned) -> Result<Event> {
         url: String::new(),
         seconds: 0.0,
     })
-}
-
-/// The vote url of a log archive: under `logs_url` when configured, else
-/// its path.
-fn log_url(cfg: &Config, archive: &Path) -> String {
-    match (&cfg.logs_url, archive.strip_prefix(&cfg.logs)) {
-        (Some(base), Ok(rel)) => format!("{}/{}", base.trim_end_matches('/'), rel.display()),
-        _ => archive.display().to_string(),
-    }
 }

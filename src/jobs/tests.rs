@@ -61,8 +61,13 @@ fn planned(
     let cfg = config();
     let p = cfg.promotion("tripleo-ci-testing").unwrap();
     let rerun: Vec<String> = rerun.iter().map(|r| r.to_string()).collect();
-    let has_final_vote = |b: &Build, job: &str| Ok(voted.contains(&(job, b.id)));
-    Ok(plan(&cfg, p, candidates, has_final_vote, &rerun)?
+    let tally = |b: &Build, job: &str| {
+        Ok(Tally {
+            passed: voted.contains(&(job, b.id)),
+            failed: 0,
+        })
+    };
+    Ok(plan(&cfg, p, candidates, tally, &rerun)?
         .into_iter()
         .map(|p| (p.instance.id.to_string(), p.build.id))
         .collect())
@@ -137,4 +142,55 @@ fn a_failure_to_read_the_votes_is_the_plans_failure() {
     let p = cfg.promotion("tripleo-ci-testing").unwrap();
     let failing = |_: &Build, _: &str| Err(crate::error::Error::Refused("no votes".into()));
     assert!(plan(&cfg, p, &[build(1)], failing, &[]).is_err());
+}
+
+#[test]
+fn a_failed_job_runs_again_until_its_retries_are_used_up() {
+    let cfg = Config::parse(
+        Path::new("/srv/promoter/master.yaml"),
+        &CONFIG.replace(
+            "    command: [jobs/images.sh]\n",
+            "    command: [jobs/images.sh]\n    retries: 2\n",
+        ),
+    )
+    .unwrap();
+    let p = cfg.promotion("tripleo-ci-testing").unwrap();
+    let runs = |failed: usize| {
+        plan(
+            &cfg,
+            p,
+            &[build(1)],
+            |_, job| {
+                Ok(Tally {
+                    passed: false,
+                    failed: if job == "images" { failed } else { 1 },
+                })
+            },
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|p| p.instance.id.to_string())
+        .collect::<Vec<_>>()
+    };
+    // packstack has no retries: one failure counts. images has two.
+    assert_eq!(runs(0), ["images"]);
+    assert_eq!(runs(1), ["images"]);
+    assert_eq!(runs(2), ["images"]);
+    assert!(runs(3).is_empty());
+    assert!(Tally {
+        passed: true,
+        failed: 0
+    }
+    .settled(0));
+    assert!(!Tally {
+        passed: false,
+        failed: 0
+    }
+    .settled(0));
+    assert!(Tally {
+        passed: false,
+        failed: 1
+    }
+    .settled(0));
 }

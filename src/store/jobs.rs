@@ -74,18 +74,36 @@ pub struct JobRunRow {
     pub ended_at: Option<i64>,
 }
 
-/// A job run whose runner died.
-#[derive(Debug, Clone)]
-pub struct Interrupted {
-    /// The job run's id.
+/// A job run recorded as running: what a run needs to follow it, stop it
+/// when it is superseded, or recover it when its supervisor died.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunningJob {
     pub id: i64,
-    /// The `promoter run` that started it.
-    pub runner_pid: i64,
-    /// Its log directory, left unpacked.
-    pub log_dir: String,
+    pub run_id: Option<i64>,
+    pub promotion: String,
     pub job_id: String,
     pub build_id: i64,
+    pub full_hash: crate::ident::FullHash,
+    /// The job's process (and group) id, once started.
     pub pid: Option<i64>,
+    /// Its supervisor's (at first, the run that recorded it).
+    pub runner_pid: i64,
+    pub testenv: Option<String>,
+    pub started_at: i64,
+    /// Its log directory, left unpacked until it ends.
+    pub log_dir: String,
+}
+
+/// How a job run ended, with its vote's url, for the run that waits for it.
+#[derive(Debug, Clone)]
+pub struct JobRunEnd {
+    pub promotion: String,
+    pub job_id: String,
+    pub full_hash: crate::ident::FullHash,
+    pub outcome: RunState,
+    pub notes: String,
+    pub url: String,
+    pub seconds: i64,
 }
 
 impl Store {
@@ -168,37 +186,95 @@ impl Store {
         self.write(|tx| mark_interrupted(tx, id, note, now))
     }
 
-    /// Marks the job runs left `running` by a runner that died (the caller
-    /// holds the run lock, so no runner is alive): their votes become
-    /// failures that say so, and they do not count as voted on.
-    pub fn interrupt_dead_job_runs(&mut self, now: i64) -> Result<Vec<Interrupted>> {
-        self.write(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT job_id, build_id, pid, runner_pid, id, log_dir FROM job_runs WHERE outcome = 'running'")
-                .context("failed to read running jobs")?;
-            let rows: Vec<(Interrupted, i64, i64)> = stmt
-                .query_map([], |r| {
-                    Ok((
-                        Interrupted {
-                            id: r.get(4)?,
-                            runner_pid: r.get(3)?,
-                            log_dir: r.get(5)?,
-                            job_id: r.get(0)?,
-                            build_id: r.get(1)?,
-                            pid: r.get(2)?,
-                        },
-                        r.get(3)?,
-                        r.get(4)?,
-                    ))
+    /// The job runs recorded as running, oldest first.
+    pub fn running_job_runs(&self) -> Result<Vec<RunningJob>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT j.id, j.run_id, j.promotion, j.job_id, j.build_id, b.full_hash, j.pid,
+                        j.runner_pid, j.testenv, j.started_at, j.log_dir
+                 FROM job_runs j JOIN builds b ON b.id = j.build_id
+                 WHERE j.outcome = 'running' ORDER BY j.id",
+            )
+            .context("failed to read running jobs")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RunningJob {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    promotion: r.get(2)?,
+                    job_id: r.get(3)?,
+                    build_id: r.get(4)?,
+                    full_hash: r.get(5)?,
+                    pid: r.get(6)?,
+                    runner_pid: r.get(7)?,
+                    testenv: r.get(8)?,
+                    started_at: r.get(9)?,
+                    log_dir: r.get(10)?,
                 })
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .context("failed to read running jobs")?;
-            for (_, runner, id) in &rows {
-                let note = format!("interrupted: its runner (pid {runner}) died before the job ended");
-                mark_interrupted(tx, *id, &note, now)?;
-            }
-            Ok(rows.into_iter().map(|(i, _, _)| i).collect())
+            })
+            .context("failed to read running jobs")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read running jobs")
+    }
+
+    /// Records the process that supervises a job run now (its supervisor,
+    /// once detached): the one whose life the job run's is.
+    pub fn set_job_supervisor(&mut self, id: i64, pid: u32) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE job_runs SET runner_pid = ?1 WHERE id = ?2",
+                (pid, id),
+            )
+            .context("failed to record the job's supervisor")?;
+            Ok(())
         })
+    }
+
+    /// How job run `id` ended; `None` while it runs.
+    pub fn job_run_end(&self, id: i64) -> Result<Option<JobRunEnd>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT j.promotion, j.job_id, b.full_hash, j.outcome, j.notes, coalesce(v.url, ''),
+                        coalesce(j.ended_at, j.started_at) - j.started_at
+                 FROM job_runs j JOIN builds b ON b.id = j.build_id
+                 LEFT JOIN votes v ON v.id = j.vote_id
+                 WHERE j.id = ?1 AND j.outcome != 'running'",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(JobRunEnd {
+                        promotion: r.get(0)?,
+                        job_id: r.get(1)?,
+                        full_hash: r.get(2)?,
+                        outcome: r.get(3)?,
+                        notes: r.get(4)?,
+                        url: r.get(5)?,
+                        seconds: r.get(6)?,
+                    })
+                })
+                .optional()
+            })
+            .context("failed to read the job run")
+    }
+
+    /// The final votes of `job_id` on a build: whether one passed, and how
+    /// many failed (the votes of interrupted or unscheduled runs do not
+    /// count).
+    pub fn vote_tally(&self, build_id: i64, job_id: &str) -> Result<(bool, i64)> {
+        self.conn()
+            .prepare_cached(
+                "SELECT coalesce(max(v.success), 0), coalesce(sum(1 - v.success), 0)
+                 FROM votes v WHERE v.build_id = :b AND v.job_id = :j AND v.in_progress = 0
+                   AND NOT EXISTS (SELECT 1 FROM job_runs r WHERE r.vote_id = v.id
+                                   AND r.outcome IN ('interrupted', 'unscheduled'))",
+            )
+            .and_then(|mut s| {
+                s.query_row(named_params! {":b": build_id, ":j": job_id}, |r| {
+                    Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))
+                })
+            })
+            .context("failed to read votes")
     }
 
     /// Records the packed logs of a job run after the fact (an interrupted

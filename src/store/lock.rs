@@ -4,7 +4,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
@@ -44,47 +43,86 @@ impl RunLock {
     /// Takes the lock beside `database`, or fails at once with
     /// [`Error::Busy`] naming the holder.
     pub fn acquire(database: &Path) -> Result<RunLock> {
-        let mut name = database.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).at("create the state directory", dir)?;
-            }
+        let path = beside(database, ".lock");
+        match try_lock(&path)? {
+            Held::Now(l) => Ok(l),
+            Held::By(who) => Err(Error::Busy(format!(
+                "another run holds the lock {} ({who}); this run did nothing",
+                path.display()
+            ))),
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .at("open the lock file", &path)?;
-        // SAFETY: flock on a file descriptor we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    "another process".to_string()
-                } else {
-                    format!("pid {holder}")
-                };
-                return Err(Error::Busy(format!(
-                    "another run holds the lock {} ({who}); this run did nothing",
-                    path.display()
-                )));
-            }
-            return Err(Error::io(format!("failed to lock {}", path.display()), err));
-        }
-        file.set_len(0).at("write the lock file", &path)?;
-        file.seek(SeekFrom::Start(0))
-            .at("write the lock file", &path)?;
-        writeln!(file, "{}", std::process::id()).at("write the lock file", &path)?;
-        Ok(RunLock { _file: file, path })
     }
+
+    /// Takes the lock of publish target `target` of `database`: a publish
+    /// holds its target, not the release, while it copies.
+    pub fn publish(database: &Path, target: &str) -> Result<RunLock> {
+        let path = beside(database, &format!(".publish-{target}.lock"));
+        match try_lock(&path)? {
+            Held::Now(l) => Ok(l),
+            Held::By(who) => Err(Error::Busy(format!(
+                "another publish to {target} holds its lock {} ({who})",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// `<database><suffix>`.
+fn beside(database: &Path, suffix: &str) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether a lock was taken, or who holds it.
+pub enum Held {
+    Now(RunLock),
+    /// `pid N`, or "another process" when it wrote none.
+    By(String),
+}
+
+/// Takes the lock file `path` (created with its directory) without
+/// waiting, and writes this process's id into it.
+pub fn try_lock(path: &Path) -> Result<Held> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).at("create the state directory", dir)?;
+        }
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at("open the lock file", path)?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Ok(Held::By(if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                format!("pid {holder}")
+            }));
+        }
+        Err(e) => {
+            return Err(Error::io(
+                format!("failed to lock {}", path.display()),
+                e.into(),
+            ))
+        }
+    }
+    file.set_len(0).at("write the lock file", path)?;
+    file.seek(SeekFrom::Start(0))
+        .at("write the lock file", path)?;
+    writeln!(file, "{}", std::process::id()).at("write the lock file", path)?;
+    Ok(Held::Now(RunLock {
+        _file: file,
+        path: path.to_path_buf(),
+    }))
 }
 
 // Whether a lock's or a lease's holder is alive, and the processes that

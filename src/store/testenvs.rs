@@ -196,6 +196,46 @@ impl Store {
         })
     }
 
+    /// Makes `pid` the local holder of a lease: a job's supervisor, once
+    /// detached, holds its job's lease.
+    pub fn set_lease_pid(&mut self, lease: i64, pid: u32) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE leases SET pid = ?1 WHERE id = ?2", (pid, lease))
+                .context("failed to record the lease's holder")?;
+            Ok(())
+        })
+    }
+
+    /// Extends a live lease held with a ttl to `expires_at`; the testenv it
+    /// holds. A lease without a ttl (a job's) is refused: it lasts as long
+    /// as its job.
+    pub fn renew_lease(&mut self, id: i64, expires_at: i64, now: i64) -> Result<String> {
+        self.reclaim_leases(now)?;
+        self.write(|tx| {
+            let live: Option<(String, Option<i64>)> = tx
+                .query_row(
+                    "SELECT testenv, expires_at FROM leases WHERE id = ?1 AND released_at IS NULL",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .context("failed to read leases")?;
+            let (env, expires) =
+                live.ok_or_else(|| Error::NotFound(format!("no live lease {id}")))?;
+            if expires.is_none() {
+                return Err(Error::Refused(format!(
+                    "lease {id} has no ttl: it is held as long as its holder lives, and needs no renewal"
+                )));
+            }
+            tx.execute(
+                "UPDATE leases SET expires_at = ?1 WHERE id = ?2",
+                (expires_at, id),
+            )
+            .context("failed to renew the lease")?;
+            Ok(env)
+        })
+    }
+
     /// Leases a free environment of `pool`; `Ok(None)` when all are held.
     pub fn acquire_testenv(
         &mut self,

@@ -308,6 +308,7 @@ fn retain(
 pub fn publish_pending(
     cfg: &Config,
     store: &mut Store,
+    database: &std::path::Path,
     user: &str,
     out: &dyn Sink,
     dry_run: bool,
@@ -324,6 +325,23 @@ pub fn publish_pending(
     }
     let mut failed = 0;
     for (target, build) in plan {
+        // Each target under its own lock: a long copy holds its target,
+        // not the release; a target another process publishes to now is
+        // left to it.
+        let _lock = match crate::store::lock::RunLock::publish(database, &target.name) {
+            Ok(l) => l,
+            Err(Error::Busy(why)) => {
+                out.log(
+                    Level::Info,
+                    &format!(
+                        "not publishing {} to {}: {why}",
+                        build.full_hash, target.name
+                    ),
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match publish_target(cfg, store, target, &build, user, out) {
             Ok(p) => out.log(Level::Info, &describe(&p)),
             Err(e) => {

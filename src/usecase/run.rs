@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -14,9 +15,11 @@ use crate::assess::{self, Candidacy, Candidate};
 use crate::config::{Config, PromotionDef};
 use crate::error::{exit, Error, Result};
 use crate::ident::Label;
-use crate::jobs::Planned;
+use crate::jobs::{Executor, Planned, Supervised};
 use crate::promote::{self, Actor, AggregateSource, Carry, Outcome, Request, Trees};
 use crate::store::builds::Build;
+use crate::store::jobs::JobOutcome;
+use crate::store::lock::RunLock;
 use crate::store::promotions::Kind;
 use crate::store::Store;
 
@@ -29,6 +32,9 @@ pub struct Options<'a> {
     pub rerun: &'a [String],
     /// Print the plans instead of carrying them out.
     pub dry_run: bool,
+    /// Wait for the jobs it starts, deciding again as each ends (without
+    /// holding the lock while it waits).
+    pub wait: bool,
 }
 
 /// What a run works with.
@@ -37,6 +43,9 @@ pub struct Env<'a> {
     pub trees: &'a Trees,
     pub user: &'a str,
     pub run_id: i64,
+    /// The database: its lock is the release's, and job supervisors
+    /// record into it.
+    pub database: &'a Path,
 }
 
 impl Env<'_> {
@@ -66,6 +75,10 @@ pub struct Tally {
     /// Promotions that could not proceed (an error of this side), and jobs
     /// that could not run: reported, the others go on, the run fails.
     pub failed: i64,
+    /// Jobs it started, and of those, the ones still running when it
+    /// returned (their supervisors record their votes).
+    pub started: i64,
+    pub running: i64,
 }
 
 /// What one promotion would do next, on the votes recorded now.
@@ -91,43 +104,165 @@ pub enum Next {
 pub struct Plan {
     pub jobs: Vec<Planned>,
     pub next: Next,
+    /// The builds that may still be promoted (the candidates'): a job on
+    /// any other build is superseded.
+    pub candidates: HashSet<i64>,
 }
 
 /// Where each label pointed (trunk, image) when the run began.
 type Snapshot = HashMap<String, (Option<String>, Option<String>)>;
 
-/// Runs the pipeline; the tally says what it did, also on an error.
+/// How long a run waiting for its jobs waits for the lock between two
+/// passes (another run's pass takes milliseconds; a hand-made promotion,
+/// a moment).
+const LOCK_WAIT: Duration = Duration::from_secs(600);
+/// The longest a waiting run sleeps before it looks at stop requests.
+const WAIT_TICK: Duration = Duration::from_secs(1);
+
+/// What a run carries from one pass to the next while it waits.
+struct Passes {
+    /// Every label as the first pass found it.
+    snapshot: Option<Snapshot>,
+    /// Promotions this run promoted: at most one move per label per run.
+    done: HashSet<String>,
+    /// Since when jobs have waited for environments held elsewhere.
+    blocked_since: Option<Instant>,
+    /// By promotion, the jobs of its round (what its first plan of this run
+    /// asked for) not started yet: a run gives each promotion one round of
+    /// jobs, as a run that waited for them always did.
+    rounds: HashMap<String, Vec<(String, i64)>>,
+}
+
+/// What one pass left waiting.
+#[derive(Default)]
+struct Pass {
+    /// Jobs that wait for an environment someone else holds, by promotion.
+    waiting: Vec<(String, Vec<Planned>)>,
+}
+
+/// Runs the pipeline: one pass (import, recover, decide, start jobs,
+/// promote) under the release's lock, then publishing under each target's
+/// own. With `wait`, it waits for the jobs it started, without the lock,
+/// and passes again as they end. `lock` is the first pass's, taken by the
+/// caller; the tally says what it did, also on an error.
 pub fn run(
     env: &Env,
     store: &mut Store,
     opts: &Options,
+    lock: Option<RunLock>,
     out: &dyn Sink,
     tally: &mut Tally,
 ) -> Result<()> {
+    let mut exec = Supervised::new(env.database);
+    let mut passes = Passes {
+        snapshot: None,
+        done: HashSet::new(),
+        blocked_since: None,
+        rounds: HashMap::new(),
+    };
+    let mut lock = lock;
+    loop {
+        let first = passes.snapshot.is_none();
+        let pass = self::pass(env, store, opts, first, &mut exec, &mut passes, out, tally);
+        drop(lock.take());
+        let pass = pass?;
+        stop_requested(|| "the run stopped before publishing".into())?;
+        let failed = super::publish::publish_pending(
+            env.cfg,
+            store,
+            env.database,
+            env.user,
+            out,
+            opts.dry_run,
+        )?;
+        if failed > 0 {
+            tally.failed += failed as i64;
+        }
+        if !opts.wait
+            || opts.dry_run
+            || !wait(env, store, &mut exec, &pass, &mut passes, out, tally)?
+        {
+            break;
+        }
+        lock = Some(RunLock::acquire_waiting(env.database, LOCK_WAIT)?);
+    }
+    tally.running = exec.running() as i64;
+    if tally.failed > 0 {
+        return Err(Error::Failed(format!(
+            "{} promotion(s), job(s) or publish(es) could not proceed (see the errors above); the others went on, and the next run tries again",
+            tally.failed
+        )));
+    }
+    Ok(())
+}
+
+/// One pass over the promotions, under the release's lock.
+#[allow(clippy::too_many_arguments)]
+fn pass(
+    env: &Env,
+    store: &mut Store,
+    opts: &Options,
+    first: bool,
+    exec: &mut Supervised,
+    passes: &mut Passes,
+    out: &dyn Sink,
+    tally: &mut Tally,
+) -> Result<Pass> {
+    // What stands is counted again at each pass; what was done, once.
+    (tally.blocked, tally.idle, tally.stopped) = (0, 0, 0);
     super::import::import_if_moved(out, store, &env.cfg.trunk)?;
     // Promotions whose unfinished attempt could not be completed: they wait
     // for it, instead of deciding anew on top of it.
     let mut unfinished = HashSet::new();
     if !opts.dry_run {
-        recover_jobs(store, out)?;
+        recover_jobs(env, store, out)?;
         unfinished = complete_attempts(env, store, out, tally)?;
     }
-    let snapshot = snapshot(env);
+    let snapshot = passes.snapshot.get_or_insert_with(|| snapshot(env)).clone();
+    let mut pass = Pass::default();
     for p in &env.cfg.promotions {
-        if !opts.promotions.is_empty() && !opts.promotions.iter().any(|n| n == p.name.as_str()) {
+        let name = p.name.as_str();
+        if !opts.promotions.is_empty() && !opts.promotions.iter().any(|n| n == name) {
+            continue;
+        }
+        if passes.done.contains(name) {
             continue;
         }
         stop_requested(|| format!("the run stopped before promotion {}", p.name))?;
-        if unfinished.contains(p.name.as_str()) {
+        if unfinished.contains(name) {
             let msg = format!("{}: waits for its unfinished promotion (above)", p.name);
             out.log(Level::Warn, &msg);
             continue;
         }
+        let rerun: &[String] = if first { opts.rerun } else { &[] };
+        let step = Step {
+            env,
+            p,
+            rerun,
+            dry_run: opts.dry_run,
+            wait: opts.wait,
+            snapshot: &snapshot,
+            round: passes.rounds.get(name),
+        };
         // One promotion that cannot proceed (a link someone pointed outside
         // the trunk, a name the filesystem refuses) is reported; the
         // others go on.
-        match promotion(env, store, p, opts, &snapshot, out, tally) {
-            Ok(()) => {}
+        match promotion(&step, store, exec, out, tally) {
+            Ok(Progress {
+                promoted,
+                waiting,
+                round,
+            }) => {
+                if promoted {
+                    passes.done.insert(name.to_string());
+                }
+                if let Some(left) = round {
+                    passes.rounds.insert(name.to_string(), left);
+                }
+                if !waiting.is_empty() {
+                    pass.waiting.push((name.to_string(), waiting));
+                }
+            }
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
                 tally.failed += 1;
@@ -139,18 +274,92 @@ pub fn run(
             }
         }
     }
-    stop_requested(|| "the run stopped before publishing".into())?;
-    let failed = super::publish::publish_pending(env.cfg, store, env.user, out, opts.dry_run)?;
-    if failed > 0 {
-        return Err(Error::Failed(format!(
-            "{failed} publish(es) could not finish; the next run tries again"
-        )));
+    Ok(pass)
+}
+
+/// Waits, without the lock, for one of the jobs this run started to end,
+/// or for an environment to come free; whether to pass again. Jobs that
+/// waited for an environment longer than `testenv_wait` are recorded as
+/// error runs, and the run ends.
+fn wait(
+    env: &Env,
+    store: &mut Store,
+    exec: &mut Supervised,
+    pass: &Pass,
+    passes: &mut Passes,
+    out: &dyn Sink,
+    tally: &mut Tally,
+) -> Result<bool> {
+    if exec.running() == 0 {
+        if pass.waiting.is_empty() {
+            return Ok(false);
+        }
+        let since = *passes.blocked_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= env.cfg.testenv_wait {
+            for (promotion, jobs) in &pass.waiting {
+                let b = batch(env, promotion);
+                for p in jobs {
+                    let e = crate::jobs::record::unscheduled(store, &b, p)?;
+                    log_job(out, promotion, e);
+                    tally.failed += 1;
+                }
+            }
+            return Ok(false);
+        }
+        exec.wait(WAIT_TICK);
+        stop_waiting(exec)?;
+        return Ok(true);
     }
-    if tally.failed > 0 {
-        return Err(Error::Failed(format!(
-            "{} promotion(s) or job(s) could not proceed (see the errors above); the others went on, and the next run tries again",
-            tally.failed
-        )));
+    passes.blocked_since = None;
+    loop {
+        exec.wait(WAIT_TICK);
+        stop_waiting(exec)?;
+        let ended = exec.reap();
+        for id in &ended {
+            log_end(store, *id, out)?;
+        }
+        if !ended.is_empty() {
+            return Ok(true);
+        }
+    }
+}
+
+/// A stop request while the run waits ends the run; its jobs go on.
+fn stop_waiting(exec: &Supervised) -> Result<()> {
+    stop_requested(|| {
+        format!(
+            "the run stopped waiting; its {} running job(s) go on under their supervisors and record their votes",
+            exec.running()
+        )
+    })
+}
+
+/// Logs how job run `id` ended, as its supervisor recorded it.
+fn log_end(store: &Store, id: i64, out: &dyn Sink) -> Result<()> {
+    match store.job_run_end(id)? {
+        Some(end) => {
+            let outcome = match end.outcome {
+                crate::store::jobs::RunState::Passed => JobOutcome::Passed,
+                crate::store::jobs::RunState::Failed => JobOutcome::Failed,
+                crate::store::jobs::RunState::TimedOut => JobOutcome::TimedOut,
+                _ => JobOutcome::Error,
+            };
+            let e = crate::jobs::Event::Ended {
+                job_id: end.job_id,
+                full_hash: end.full_hash,
+                outcome,
+                notes: end.notes,
+                url: end.url,
+                seconds: end.seconds as f64,
+            };
+            log_job(out, &end.promotion, e);
+        }
+        // Its supervisor died before it recorded the end: the next pass
+        // finds it so and runs it again.
+        None => out.log(
+            Level::Warn,
+            &format!("the supervisor of job run {id} ended before its job"),
+        ),
     }
     Ok(())
 }
@@ -166,32 +375,41 @@ fn stop_requested(what: impl FnOnce() -> String) -> Result<()> {
     }
 }
 
-/// Job runs whose runner died are marked interrupted (a reboot took the
-/// job with it; a killed runner may not have: its processes carry its
-/// marker, even if the runner died before it could record the pid).
-fn recover_jobs(store: &mut Store, out: &dyn Sink) -> Result<()> {
+/// Job runs whose supervisor is gone (a reboot took it, or a kill) are
+/// marked interrupted, and what is left of them is stopped: their
+/// processes carry their marker, wherever they went. The next plan runs
+/// them again.
+fn recover_jobs(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
     let origin = store.origin()?;
-    for i in store.interrupt_dead_job_runs(crate::clock::now())? {
-        let pid = i.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        // Only when its runner is gone: a copy of this database run on the
-        // same host must not kill the jobs of the original's live run.
-        if !crate::exec::alive(i.runner_pid) {
-            crate::exec::kill_marked(&crate::jobs::marker(&origin, i.id));
-            // Its logs so far, packed as a finished job's are.
-            let dir = Path::new(&i.log_dir);
-            if !i.log_dir.is_empty() && dir.is_dir() {
-                if let Ok(archive) = crate::jobs::logs::pack(dir) {
-                    store.set_job_archive(i.id, &archive.display().to_string())?;
-                }
-            }
+    let mut any = false;
+    for r in store.running_job_runs()? {
+        if crate::jobs::supervisor::supervised(env.database, r.id) {
+            continue;
         }
+        any = true;
+        // Only when its supervisor is gone: a copy of this database on the
+        // same host must not kill the jobs of the original's.
+        if !crate::exec::alive(r.runner_pid) {
+            crate::exec::kill_marked(&crate::jobs::marker(&origin, r.id));
+        }
+        let note = format!(
+            "interrupted: its supervisor (pid {}) died before the job ended",
+            r.runner_pid
+        );
+        let finish = crate::jobs::record::Finish::new(env.cfg, r.id, None, Path::new(&r.log_dir));
+        crate::jobs::record::interrupted(store, &finish, &note)?;
+        let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         out.log(
             Level::Warn,
             &format!(
-                "job {}{pid} on build {} was interrupted: its runner died; it will run again",
-                i.job_id, i.build_id
+                "job {}{pid} on build {} was interrupted: its supervisor died; it will run again",
+                r.job_id, r.full_hash
             ),
         );
+    }
+    if any {
+        // Their leases, now that nothing of their jobs is left.
+        store.reclaim_leases(crate::clock::now())?;
     }
     Ok(())
 }
@@ -280,33 +498,132 @@ fn snapshot(env: &Env) -> Snapshot {
     out
 }
 
-/// One promotion: its plan, printed (a dry run) or carried out (its jobs,
-/// then, decided again on their votes, its promotion).
+/// What one promotion's step works with.
+struct Step<'a> {
+    env: &'a Env<'a>,
+    p: &'a PromotionDef,
+    rerun: &'a [String],
+    dry_run: bool,
+    /// The run waits for its jobs.
+    wait: bool,
+    snapshot: &'a Snapshot,
+    /// The jobs of its round not started yet, once it had a plan.
+    round: Option<&'a Vec<(String, i64)>>,
+}
+
+/// What one promotion's step did.
+struct Progress {
+    promoted: bool,
+    /// Jobs that wait for an environment someone else holds.
+    waiting: Vec<Planned>,
+    /// The jobs of its round still not started, when it planned jobs.
+    round: Option<Vec<(String, i64)>>,
+}
+
+/// A planned job as its round names it.
+fn round_key(p: &Planned) -> (String, i64) {
+    (p.instance.id.to_string(), p.build.id)
+}
+
+/// One promotion: its plan, printed (a dry run) or carried out: the jobs
+/// of builds that will never be promoted are stopped, the jobs it needs are
+/// started (never waited for), and what qualifies on the votes recorded
+/// now is promoted.
 fn promotion(
-    env: &Env,
+    step: &Step,
     store: &mut Store,
-    p: &PromotionDef,
-    opts: &Options,
-    snapshot: &Snapshot,
+    exec: &mut Supervised,
     out: &dyn Sink,
     tally: &mut Tally,
-) -> Result<()> {
-    let mut plan = plan(env, store, p, opts.rerun)?;
-    if opts.dry_run {
+) -> Result<Progress> {
+    let (env, p) = (step.env, step.p);
+    let mut plan = plan(env, store, p, step.rerun)?;
+    let mut progress = Progress {
+        promoted: false,
+        waiting: Vec::new(),
+        round: None,
+    };
+    if let Some(left) = step.round {
+        // Its round is under way: what is left of it, if still wanted.
+        plan.jobs.retain(|j| left.contains(&round_key(j)));
+    }
+    if step.dry_run {
         for j in &plan.jobs {
             out.print(&format!(
                 "would run {} on {} for {}",
                 j.instance.id, j.build.full_hash, p.name
             ))?;
         }
-        return settle(env, store, p, plan.next, None, out, tally);
+        settle(env, store, p, plan.next, None, out, tally)?;
+        return Ok(progress);
     }
+    stop_superseded(env, store, p, &plan.candidates, exec, out)?;
     if !plan.jobs.is_empty() {
-        let jobs = std::mem::take(&mut plan.jobs);
-        run_jobs(env, store, p, jobs, out, tally)?;
-        plan = self::plan(env, store, p, &[])?;
+        let (waiting, queued) = start_jobs(env, store, p, plan.jobs, exec, out, tally)?;
+        progress.round = Some(waiting.iter().chain(&queued).map(round_key).collect());
+        progress.waiting = waiting;
     }
-    settle(env, store, p, plan.next, Some(snapshot), out, tally)
+    // A run that waits for the jobs of a blocked promotion says where it
+    // stands once they ended, not before.
+    let provisional = step.wait
+        && store
+            .running_job_runs()?
+            .iter()
+            .any(|r| r.promotion == p.name.as_str());
+    let before = tally.promoted;
+    match plan.next {
+        Next::Blocked { what, summary } if provisional => {
+            tally.blocked += 1;
+            let msg = format!(
+                "{}: {what} is blocked while its jobs run: {summary}",
+                p.name
+            );
+            out.log(Level::Debug, &msg);
+        }
+        next => settle(env, store, p, next, Some(step.snapshot), out, tally)?,
+    }
+    progress.promoted = tally.promoted > before;
+    Ok(progress)
+}
+
+/// Stops the running jobs of `p` whose build is no longer among its
+/// candidates (a newer build was promoted, or it fell out of the newest
+/// `latest_hashes_count`): their build will never be promoted here.
+fn stop_superseded(
+    env: &Env,
+    store: &Store,
+    p: &PromotionDef,
+    candidates: &HashSet<i64>,
+    exec: &mut Supervised,
+    out: &dyn Sink,
+) -> Result<()> {
+    for r in store.running_job_runs()? {
+        if r.promotion != p.name.as_str() || candidates.contains(&r.build_id) {
+            continue;
+        }
+        if !crate::jobs::supervisor::supervised(env.database, r.id) {
+            continue;
+        }
+        let pid = u32::try_from(r.runner_pid).ok();
+        exec.cancel(&crate::jobs::Handle { job_run: r.id, pid });
+        out.log(
+            Level::Info,
+            &format!(
+                "{}: stopping {} on {}: superseded, its build will not be promoted",
+                p.name, r.job_id, r.full_hash
+            ),
+        );
+    }
+    Ok(())
+}
+
+fn batch<'a>(env: &'a Env, promotion: &'a str) -> crate::jobs::Batch<'a> {
+    crate::jobs::Batch {
+        cfg: env.cfg,
+        promotion,
+        run_id: env.run_id,
+        user: env.user,
+    }
 }
 
 /// The plan of promotion `p` on what the store holds now.
@@ -332,12 +649,27 @@ pub fn plan(env: &Env, store: &Store, p: &PromotionDef, rerun: &[String]) -> Res
             env.cfg,
             p,
             &builds,
-            |b, job| store.has_final_vote(b.id, job),
+            |b, job| {
+                let (passed, failed) = store.vote_tally(b.id, job)?;
+                Ok(crate::jobs::Tally {
+                    passed,
+                    failed: usize::try_from(failed).unwrap_or(usize::MAX),
+                })
+            },
             rerun,
         )?
     };
     let next = next(env, &a)?;
-    Ok(Plan { jobs, next })
+    let candidates = a
+        .candidates
+        .iter()
+        .flat_map(|c| c.builds().iter().map(|b| b.id))
+        .collect();
+    Ok(Plan {
+        jobs,
+        next,
+        candidates,
+    })
 }
 
 /// What a promotion would do next on its assessment.
@@ -376,36 +708,58 @@ fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
     })
 }
 
-/// Runs a promotion's planned jobs, logging each as it starts and ends.
-fn run_jobs(
+/// Starts a promotion's planned jobs, logging each as it starts; returns
+/// the ones that wait for an environment someone else holds, and the ones
+/// that wait for a slot.
+#[allow(clippy::type_complexity)]
+fn start_jobs(
     env: &Env,
     store: &mut Store,
     p: &PromotionDef,
     jobs: Vec<Planned>,
+    exec: &mut Supervised,
     out: &dyn Sink,
     tally: &mut Tally,
-) -> Result<()> {
-    let batch = crate::jobs::Batch {
-        cfg: env.cfg,
-        promotion: p.name.as_str(),
-        run_id: env.run_id,
-        user: env.user,
-    };
-    let mut errors = 0;
-    crate::jobs::run_all(store, &batch, jobs, &mut |e| {
-        if matches!(
-            &e,
-            crate::jobs::Event::Ended {
-                outcome: crate::store::jobs::JobOutcome::Error,
-                ..
-            }
-        ) {
-            errors += 1;
-        }
-        log_job(out, &p.name, e)
-    })?;
-    tally.failed += errors;
-    Ok(())
+) -> Result<(Vec<Planned>, Vec<Planned>)> {
+    let b = batch(env, p.name.as_str());
+    let d = crate::jobs::dispatch(store, &b, jobs, exec, &mut |e| log_job(out, &p.name, e))?;
+    tally.started += d.started.len() as i64;
+    tally.failed += d.errors as i64;
+    for j in &d.running {
+        out.log(
+            Level::Debug,
+            &format!(
+                "{}: {} is running on {} already; not started twice",
+                p.name, j.instance.id, j.build.full_hash
+            ),
+        );
+    }
+    if !d.queued.is_empty() {
+        out.log(
+            Level::Info,
+            &format!(
+                "{}: {} job(s) wait for a slot (max_parallel_jobs {}); a later run starts them",
+                p.name,
+                d.queued.len(),
+                env.cfg.max_parallel_jobs
+            ),
+        );
+    }
+    for j in &d.waiting {
+        let pool = env
+            .cfg
+            .job(&j.instance.job)
+            .and_then(|d| d.testenv.clone())
+            .unwrap_or_default();
+        out.log(
+            Level::Info,
+            &format!(
+                "{}: {} on {} waits for a test environment of pool {pool}",
+                p.name, j.instance.id, j.build.full_hash
+            ),
+        );
+    }
+    Ok((d.waiting, d.queued))
 }
 
 /// Acts on a promotion's next step: reports it, and, given the run's
@@ -570,7 +924,7 @@ pub fn warn_image_left_behind(trees: &Trees, name: &str, b: &Build, out: &dyn Si
     }
 }
 
-fn log_job(out: &dyn Sink, promotion: &Label, e: crate::jobs::Event) {
+fn log_job(out: &dyn Sink, promotion: &str, e: crate::jobs::Event) {
     use crate::jobs::Event;
     match e {
         Event::Started {

@@ -286,7 +286,7 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
         ])
         .ok();
     }
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(
         r.stderr.contains(&format!(
@@ -356,7 +356,7 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
     );
     // Nothing new: the next run changes nothing.
     let before: i64 = ws.sql("SELECT count(*) FROM promotions");
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), before);
 }
 

@@ -193,7 +193,7 @@ fn run_round(
         report_job_b(&ws, t).ok();
     }
     let before = Recorded::read(&ws.db());
-    let mut child = spawn(&ws, &["run"], fault);
+    let mut child = spawn(&ws, &["run", "--wait"], fault);
     let (ending, vote) = std::thread::scope(|s| {
         let voter = vote_delay.map(|d| {
             let ws = &ws;
@@ -227,7 +227,7 @@ fn run_round(
             .any(|v| v.contains("|job-b|1|")),
         "{what}: the vote reported during the run landed"
     );
-    let next = ws.run(&["run"]);
+    let next = ws.run(&["run", "--wait"]);
     assert_eq!(next.code, 0, "{what}: the next run\n{}", next.stderr);
     assert!(!next.stderr.contains("panicked"), "{}", next.stderr);
     assert_sound(&ws, &after_kill, &format!("{what}, after the next run"));
@@ -251,9 +251,9 @@ fn run_killed_at_each_step_boundary_and_at_random_moments_converges() {
     let reference_ws = t.copy();
     report_job_b(&reference_ws, &t).ok();
     let started = Instant::now();
-    reference_ws.run(&["run"]).ok();
+    reference_ws.run(&["run", "--wait"]).ok();
     let took = started.elapsed();
-    reference_ws.run(&["run"]).ok();
+    reference_ws.run(&["run", "--wait"]).ok();
     let reference = Converged::read(&reference_ws, &LABELS, &DESTS);
     assert_eq!(reference.history.len(), 3 + 3, "{:?}", reference.history);
     assert!(reference.leftovers.is_empty(), "{:?}", reference.leftovers);

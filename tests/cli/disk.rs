@@ -163,13 +163,13 @@ publish:
     );
     // `run` promotes, fails to publish for want of space: exit 1, and the
     // next run, with room again, publishes.
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
     assert!(!r.stderr.contains("panicked"));
     assert_eq!(std::fs::read(dest.join("SHA256SUMS")).unwrap(), manifest);
     std::fs::write(&big, vec![7u8; 256 << 10]).unwrap();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     ws.run(&["verify", dest.to_str().unwrap()]).ok();
     assert_ne!(std::fs::read(dest.join("SHA256SUMS")).unwrap(), manifest);
     assert_database_sound(&ws.db());
@@ -213,7 +213,7 @@ promotions:
 ",
     );
     let db = ws.path().join("small/state/master.sqlite");
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let (c, d) = hashes_of(&ws.builder_link("consistent"));
     ws.run(&[
         "--db",

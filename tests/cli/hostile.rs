@@ -126,7 +126,7 @@ publish:
     dest: published/images
 ",
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let dir: String =
         ws.sql("SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1");
     let (c, d) = hashes_of(&dir);
@@ -674,7 +674,9 @@ fn every_config_key_and_value_gets_exit_2_naming_file_and_key() {
     );
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("unknown top key", config_with("colour: blue\n").into_bytes(), "colour: unknown key"),
-        ("unknown job key", config_with("jobs:\n  j:\n    command: [true]\n    retries: 3\n").into_bytes(), "jobs.j.retries"),
+        ("unknown job key", config_with("jobs:\n  j:\n    command: [true]\n    attempts: 3\n").into_bytes(), "jobs.j.attempts"),
+        ("bad retries", config_with("jobs:\n  j:\n    command: [true]\n    retries: many\n").into_bytes(), "jobs.j.retries"),
+        ("negative retries", config_with("jobs:\n  j:\n    command: [true]\n    retries: -1\n").into_bytes(), "jobs.j.retries"),
         ("bad timeout", config_with("jobs:\n  j:\n    command: [true]\n    timeout: soon\n").into_bytes(), "jobs.j.timeout"),
         ("zero timeout", config_with("jobs:\n  j:\n    command: [true]\n    timeout: 0s\n").into_bytes(), "jobs.j.timeout"),
         ("huge timeout", config_with("jobs:\n  j:\n    command: [true]\n    timeout: 99999999999999999999h\n").into_bytes(), "jobs.j.timeout"),

@@ -78,7 +78,7 @@ fn every_variable_reaches_the_job_and_its_output_is_in_the_archive_the_vote_name
         "logs_url: https://logs.example.org/promoter",
     );
     ws.script("show-env.sh", "echo \"args: $1\"\necho \"cwd: $(pwd)\"\nenv | grep -E '^(PROMOTER_|TE_DATAFILE|EXTRA)' | sort\nread x && echo \"stdin gave $x\" || echo 'stdin closed'");
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let dir = ws.builder_link("consistent");
     let (c, d) = hashes_of(&dir);
     let full = format!("{c}_{}", &d[..8]);
@@ -143,7 +143,7 @@ fn a_failing_job_votes_failure_and_why_shows_its_log_tail() {
         "fail.sh",
         "echo 'deploying overcloud'\necho 'Error: ironic node enroll failed' >&2\nexit 3",
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let v = votes(&ws);
     assert_eq!(v.len(), 1);
     assert!(!v[0].1 && !v[0].2);
@@ -177,7 +177,7 @@ fn why_shows_a_bounded_log_tail_of_a_job_whose_log_is_one_huge_line() {
         "spew.sh",
         "head -c 20000000 /dev/zero | tr '\\0' x\nprintf '\\nthe end\\033[2J\\n'\nexit 1",
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let why = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
     why.ok();
     let text = &why.stdout;
@@ -218,7 +218,7 @@ fn a_job_that_outlives_its_timeout_is_killed_with_its_grandchildren() {
             p = pids.display()
         ),
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let v = votes(&ws);
     assert!(!v[0].1);
     assert!(v[0].4.starts_with("timed out after 1s"), "{}", v[0].4);
@@ -243,7 +243,7 @@ fn jobs_of_a_promotion_run_in_parallel() {
     );
     ws.script("nap.sh", "sleep 2");
     let t = Instant::now();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let took = t.elapsed().as_secs_f64();
     assert!(took < 3.5, "two 2 s jobs took {took:.2}s");
     assert!(ws.link("trunk/tripleo-ci-testing").is_some());
@@ -265,23 +265,23 @@ fn a_job_already_voted_on_is_not_run_again_unless_asked() {
             .map(Result::unwrap)
             .collect::<Vec<_>>()
     };
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(per_build().len(), 1);
     // The newest candidate has its (failed) vote: the next run tries the
     // next candidate instead of the same build again.
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let runs = per_build();
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|(_, n)| *n == 1), "{runs:?}");
     let newest = runs[0].0.clone();
-    ws.run(&["run", "--rerun", "count"]).ok();
+    ws.run(&["run", "--wait", "--rerun", "count"]).ok();
     let runs = per_build();
     assert_eq!(
         runs[0],
         (newest, 2),
         "--rerun runs it on the newest candidate again"
     );
-    ws.run(&["run", "--rerun", "nope"]).code(3);
+    ws.run(&["run", "--wait", "--rerun", "nope"]).code(3);
     // A vote reported from elsewhere counts as the job's vote.
     let ws = with_jobs("  count:\n    command: [./count.sh]\n", "count", "");
     ws.script("count.sh", &format!("echo x >> {}", counter.display()));
@@ -304,7 +304,7 @@ fn a_job_already_voted_on_is_not_run_again_unless_asked() {
     ])
     .ok();
     std::fs::remove_file(&counter).unwrap();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert!(!counter.exists(), "the job did not run");
     assert_eq!(
         ws.builder_link("consistent"),
@@ -323,7 +323,7 @@ fn a_matrix_expands_and_a_disabled_combination_is_neither_run_nor_required() {
         "matrix.sh",
         "echo \"$PROMOTER_JOB_ID $PROMOTER_MATRIX_DIST $PROMOTER_MATRIX_ARCH\"",
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let v = votes(&ws);
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].0, "packstack-epel-7-x86_64");
@@ -372,7 +372,7 @@ fn three_jobs_over_a_pool_of_two_environments_never_share_one() {
         ])
         .ok();
     }
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let text = std::fs::read_to_string(&trace).unwrap();
     let mut spans: std::collections::HashMap<String, Vec<(f64, f64)>> = Default::default();
     let mut open: std::collections::HashMap<String, Vec<f64>> = Default::default();
@@ -525,19 +525,26 @@ fn the_broker_leases_exclusively_and_takes_back_expired_or_orphaned_leases() {
 }
 
 #[test]
-fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
+fn a_job_whose_supervisor_was_killed_is_marked_interrupted_and_run_again() {
     let ws = with_jobs("  deploy:\n    command: [./deploy.sh]\n", "deploy", "");
-    let marker = ws.path().join("runner-killed");
+    let marker = ws.path().join("supervisor-killed");
     let pidfile = ws.path().join("job.pid");
-    // The first time, the job kills its runner (as a reboot would end it)
-    // and keeps going; the next time it passes.
+    // The first time, the job kills its supervisor (its parent, as a
+    // SIGKILL or a reboot would end it) and keeps going; the next time it
+    // passes.
     ws.script("deploy.sh", &format!(
         "if [ ! -e {m} ]; then touch {m}; echo $$ > {p}; kill -9 $PPID; exec sleep 600; fi\necho deployed",
         m = marker.display(),
         p = pidfile.display()
     ));
     let r = ws.run(&["run"]);
-    assert_eq!(r.code, -1, "the runner was killed");
+    r.ok();
+    let supervisor: i32 = ws.sql("SELECT runner_pid FROM job_runs");
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while alive(supervisor) {
+        assert!(Instant::now() < deadline, "the supervisor was never killed");
+        std::thread::yield_now();
+    }
     let v = votes(&ws);
     assert_eq!(v.len(), 1);
     assert!(v[0].2, "left with an in-progress vote");
@@ -547,9 +554,10 @@ fn a_job_whose_runner_died_is_marked_interrupted_and_run_again() {
         .parse()
         .unwrap();
     assert!(alive(orphan));
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(r.stderr.contains("job deploy"), "{}", r.stderr);
+    assert!(r.stderr.contains("its supervisor died"), "{}", r.stderr);
     assert!(r.stderr.contains("was interrupted"), "{}", r.stderr);
     assert!(!alive(orphan), "the leftover job is stopped");
     let v = votes(&ws);
@@ -605,7 +613,7 @@ fn a_label_moved_by_hand_while_the_jobs_ran_stops_the_promotion() {
             ws.path().display()
         ),
     );
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(r.stderr.contains("moved by someone else"), "{}", r.stderr);
     assert_eq!(

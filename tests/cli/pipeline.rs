@@ -53,7 +53,7 @@ fn a_three_step_chain_cascades_in_one_run() {
     let (dir, c, d, full) = consistent(&ws, 0);
     ws.vote("job-a", &c, &d, true);
     ws.vote("job-b", &c, &d, true);
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     for label in [
         "tripleo-ci-testing",
@@ -85,7 +85,7 @@ fn a_three_step_chain_cascades_in_one_run() {
     );
     assert!(h.iter().all(|(_, f, k)| f == &full && k == "promote"));
     // A second run finds nothing to do and changes nothing.
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(history(&ws).len(), 3);
     assert_eq!(
         ws.sql::<i64>("SELECT count(*) FROM runs WHERE outcome = 'completed'"),
@@ -98,7 +98,7 @@ fn a_blocked_candidate_is_explained_and_a_later_vote_unblocks_it() {
     let ws = chain();
     let (dir, c, d, full) = consistent(&ws, 0);
     ws.vote("job-a", &c, &d, false);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/tripleo-ci-testing").unwrap(), dir);
     assert_eq!(ws.link("trunk/current-tripleo"), None);
 
@@ -124,7 +124,7 @@ fn a_blocked_candidate_is_explained_and_a_later_vote_unblocks_it() {
 
     // The job is re-run elsewhere and passes: any success counts.
     ws.vote("job-a", &c, &d, true);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
     let j = ws
         .run(&["why", "--promotion", "current-tripleo", "--json"])
@@ -142,7 +142,7 @@ fn an_alternative_job_satisfies_its_criterion() {
     let ws = chain();
     let (dir, c, d, _) = consistent(&ws, 0);
     ws.vote("job-a-internal", &c, &d, true);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
 }
 
@@ -156,16 +156,19 @@ fn only_the_newest_qualifying_candidate_is_promoted_and_never_backwards() {
     ws.repo_promote(&oc, &od, "tripleo-ci-testing").ok();
     ws.vote("job-a", &oc, &od, true);
     ws.vote("job-a", &nc, &nd, true);
-    ws.run(&["run", "--promotion", "current-tripleo"]).ok();
+    ws.run(&["run", "--wait", "--promotion", "current-tripleo"])
+        .ok();
     // Candidates newest first by their move into tripleo-ci-testing: the older build.
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), old_dir);
     ws.repo_promote(&nc, &nd, "tripleo-ci-testing").ok();
-    ws.run(&["run", "--promotion", "current-tripleo"]).ok();
+    ws.run(&["run", "--wait", "--promotion", "current-tripleo"])
+        .ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), new_dir);
     assert_eq!(ws.link("trunk/previous-current-tripleo").unwrap(), old_dir);
     // The older build was promoted before: it is never a candidate again.
     ws.repo_promote(&oc, &od, "tripleo-ci-testing").ok();
-    ws.run(&["run", "--promotion", "current-tripleo"]).ok();
+    ws.run(&["run", "--wait", "--promotion", "current-tripleo"])
+        .ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), new_dir);
 }
 
@@ -174,7 +177,7 @@ fn a_waiver_unblocks_and_its_removal_is_recorded() {
     let ws = chain();
     let (dir, c, d, full) = consistent(&ws, 0);
     let (_, _, _, other) = consistent(&ws, 1);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     // A waiver for another build does not count.
     ws.run(&[
         "waive",
@@ -188,7 +191,7 @@ fn a_waiver_unblocks_and_its_removal_is_recorded() {
         "not this one",
     ])
     .ok();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo"), None);
     let w = ws.run(&[
         "waive",
@@ -207,7 +210,7 @@ fn a_waiver_unblocks_and_its_removal_is_recorded() {
         .run(&["why", "--promotion", "current-tripleo", "--json"])
         .json();
     assert_eq!(j["jobs"][0]["state"], "waived");
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
     let list = ws.run(&["waivers"]);
     assert!(list.stdout.contains("infra outage"), "{}", list.stdout);
@@ -420,7 +423,7 @@ fn a_second_run_while_one_holds_the_lock_exits_75_at_once() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready");
-    let second = ws.run(&["run"]);
+    let second = ws.run(&["run", "--wait"]);
     second.code(75).error_says(&format!("pid {}", first.id()));
     writeln!(
         std::fs::OpenOptions::new().write(true).open(&go).unwrap(),
@@ -441,7 +444,7 @@ fn a_run_killed_between_two_effects_is_completed_by_the_next_run() {
     for fault in ["after-hooks", "after-images", "after-trunk", "after-done"] {
         let ws = chain();
         let (dir, _, _, full) = consistent(&ws, 0);
-        let r = ws.run_env(&["run"], &[("PROMOTER_FAULT", fault)]);
+        let r = ws.run_env(&["run", "--wait"], &[("PROMOTER_FAULT", fault)]);
         assert_eq!(r.code, -1, "{fault}: killed by SIGKILL\n{}", r.stderr);
         match fault {
             "after-hooks" => assert_eq!(ws.link("images/tripleo-ci-testing"), None),
@@ -456,7 +459,7 @@ fn a_run_killed_between_two_effects_is_completed_by_the_next_run() {
             usize::from(fault == "after-done"),
             "{fault}"
         );
-        let r = ws.run(&["run"]);
+        let r = ws.run(&["run", "--wait"]);
         r.ok();
         if fault != "after-done" {
             assert!(
@@ -499,7 +502,7 @@ fn a_failing_hook_stops_the_promotion_and_the_next_run_retries() {
         "    criteria: [consistent]\n",
         "    criteria: [consistent]\n    hooks:\n      - [./push.sh, extra-arg]\n",
     ));
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(
         r.stderr
@@ -510,7 +513,7 @@ fn a_failing_hook_stops_the_promotion_and_the_next_run_retries() {
     assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
     assert_eq!(ws.link("images/tripleo-ci-testing"), None);
     std::fs::write(&flag, "").unwrap();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/tripleo-ci-testing").unwrap(), dir);
     let log = std::fs::read_dir(ws.path().join("logs/runs/2"))
         .unwrap()
@@ -545,7 +548,7 @@ fn a_label_moved_by_someone_else_stops_the_promotion_and_is_left_as_found() {
             hook.display()
         ),
     ));
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(r.stderr.contains("moved by someone else"), "{}", r.stderr);
     assert_eq!(ws.link("trunk/tripleo-ci-testing").unwrap(), other_dir);
@@ -561,7 +564,7 @@ fn a_label_moved_by_someone_else_stops_the_promotion_and_is_left_as_found() {
 #[test]
 fn run_refuses_an_unknown_promotion() {
     let ws = chain();
-    ws.run(&["run", "--promotion", "nope"])
+    ws.run(&["run", "--wait", "--promotion", "nope"])
         .code(3)
         .error_says("no promotion \"nope\"");
 }
@@ -604,7 +607,7 @@ fn a_rollback_to_a_build_without_images_says_the_image_link_stayed() {
 #[test]
 fn why_names_the_alternatives_of_a_missing_job() {
     let ws = chain();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let why = ws.run(&["why", "--promotion", "current-tripleo"]);
     why.ok();
     assert!(
@@ -642,7 +645,7 @@ fn an_outside_failure_whose_notes_say_timed_out_is_a_failure_not_a_timeout() {
         "timed out after 3h",
     ])
     .ok();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let j = ws
         .run(&["why", "--promotion", "current-tripleo", "--json"])
         .json();

@@ -363,7 +363,7 @@ fn keep_never_removes_a_labelled_version() {
 fn run_publishes_after_the_promotion_that_names_the_target() {
     let ws = published();
     let (_, full) = consistent(&ws, 0);
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(
         r.stderr
@@ -400,7 +400,7 @@ fn run_publishes_after_the_promotion_that_names_the_target() {
         "{text}"
     );
     // Nothing new: nothing published again.
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM publications"), 2);
     // Without --hash, publish takes the newest promotion naming the target.
     ws.run(&["publish", "--target", "images"]).ok();
@@ -743,7 +743,7 @@ fn run_does_not_promote_a_build_whose_image_directory_leads_out_of_the_image_tre
     let ws = published();
     let (_, full) = consistent(&ws, 0);
     replace_with_link_out(&ws, &ws.images().join(&full));
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert!(
         r.stderr.contains(&format!(
             "current-tripleo: not promoting: build {full}: its image directory"

@@ -235,7 +235,7 @@ promotions:
     }
     vote_with_notes(&ws, "job-flaky", (&c, &d), false, "timed out after 3h");
     ws.vote("job-flaky", &c, &d, false);
-    let run = ws.run(&["run"]);
+    let run = ws.run(&["run", "--wait"]);
     run.ok();
     // CI elsewhere takes the build for job-running: an in-progress vote.
     ws.run_db(&["repo-use", "--reporting-job-id", "job-running"])
@@ -309,7 +309,8 @@ fn why_of_a_promotable_build_then_of_the_promoted_one() {
     vote_with_notes(&ws, "job-b", (&c, &d), true, "passed on the second try");
     let before = ws.run(&["why"]);
     insta::assert_snapshot!("why_promotable", scrub.run(&before));
-    ws.run(&["run", "--promotion", "tripleo-ci-testing"]).ok();
+    ws.run(&["run", "--wait", "--promotion", "tripleo-ci-testing"])
+        .ok();
     let after = ws.run(&["why"]);
     insta::assert_snapshot!("why_promoted_then_blocked_at_the_next", scrub.run(&after));
 }
@@ -348,7 +349,7 @@ fn pipeline() -> (Workspace, Scrub, Run) {
     }
     ws.vote("job-a", &nc, &nd, true);
     ws.vote("job-b", &nc, &nd, false);
-    let run = ws.run(&["run"]);
+    let run = ws.run(&["run", "--wait"]);
     run.ok();
     (ws, scrub, run)
 }
@@ -441,7 +442,7 @@ fn why_and_status_of_an_aggregate_in_component_mode() {
     let status = ws.run(&["status"]);
     insta::assert_snapshot!("components_status_blocked", scrub.run(&status));
     vote_on_aggregate(&ws, "periodic-ovb", &agg, true, "");
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let promoted = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
     insta::assert_snapshot!("components_why_promoted", scrub.run(&promoted));
     let history = ws.run(&["history"]);

@@ -41,7 +41,7 @@ fn pipeline() -> (Workspace, String) {
     }
     ws.vote("job-a", &new.0, &new.1, true);
     ws.vote("job-b", &new.0, &new.1, false);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let full = full_hash(&new);
     assert_eq!(
         ws.sql::<String>("SELECT full_hash FROM labels_view WHERE name = 'current-tripleo'"),

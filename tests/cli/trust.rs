@@ -98,7 +98,7 @@ fn regression_a_hash_directory_still_being_written_is_read_again_and_consistency
     std::fs::write(ws.trunk().join(&n1).join("versions.csv"), &cut_at_row).unwrap();
     ws.run(&["import"]).ok();
     assert_eq!(consistent_of(&ws, &n1), 0);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(
         ws.link("trunk/tripleo-ci-testing").unwrap(),
         before,
@@ -111,7 +111,7 @@ fn regression_a_hash_directory_still_being_written_is_read_again_and_consistency
     let (n2, _, _) = add_build(&ws, 2, 9002, 1444400100, Some(&ok));
     point(&ws, "current", &n2);
     point(&ws, "consistent", &n2);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(
         consistent_of(&ws, &n1),
         0,
@@ -140,7 +140,7 @@ fn regression_a_label_ahead_of_the_database_on_disk_never_moves_back() {
     point(&ws, "tripleo-ci-testing", &newest);
     let (c, d) = hashes_of(&older);
     ws.vote("job-x", &c, &d, true);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(
         ws.link("trunk/tripleo-ci-testing").unwrap(),
         newest,
@@ -159,7 +159,7 @@ fn regression_one_build_dated_in_the_far_future_does_not_hide_the_builds_after_i
     let (future, _, _) = add_build(&ws, 1, 9001, 4_102_444_800, Some(&ok));
     point(&ws, "current", &future);
     point(&ws, "consistent", &future);
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(
         r.stderr
@@ -173,7 +173,7 @@ fn regression_one_build_dated_in_the_far_future_does_not_hide_the_builds_after_i
     let (next, _, _) = add_build(&ws, 2, 9002, 1_444_400_000, Some(&ok));
     point(&ws, "current", &next);
     point(&ws, "consistent", &next);
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(
         ws.link("trunk/tripleo-ci-testing").unwrap(),
         next,
@@ -211,13 +211,13 @@ promotions:
 )]
 fn regression_a_resumed_promotion_checks_that_its_build_still_exists() {
     let ws = one_phase("", "");
-    let r = ws.run_env(&["run"], &[("PROMOTER_FAULT", "after-hooks")]);
+    let r = ws.run_env(&["run", "--wait"], &[("PROMOTER_FAULT", "after-hooks")]);
     assert_ne!(r.code, 0, "killed after its hooks");
     let dir = ws.builder_link("consistent");
     assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
     // The build is purged meanwhile.
     std::fs::remove_dir_all(ws.trunk().join(&dir)).unwrap();
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert_eq!(
         ws.link("trunk/tripleo-ci-testing"),
@@ -317,7 +317,7 @@ fn regression_a_repo_promote_that_fails_on_the_trunk_side_is_recorded_and_comple
     assert_eq!(ws.link("trunk/by-hand").unwrap(), *old_dir);
     // Out of the way again: the next command completes it.
     std::fs::remove_dir_all(&blocker).unwrap();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(ws.link("trunk/by-hand").unwrap(), *new_dir);
     assert_eq!(ws.link("trunk/previous-by-hand").unwrap(), *old_dir);
     let kinds: String = ws.sql("SELECT group_concat(kind) FROM promotions WHERE name = 'by-hand'");
@@ -332,7 +332,7 @@ fn regression_a_hung_hook_is_stopped_at_hook_timeout_and_releases_the_run() {
     );
     ws.script("push.sh", "exec sleep 600");
     let t0 = std::time::Instant::now();
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     r.ok();
     assert!(t0.elapsed() < std::time::Duration::from_secs(60));
     assert!(
@@ -343,7 +343,7 @@ fn regression_a_hung_hook_is_stopped_at_hook_timeout_and_releases_the_run() {
     );
     assert_eq!(ws.link("trunk/tripleo-ci-testing"), None);
     // The lock is free: the next run runs.
-    assert_ne!(ws.run(&["run"]).code, 75);
+    assert_ne!(ws.run(&["run", "--wait"]).code, 75);
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn regression_a_label_too_long_for_its_links_is_a_config_error() {
             "  {fits}:\n    candidate_label: tripleo-ci-testing\n    criteria: [consistent]\n"
         ),
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     ws.run(&[
         "rollback",
         "--promotion",
@@ -391,7 +391,7 @@ fn regression_a_promotion_that_cannot_proceed_is_reported_and_the_others_go_on()
     );
     // Someone points one label outside the trunk.
     std::os::unix::fs::symlink("/etc", ws.trunk().join("broken")).unwrap();
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr
@@ -405,7 +405,7 @@ fn regression_a_promotion_that_cannot_proceed_is_reported_and_the_others_go_on()
         ws.builder_link("consistent")
     );
     // And again: the other promotion is never held up.
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert_eq!(r.code, 1);
 }
 
@@ -415,7 +415,7 @@ fn regression_a_job_that_cannot_start_for_the_promoters_reasons_casts_no_vote() 
     ws.script("check.sh", "true");
     // The logs are not a directory: no job can start.
     std::fs::write(ws.path().join("logs"), "").unwrap();
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let votes: i64 = ws.sql("SELECT count(*) FROM votes WHERE job_id = 'check'");
     assert_eq!(votes, 0, "an error of this side is not the build's vote");
@@ -425,7 +425,7 @@ fn regression_a_job_that_cannot_start_for_the_promoters_reasons_casts_no_vote() 
     assert!(why.stdout.contains("error"), "{}", why.stdout);
     // Space is back: the next run tests the newest build and promotes it.
     std::fs::remove_file(ws.path().join("logs")).unwrap();
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     assert_eq!(
         ws.link("trunk/tripleo-ci-testing").unwrap(),
         ws.builder_link("consistent")
@@ -482,7 +482,7 @@ fn spawn_run(ws: &Workspace) -> std::process::Child {
         .current_dir(ws.path())
         .args(["-q", "-c"])
         .arg(ws.config())
-        .arg("run")
+        .args(["run", "--wait"])
         .env_remove("PROMOTER_CONFIG")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -495,7 +495,7 @@ fn regression_a_job_process_that_left_its_group_does_not_outlive_the_job() {
     let ws = job_on_testenv(
         "pidfile=$PROMOTER_LOG_DIR/../../escaped.pid\nsetsid sh -c \"echo \\$\\$ > $pidfile; exec sleep 300\" &\nwhile [ ! -s $pidfile ]; do :; done",
     );
-    ws.run(&["run"]).ok();
+    ws.run(&["run", "--wait"]).ok();
     let pid = pid_in(&ws.path().join("logs/escaped.pid"));
     assert!(
         gone(pid),
@@ -503,33 +503,66 @@ fn regression_a_job_process_that_left_its_group_does_not_outlive_the_job() {
     );
 }
 
-#[test]
-fn regression_a_runner_stopped_by_sigterm_stops_its_job_and_records_the_interruption() {
-    let ws = job_on_testenv("echo $$ > $PROMOTER_LOG_DIR/../../job.pid\nexec sleep 300");
+/// A job on an environment of pool `p` that writes its pid, says it runs,
+/// and ends when the test writes `go` (a fifo it reads): the test decides
+/// when it ends, without sleeping.
+fn held_job() -> (Workspace, std::path::PathBuf) {
+    let ws = job_on_testenv(
+        "echo $$ > $PROMOTER_LOG_DIR/../../job.pid\nread line < $PROMOTER_LOG_DIR/../../go\necho released",
+    );
     std::fs::create_dir_all(ws.path().join("logs")).unwrap();
+    let go = ws.path().join("logs/go");
+    let c = std::ffi::CString::new(go.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    (ws, go)
+}
+
+/// Lets the held job end.
+fn release(go: &Path) {
+    std::fs::write(go, "go\n").unwrap();
+}
+
+#[test]
+fn regression_a_run_stopped_by_sigterm_leaves_its_job_running_and_its_vote_lands() {
+    let (ws, go) = held_job();
     let mut runner = spawn_run(&ws);
     let job = pid_in(&ws.path().join("logs/job.pid"));
     // SAFETY: a signal to the runner this test started.
     unsafe { libc::kill(runner.id() as i32, libc::SIGTERM) };
     let status = runner.wait().unwrap();
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
-    assert!(gone(job), "nothing of the job survives the runner");
+    assert!(alive(job), "the job goes on under its supervisor");
     assert_eq!(ws.sql::<String>("SELECT outcome FROM runs"), "interrupted");
-    assert_eq!(
-        ws.sql::<String>("SELECT outcome FROM job_runs"),
-        "interrupted"
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "running");
+    let r = ws.run(&["testenv", "list"]);
+    assert!(
+        !r.stdout.contains("(free)"),
+        "still the job's: {}",
+        r.stdout
     );
+    release(&go);
+    ws.wait_for_jobs();
+    assert!(gone(job));
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "passed");
+    let vote: (bool, bool) = (
+        ws.sql("SELECT success FROM votes WHERE job_id = 'deploy'"),
+        ws.sql("SELECT in_progress FROM votes WHERE job_id = 'deploy'"),
+    );
+    assert_eq!(vote, (true, false), "its vote landed");
     let r = ws.run(&["testenv", "list"]);
     assert!(r.stdout.contains("(free)"), "{}", r.stdout);
+    ws.run(&["run"]).ok();
+    assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+    ws.assert_leases_never_overlap();
 }
 
 #[test]
 fn regression_a_lease_lasts_as_long_as_any_process_of_its_job() {
-    let ws = job_on_testenv("echo $$ > $PROMOTER_LOG_DIR/../../job.pid\nexec sleep 300");
-    std::fs::create_dir_all(ws.path().join("logs")).unwrap();
+    let (ws, go) = held_job();
     let mut runner = spawn_run(&ws);
     let job = pid_in(&ws.path().join("logs/job.pid"));
-    // The runner dies without a word; its job, in its own group, lives on.
+    // The runner dies without a word; its job, under its supervisor, lives on.
     runner.kill().unwrap();
     runner.wait().unwrap();
     assert!(alive(job));
@@ -539,11 +572,12 @@ fn regression_a_lease_lasts_as_long_as_any_process_of_its_job() {
         "the environment is still the job's:\n{}{}",
         r.stdout, r.stderr
     );
-    // SAFETY: a signal to the job this test's run started.
-    unsafe { libc::kill(job, libc::SIGKILL) };
-    assert!(gone(job));
+    release(&go);
+    ws.wait_for_jobs();
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "passed");
     ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "second"])
         .ok();
+    ws.assert_leases_never_overlap();
 }
 
 #[test]
@@ -572,7 +606,7 @@ fn regression_a_job_never_scheduled_is_an_error_not_a_failed_vote() {
     // Someone outside holds the only environment.
     ws.run(&["testenv", "acquire", "--pool", "p", "--holder", "elsewhere"])
         .ok();
-    let r = ws.run(&["run"]);
+    let r = ws.run(&["run", "--wait"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr.contains("no test environment of pool p came free"),

@@ -219,6 +219,29 @@ impl Workspace {
     }
 
     /// Reads one value with SQL, straight from the database file.
+    /// Waits (bounded) until no job run is recorded as running: the jobs'
+    /// supervisors have recorded their ends.
+    pub fn wait_for_jobs(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.sql::<i64>("SELECT count(*) FROM job_runs WHERE outcome = 'running'") > 0 {
+            assert!(std::time::Instant::now() < deadline, "the jobs never ended");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Asserts that no test environment was ever leased to two holders at
+    /// once: the leases of each environment do not overlap.
+    pub fn assert_leases_never_overlap(&self) {
+        let overlaps: i64 = self.sql(
+            "SELECT count(*) FROM leases a JOIN leases b
+               ON a.testenv = b.testenv AND a.id < b.id
+             WHERE b.acquired_at < coalesce(a.released_at, 1 << 62)
+               AND a.acquired_at < coalesce(b.released_at, 1 << 62)
+               AND NOT (a.released_at = b.acquired_at)",
+        );
+        assert_eq!(overlaps, 0, "two leases of one environment overlap");
+    }
+
     pub fn sql<T: rusqlite::types::FromSql>(&self, q: &str) -> T {
         let c = rusqlite::Connection::open(self.db()).unwrap();
         c.query_row(q, [], |r| r.get(0)).unwrap()

@@ -1,6 +1,6 @@
 //! The dispatcher on a fake executor: what it starts when, what it records.
 
-use std::collections::HashMap;
+use crate::jobs::executor::Handle;
 use std::time::Duration;
 
 use super::*;
@@ -10,18 +10,14 @@ use crate::store::builds::Build;
 use crate::store::jobs::JobOutcome;
 use crate::trunk::import::Scanned;
 
-/// An executor whose jobs end at their first poll, each as told (a pass
-/// unless `ends` names it), and which remembers what it saw.
+/// An executor that starts nothing real and remembers what it was given;
+/// a test ends its jobs by recording their ends as a supervisor would.
 #[derive(Default)]
 struct Fake {
-    ends: HashMap<String, Ended>,
     /// Jobs it cannot start.
     refuse: Vec<String>,
-    /// handle → (job id, its TE_DATAFILE).
-    running: HashMap<String, (String, Option<String>)>,
     started: Vec<Launch>,
-    most_at_once: usize,
-    cancelled: Vec<Cancel>,
+    cancelled: Vec<Handle>,
 }
 
 impl Executor for Fake {
@@ -29,50 +25,37 @@ impl Executor for Fake {
         if self.refuse.contains(&job.job_id) {
             return Err("the executor cannot be reached".into());
         }
-        let te = job
+        let log = &job.spec.log;
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        std::fs::write(log, format!("{} ran\n", job.job_id)).unwrap();
+        self.started.push(job.clone());
+        Ok(Handle {
+            job_run: job.job_run,
+            pid: None,
+        })
+    }
+
+    fn cancel(&mut self, h: &Handle) {
+        self.cancelled.push(h.clone());
+    }
+}
+
+impl Fake {
+    fn launched(&self, job_id: &str) -> &Launch {
+        self.started
+            .iter()
+            .rev()
+            .find(|l| l.job_id == job_id)
+            .unwrap()
+    }
+
+    fn te(&self, job_id: &str) -> Option<String> {
+        self.launched(job_id)
             .spec
             .env
             .iter()
             .find(|(k, _)| k == "TE_DATAFILE")
-            .map(|(_, v)| v.clone());
-        if let Some(te) = &te {
-            assert!(
-                self.running
-                    .values()
-                    .all(|(_, other)| other.as_ref() != Some(te)),
-                "two jobs hold {te}"
-            );
-        }
-        let log = &job.spec.log;
-        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
-        std::fs::write(log, format!("{} ran\n", job.job_id)).unwrap();
-        let id = (self.started.len() + 1).to_string();
-        self.running.insert(id.clone(), (job.job_id.clone(), te));
-        self.most_at_once = self.most_at_once.max(self.running.len());
-        self.started.push(job.clone());
-        Ok(Handle { id, pid: None })
-    }
-
-    fn poll(&mut self, h: &Handle) -> Option<Ended> {
-        let (job, _) = self.running.remove(&h.id)?;
-        Some(
-            self.ends
-                .get(&job)
-                .cloned()
-                .unwrap_or(Ended::Finished(Status::Code(0))),
-        )
-    }
-
-    fn cancel(&mut self, _: &Handle, why: Cancel) {
-        self.cancelled.push(why);
-    }
-
-    /// Its jobs end at once; with none running it sleeps, as a real
-    /// executor does.
-    fn wait(&mut self, timeout: Duration) {
-        if self.running.is_empty() {
-            std::thread::sleep(timeout);
-        }
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -128,14 +111,21 @@ fn setup(top: &str, jobs: &[(&str, &str)]) -> Setup {
 }
 
 impl Setup {
-    /// Dispatches every job of the promotion on the build; the events.
-    fn dispatch(&mut self, exec: &mut Fake) -> Vec<Event> {
+    /// Dispatches every job of the promotion on the build; what it did and
+    /// the events.
+    fn dispatch(&mut self, exec: &mut Fake) -> (Dispatched, Vec<Event>) {
         let p = self.cfg.promotion("tripleo-ci-testing").unwrap();
         let planned = crate::jobs::plan(
             &self.cfg,
             p,
             std::slice::from_ref(&self.build),
-            |_, _| Ok(false),
+            |b, job| {
+                let (passed, failed) = self.store.vote_tally(b.id, job)?;
+                Ok(crate::jobs::Tally {
+                    passed,
+                    failed: failed as usize,
+                })
+            },
             &[],
         )
         .unwrap();
@@ -146,8 +136,14 @@ impl Setup {
             user: "tester",
         };
         let mut events = Vec::new();
-        dispatch(&mut self.store, &b, planned, exec, &mut |e| events.push(e)).unwrap();
-        events
+        let d = dispatch(&mut self.store, &b, planned, exec, &mut |e| events.push(e)).unwrap();
+        (d, events)
+    }
+
+    /// Ends the last run of `job_id` as its supervisor would record it.
+    fn end(&mut self, exec: &Fake, job_id: &str, e: Ended) {
+        let f = exec.launched(job_id).finish.clone();
+        record::finish(&mut self.store, &f, &e, 0.0).unwrap();
     }
 
     /// (job id, success, in progress, notes) of each job's vote on the
@@ -183,40 +179,52 @@ fn ended(events: &[Event]) -> Vec<(String, JobOutcome, String)> {
     out
 }
 
+fn ids(jobs: &[crate::jobs::Planned]) -> Vec<&str> {
+    jobs.iter().map(|p| p.instance.id.as_str()).collect()
+}
+
 #[test]
-fn at_most_max_parallel_jobs_run_at_once_and_each_ends_with_its_vote() {
-    let jobs = [("a", ""), ("b", ""), ("c", ""), ("d", ""), ("e", "")];
+fn at_most_max_parallel_jobs_start_a_running_job_is_never_started_twice_and_each_ends_with_its_vote(
+) {
+    let jobs = [("a", ""), ("b", ""), ("c", ""), ("d", "")];
     let mut s = setup("max_parallel_jobs: 2", &jobs);
     let mut exec = Fake::default();
-    exec.ends
-        .insert("b".into(), Ended::Finished(Status::Code(3)));
-    exec.ends
-        .insert("c".into(), Ended::Finished(Status::Signal(9)));
-    exec.ends.insert(
-        "d".into(),
+    let (d, events) = s.dispatch(&mut exec);
+    assert_eq!(d.started.len(), 2);
+    assert_eq!(ids(&d.queued), ["c", "d"]);
+    assert_eq!(events.len(), 2, "two started");
+    // The same plan again: the two running are not started twice, and no
+    // slot is free.
+    let (d, _) = s.dispatch(&mut exec);
+    assert!(d.started.is_empty());
+    assert_eq!(ids(&d.running), ["a", "b"]);
+    assert_eq!(ids(&d.queued), ["c", "d"]);
+    // One ends: one slot, taken by the next in order.
+    s.end(&exec, "b", Ended::Finished(Status::Code(3)));
+    let (d, _) = s.dispatch(&mut exec);
+    assert_eq!(exec.started.last().unwrap().job_id, "c");
+    assert_eq!(d.started.len(), 1);
+    s.end(&exec, "a", Ended::Finished(Status::Code(0)));
+    s.end(
+        &exec,
+        "c",
         Ended::TimedOut {
             after: Duration::from_secs(3600),
             stopped_with: Stop::Term,
             status: Some(Status::Signal(15)),
         },
     );
-    let events = s.dispatch(&mut exec);
-    assert_eq!(exec.started.len(), 5);
-    assert_eq!(exec.most_at_once, 2);
+    s.dispatch(&mut exec);
+    s.end(&exec, "d", Ended::Finished(Status::Signal(9)));
     let timed_out = "timed out after 1h: its process group was stopped with SIGTERM";
-    assert_eq!(
-        s.votes(),
-        [
-            ("a".to_string(), true, false, "passed in 0s".to_string()),
-            ("b".into(), false, false, "exit status 3".into()),
-            ("c".into(), false, false, "killed by signal 9".into()),
-            ("d".into(), false, false, timed_out.into()),
-            ("e".into(), true, false, "passed in 0s".into()),
-        ]
-    );
-    let outcomes: Vec<_> = ended(&events).into_iter().map(|e| e.1).collect();
-    use JobOutcome::*;
-    assert_eq!(outcomes, [Passed, Failed, Failed, TimedOut, Passed]);
+    // Each ran once: a job with a final vote is not planned again.
+    let each = |id: &str| exec.started.iter().filter(|l| l.job_id == id).count();
+    assert_eq!([each("a"), each("b"), each("c"), each("d")], [1; 4]);
+    let v = s.votes();
+    assert!(v.contains(&("a".to_string(), true, false, "passed in 0s".to_string())));
+    assert!(v.contains(&("b".into(), false, false, "exit status 3".into())));
+    assert!(v.contains(&("c".into(), false, false, timed_out.into())));
+    assert!(v.contains(&("d".into(), false, false, "killed by signal 9".into())));
     // Each job's marker names its job run.
     let origin = s.store.origin().unwrap();
     for job in &exec.started {
@@ -239,14 +247,11 @@ fn jobs_on_a_pool_of_one_environment_take_turns_and_give_it_back() {
         .add_testenv("ovb-1", "ovb", "/etc/te/ovb-1.yaml", 1_700_000_000)
         .unwrap();
     let mut exec = Fake::default();
-    let events = s.dispatch(&mut exec);
+    let (d, events) = s.dispatch(&mut exec);
     // The job without an environment did not wait for the second one.
     let order: Vec<&str> = exec.started.iter().map(|l| l.job_id.as_str()).collect();
-    assert_eq!(order, ["first", "free", "second"]);
-    for l in exec.started.iter().filter(|l| l.job_id != "free") {
-        let te = ("TE_DATAFILE".to_string(), "/etc/te/ovb-1.yaml".to_string());
-        assert!(l.spec.env.contains(&te), "{}", l.job_id);
-    }
+    assert_eq!(order, ["first", "free"]);
+    assert_eq!(ids(&d.waiting), ["second"]);
     let leased: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -256,21 +261,21 @@ fn jobs_on_a_pool_of_one_environment_take_turns_and_give_it_back() {
             Event::Ended { .. } => None,
         })
         .collect();
-    assert_eq!(
-        leased,
-        [
-            ("first", Some("ovb-1")),
-            ("free", None),
-            ("second", Some("ovb-1"))
-        ]
-    );
+    assert_eq!(leased, [("first", Some("ovb-1")), ("free", None)]);
+    assert_eq!(exec.te("first").as_deref(), Some("/etc/te/ovb-1.yaml"));
+    s.end(&exec, "first", Ended::Finished(Status::Code(0)));
+    s.end(&exec, "free", Ended::Finished(Status::Code(0)));
+    let (d, _) = s.dispatch(&mut exec);
+    assert_eq!(d.started.len(), 1);
+    assert_eq!(exec.te("second").as_deref(), Some("/etc/te/ovb-1.yaml"));
+    s.end(&exec, "second", Ended::Finished(Status::Code(0)));
     let envs = s.store.testenvs().unwrap();
     assert!(envs[0].lease.is_none(), "the environment is still held");
     assert!(s.votes().iter().all(|v| v.1), "{:?}", s.votes());
 }
 
 #[test]
-fn a_job_that_gets_no_environment_in_time_is_an_error_run_not_a_vote() {
+fn a_job_that_gets_no_environment_waits_and_unscheduled_is_an_error_run_not_a_vote() {
     let mut s = setup(
         "testenv_wait: 1s",
         &[("deploy", "    testenv: ovb\n"), ("check", "")],
@@ -288,25 +293,28 @@ fn a_job_that_gets_no_environment_in_time_is_an_error_run_not_a_vote() {
         .unwrap()
         .unwrap();
     let mut exec = Fake::default();
-    let events = s.dispatch(&mut exec);
+    let (d, _) = s.dispatch(&mut exec);
     let order: Vec<&str> = exec.started.iter().map(|l| l.job_id.as_str()).collect();
     assert_eq!(order, ["check"]);
+    assert_eq!(ids(&d.waiting), ["deploy"]);
+    let b = Batch {
+        cfg: &s.cfg,
+        promotion: "tripleo-ci-testing",
+        run_id: s.run_id,
+        user: "tester",
+    };
+    let e = record::unscheduled(&mut s.store, &b, &d.waiting[0]).unwrap();
     assert_eq!(
-        ended(&events),
-        [
-            (
-                "check".to_string(),
-                JobOutcome::Passed,
-                "passed in 0s".to_string()
-            ),
-            (
-                "deploy".into(),
-                JobOutcome::Error,
-                "not run: no test environment of pool ovb came free within 1s".into()
-            ),
-        ]
+        ended(&[e]),
+        [(
+            "deploy".to_string(),
+            JobOutcome::Error,
+            "not run: no test environment of pool ovb came free within 1s".to_string()
+        )]
     );
-    assert_eq!(s.votes().len(), 1, "{:?}", s.votes());
+    let votes = s.votes();
+    assert_eq!(votes.len(), 1, "only check's in-progress vote: {votes:?}");
+    assert_eq!(votes[0].0, "check");
 }
 
 #[test]
@@ -320,24 +328,19 @@ fn a_job_the_executor_cannot_start_or_follow_is_an_error_and_frees_its_environme
         refuse: vec!["refused".into()],
         ..Fake::default()
     };
-    exec.ends
-        .insert("lost".into(), Ended::Lost("the job was lost".into()));
-    let events = s.dispatch(&mut exec);
+    let (d, events) = s.dispatch(&mut exec);
+    assert_eq!(d.errors, 1);
     assert_eq!(
         ended(&events),
-        [
-            (
-                "lost".to_string(),
-                JobOutcome::Error,
-                "the job was lost".to_string()
-            ),
-            (
-                "refused".into(),
-                JobOutcome::Error,
-                "the executor cannot be reached".into()
-            ),
-        ]
+        [(
+            "refused".to_string(),
+            JobOutcome::Error,
+            "the executor cannot be reached".to_string()
+        )]
     );
+    // The environment the refused job held is free: the next job has it.
+    assert_eq!(exec.te("lost").as_deref(), Some("/etc/te/ovb-1.yaml"));
+    s.end(&exec, "lost", Ended::Lost("the job was lost".into()));
     assert_eq!(s.votes(), []);
     assert!(s.store.testenvs().unwrap()[0].lease.is_none());
     assert!(exec.cancelled.is_empty());

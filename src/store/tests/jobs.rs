@@ -184,50 +184,63 @@ fn interrupting_a_job_run_that_already_ended_leaves_its_vote_alone() {
 }
 
 #[test]
-fn job_runs_of_a_runner_that_died_are_marked_interrupted_and_listed() {
+fn running_job_runs_are_listed_with_their_supervisor_and_leave_the_list_when_they_end() {
     let (mut s, b, run) = setup();
-    let dead = s.start_job_run(&job(run, "a", b), 100).unwrap();
-    s.set_job_pid(dead, 4321).unwrap();
+    let first = s.start_job_run(&job(run, "a", b), 100).unwrap();
+    s.set_job_pid(first, 4321).unwrap();
+    s.set_job_supervisor(first, 4320).unwrap();
     let done = s.start_job_run(&job(run, "b", b), 100).unwrap();
     s.finish_job_run(done, &end(JobOutcome::Passed), 110)
         .unwrap();
-    let found = s.interrupt_dead_job_runs(200).unwrap();
-    assert_eq!(found.len(), 1);
-    let i = &found[0];
+    let running = s.running_job_runs().unwrap();
+    assert_eq!(running.len(), 1);
+    let r = &running[0];
     assert_eq!(
         (
-            i.id,
-            i.job_id.as_str(),
-            i.build_id,
-            i.pid,
-            i.log_dir.as_str()
+            r.id,
+            r.job_id.as_str(),
+            r.build_id,
+            r.pid,
+            r.runner_pid,
+            r.log_dir.as_str(),
+            r.started_at
         ),
-        (dead, "a", b, Some(4321), "logs/b/job-run1")
+        (first, "a", b, Some(4321), 4320, "logs/b/job-run1", 100)
     );
-    assert_eq!(i.runner_pid, i64::from(std::process::id()));
-    let note = format!(
-        "interrupted: its runner (pid {}) died before the job ended",
-        std::process::id()
-    );
-    let r = s.last_job_run(b, "a").unwrap().unwrap();
+    assert!(s.job_run_end(first).unwrap().is_none(), "it runs");
+    let end_b = s.job_run_end(done).unwrap().unwrap();
     assert_eq!(
-        (r.outcome.as_str(), r.notes.as_str()),
-        ("interrupted", note.as_str())
+        (end_b.job_id.as_str(), end_b.outcome.as_str(), end_b.seconds),
+        ("b", "passed", 10)
     );
-    assert_eq!(votes_of(&s, b, "a")[0].notes, note);
+    s.interrupt_job_run(first, "interrupted: its supervisor died", 200)
+        .unwrap();
+    assert!(s.running_job_runs().unwrap().is_empty());
     assert!(!s.has_final_vote(b, "a").unwrap());
     assert!(s.has_final_vote(b, "b").unwrap(), "a finished run is kept");
-    assert!(
-        s.interrupt_dead_job_runs(300).unwrap().is_empty(),
-        "nothing is left running"
-    );
+}
+
+#[test]
+fn the_vote_tally_counts_passes_and_failures_but_not_interrupted_runs() {
+    let (mut s, b, run) = setup();
+    assert_eq!(s.vote_tally(b, "j").unwrap(), (false, 0));
+    for outcome in [JobOutcome::Failed, JobOutcome::TimedOut] {
+        let id = s.start_job_run(&job(run, "j", b), 100).unwrap();
+        s.finish_job_run(id, &end(outcome), 110).unwrap();
+    }
+    let id = s.start_job_run(&job(run, "j", b), 100).unwrap();
+    s.interrupt_job_run(id, "interrupted", 120).unwrap();
+    assert_eq!(s.vote_tally(b, "j").unwrap(), (false, 2));
+    let id = s.start_job_run(&job(run, "j", b), 100).unwrap();
+    s.finish_job_run(id, &end(JobOutcome::Passed), 130).unwrap();
+    assert_eq!(s.vote_tally(b, "j").unwrap(), (true, 2));
 }
 
 #[test]
 fn packed_logs_found_later_become_the_url_of_a_vote_that_has_none() {
     let (mut s, b, run) = setup();
     let id = s.start_job_run(&job(run, "a", b), 100).unwrap();
-    s.interrupt_dead_job_runs(200).unwrap();
+    s.interrupt_job_run(id, "interrupted", 200).unwrap();
     s.set_job_archive(id, "logs/b/a-run1.tar.gz").unwrap();
     assert_eq!(votes_of(&s, b, "a")[0].url, "logs/b/a-run1.tar.gz");
     assert_eq!(
