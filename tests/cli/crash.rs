@@ -227,6 +227,9 @@ fn run_round(
             .any(|v| v.contains("|job-b|1|")),
         "{what}: the vote reported during the run landed"
     );
+    // The jobs the killed run started go on under their supervisors: the
+    // next run decides once they ended (or finds them interrupted).
+    ws.wait_for_supervisors();
     let next = ws.run(&["run", "--wait"]);
     assert_eq!(next.code, 0, "{what}: the next run\n{}", next.stderr);
     assert!(!next.stderr.contains("panicked"), "{}", next.stderr);

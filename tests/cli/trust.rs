@@ -524,6 +524,51 @@ fn release(go: &Path) {
 }
 
 #[test]
+fn a_double_forked_setsid_grandchild_without_the_marker_that_ignores_sigterm_dies_with_its_job() {
+    // The grandchild leaves the job's group and session, drops every
+    // variable (the job's marker with them) and ignores SIGTERM: only the
+    // supervisor, its subreaper, can find it.
+    let ws = job_on_testenv(
+        "pidfile=$PROMOTER_LOG_DIR/../../escaped.pid\n( setsid env -i PIDFILE=\"$pidfile\" /bin/sh -c 'trap \"\" TERM; echo $$ > \"$PIDFILE\"; exec sleep 300' & )\nwhile [ ! -s \"$pidfile\" ]; do :; done",
+    );
+    ws.run(&["run", "--wait"]).ok();
+    let pid = pid_in(&ws.path().join("logs/escaped.pid"));
+    assert!(gone(pid), "the escaped grandchild outlived its job");
+    assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "passed");
+    ws.assert_leases_never_overlap();
+}
+
+#[test]
+fn a_job_whose_build_will_not_be_promoted_is_stopped_by_the_next_run() {
+    let (ws, _go) = held_job();
+    ws.run(&["run"]).ok();
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    // The label moves to the job's build by hand: nothing newer is a
+    // candidate, so the job tests a build that will not be promoted here.
+    let full: String = ws.sql("SELECT b.full_hash FROM job_runs j JOIN builds b ON b.id = j.build_id");
+    let (commit, distro): (String, String) = (
+        ws.sql(&format!("SELECT commit_hash FROM builds WHERE full_hash = '{full}'")),
+        ws.sql(&format!("SELECT distro_hash FROM builds WHERE full_hash = '{full}'")),
+    );
+    ws.repo_promote(&commit, &distro, "tripleo-ci-testing").ok();
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("stopping deploy on") && r.stderr.contains("superseded"),
+        "{}",
+        r.stderr
+    );
+    ws.wait_for_jobs();
+    assert!(gone(job));
+    assert_eq!(
+        ws.sql::<String>("SELECT outcome FROM job_runs"),
+        "interrupted"
+    );
+    let r = ws.run(&["testenv", "list"]);
+    assert!(r.stdout.contains("(free)"), "{}", r.stdout);
+}
+
+#[test]
 fn regression_a_run_stopped_by_sigterm_leaves_its_job_running_and_its_vote_lands() {
     let (ws, go) = held_job();
     let mut runner = spawn_run(&ws);

@@ -229,6 +229,32 @@ impl Workspace {
         }
     }
 
+    /// Waits (bounded) until every job run recorded as running has lost
+    /// its supervisor (or whoever recorded it): the jobs a killed run left
+    /// have ended and recorded their votes, or are left for the next run
+    /// to find interrupted.
+    pub fn wait_for_supervisors(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let c = rusqlite::Connection::open(self.db()).unwrap();
+            let pids: Vec<i64> = c
+                .prepare("SELECT runner_pid FROM job_runs WHERE outcome = 'running'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            if pids.iter().all(|p| !process_alive(*p)) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the jobs never ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Asserts that no test environment was ever leased to two holders at
     /// once: the leases of each environment do not overlap.
     pub fn assert_leases_never_overlap(&self) {
@@ -280,4 +306,15 @@ pub fn hashes_of(repo_dir: &str) -> (String, String) {
     let c = field("commit_hash");
     assert!(name.starts_with(&c));
     (c, field("distro_hash"))
+}
+
+/// Whether process `pid` lives (a zombie does not).
+pub fn process_alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(
+            stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()),
+            Some("Z" | "X") | None
+        ),
+        Err(_) => false,
+    }
 }
