@@ -494,11 +494,24 @@ pub enum TestenvCommand {
     List,
     /// Lease a free environment (for CI running elsewhere); prints the lease id and the descriptor's path
     #[command(after_help = "\
-Exit 75 when every environment of the pool is held.
+Exit 75 when every environment of the pool is held (with --wait: still held
+when the wait is over). With --json, the lease and the descriptor itself
+(`descriptor`), so a job on another machine needs nothing of this host's files:
+
+  ssh promoter-host promoter -c /etc/promoter/master.yaml testenv acquire \\
+      --pool ovb --holder \"$JOB_URL\" --ttl 4h --wait 30m --json > lease.json
 
 Example:
   read lease datafile < <(promoter -c master.yaml testenv acquire --pool ovb --holder \"$JOB_URL\" --ttl 4h)")]
     Acquire(TestenvAcquire),
+    /// Extend a lease held with a ttl: it is taken back that long from now
+    #[command(after_help = "\
+A lease taken without --ttl (a job's own) lasts as long as its holder and is
+refused (exit 4). An unknown or ended lease: exit 3.
+
+Example:
+  promoter -c master.yaml testenv renew 12 --ttl 2h")]
+    Renew(TestenvRenew),
     /// End a lease
     #[command(after_help = "Example:\n  promoter -c master.yaml testenv release 12")]
     Release(TestenvRelease),
@@ -530,6 +543,18 @@ pub struct TestenvAcquire {
     /// Taken back after this long, such as 4h [default: when released]
     #[arg(long, value_name = "DURATION")]
     pub ttl: Option<String>,
+    /// When every environment is held, wait up to this long for one, such as 30m
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TestenvRenew {
+    /// The lease, as `testenv acquire` printed it
+    pub lease: i64,
+    /// Taken back this long from now, such as 2h
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: String,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub fn run(ctx: &Ctx, c: TestenvCommand) -> Result<u8> {
         TestenvCommand::Add(a) => add(ctx, a),
         TestenvCommand::List => list(ctx),
         TestenvCommand::Acquire(a) => acquire(ctx, a),
+        TestenvCommand::Renew(a) => renew(ctx, a),
         TestenvCommand::Release(a) => release(ctx, a),
         TestenvCommand::Remove(a) => remove(ctx, a),
     }
@@ -120,6 +121,9 @@ fn list(ctx: &Ctx) -> Result<u8> {
     Ok(0)
 }
 
+/// How often a waiting `acquire` looks again.
+const ACQUIRE_TICK: std::time::Duration = std::time::Duration::from_millis(500);
+
 fn acquire(ctx: &Ctx, a: cli::TestenvAcquire) -> Result<u8> {
     name("pool", &a.pool)?;
     if a.holder.trim().is_empty() || a.holder.chars().any(char::is_control) {
@@ -127,32 +131,69 @@ fn acquire(ctx: &Ctx, a: cli::TestenvAcquire) -> Result<u8> {
             "--holder is empty or has control characters".into(),
         ));
     }
-    let now = clock::now();
-    let expires_at = match &a.ttl {
-        Some(t) => Some(now + parse_duration(t).map_err(Error::Invalid)?.as_secs() as i64),
+    let ttl = match &a.ttl {
+        Some(t) => Some(parse_duration(t).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?),
         None => None,
     };
+    let wait = match &a.wait {
+        Some(w) => parse_duration(w).map_err(|e| Error::Invalid(format!("--wait: {e}")))?,
+        None => std::time::Duration::ZERO,
+    };
     let mut store = ctx.store()?;
-    let lease = store
-        .acquire_testenv(
-            &a.pool,
-            &Holder {
-                name: &a.holder,
-                pid: None,
-                expires_at,
-            },
-            now,
-        )?
-        .ok_or_else(|| {
-            Error::Busy(format!(
-                "every test environment of pool {} is held; try again later",
+    let deadline = std::time::Instant::now() + wait;
+    let lease = loop {
+        let now = clock::now();
+        let holder = Holder {
+            name: &a.holder,
+            pid: None,
+            expires_at: ttl.map(|t| now + t.as_secs() as i64),
+        };
+        if let Some(l) = store.acquire_testenv(&a.pool, &holder, now)? {
+            break l;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            let waited = match &a.wait {
+                Some(w) => format!(" (waited {w})"),
+                None => String::new(),
+            };
+            return Err(Error::Busy(format!(
+                "every test environment of pool {} is held{waited}; try again later",
                 a.pool
-            ))
-        })?;
+            )));
+        }
+        std::thread::sleep(left.min(ACQUIRE_TICK));
+    };
     if ctx.global.json {
-        ctx.print(&serde_json::to_string_pretty(&json!(lease)).expect("JSON"))?;
+        // The descriptor itself: a holder on another machine needs no file
+        // of this host.
+        let descriptor = crate::input::read(std::path::Path::new(&lease.data_file), MAX_DESCRIPTOR)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let mut v = json!(lease);
+        v["descriptor"] = descriptor.unwrap_or(serde_json::Value::Null);
+        ctx.print(&serde_json::to_string_pretty(&v).expect("JSON"))?;
     } else {
         ctx.print(&format!("{} {}", lease.id, lease.data_file))?;
+    }
+    Ok(0)
+}
+
+fn renew(ctx: &Ctx, a: cli::TestenvRenew) -> Result<u8> {
+    let ttl = parse_duration(&a.ttl).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
+    let mut store = ctx.store()?;
+    let now = clock::now();
+    let until = now + ttl.as_secs() as i64;
+    let env = store.renew_lease(a.lease, until, now)?;
+    if ctx.global.json {
+        let v = json!({"lease": a.lease, "testenv": env, "expires_at": until});
+        ctx.print(&serde_json::to_string_pretty(&v).expect("JSON"))?;
+    } else {
+        ctx.print(&format!(
+            "renewed lease {} on {env} until {}",
+            a.lease,
+            clock::short(until)
+        ))?;
     }
     Ok(0)
 }

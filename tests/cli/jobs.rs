@@ -627,3 +627,66 @@ fn a_label_moved_by_hand_while_the_jobs_ran_stops_the_promotion() {
         "the run recorded nothing over it"
     );
 }
+
+#[test]
+fn a_holder_elsewhere_waits_for_an_environment_renews_its_lease_and_gets_the_descriptor() {
+    let ws = with_jobs("  j:\n    command: [./j.sh]\n", "j", "");
+    std::fs::write(
+        ws.path().join("env.json"),
+        "{\"host\": \"ovb-1.example\", \"port\": 22}",
+    )
+    .unwrap();
+    ws.run(&["testenv", "add", "e1", "--pool", "p", "--data", "env.json"])
+        .ok();
+    let first = ws
+        .run(&[
+            "testenv", "acquire", "--pool", "p", "--holder", "ci-1", "--ttl", "1h", "--json",
+        ])
+        .json();
+    assert_eq!(first["descriptor"]["host"], "ovb-1.example");
+    assert_eq!(first["descriptor"]["port"], 22);
+    let lease = first["id"].as_i64().unwrap();
+    // Held: a bounded wait ends with exit 75 and says it waited.
+    let t = Instant::now();
+    ws.run(&[
+        "testenv", "acquire", "--pool", "p", "--holder", "ci-2", "--wait", "1s",
+    ])
+    .code(75)
+    .error_says("(waited 1s)");
+    assert!(t.elapsed() >= std::time::Duration::from_secs(1));
+    // A waiting holder gets it once the first lets go.
+    let mut waiter = std::process::Command::new(BIN)
+        .current_dir(ws.path())
+        .args([
+            "-c",
+            ws.config().to_str().unwrap(),
+            "testenv",
+            "acquire",
+            "--pool",
+            "p",
+        ])
+        .args(["--holder", "ci-2", "--wait", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Renewing moves the expiry out: now plus the new ttl.
+    let before = ws.sql::<i64>(&format!("SELECT expires_at FROM leases WHERE id = {lease}"));
+    ws.run(&["testenv", "renew", &lease.to_string(), "--ttl", "4h"])
+        .ok();
+    let after = ws.sql::<i64>(&format!("SELECT expires_at FROM leases WHERE id = {lease}"));
+    assert!(after >= before + 3 * 3600 - 5, "{before} → {after}");
+    ws.run(&["testenv", "release", &lease.to_string()]).ok();
+    let out = waiter.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.trim_end().ends_with("e1.json"), "{line}");
+    // A lease without a ttl lasts as long as its holder: nothing to renew.
+    let held: i64 = ws.sql("SELECT id FROM leases WHERE released_at IS NULL");
+    ws.run(&["testenv", "renew", &held.to_string(), "--ttl", "1h"])
+        .code(4);
+    ws.run(&["testenv", "renew", "999", "--ttl", "1h"]).code(3);
+    ws.run(&["testenv", "renew", &held.to_string(), "--ttl", "soon"])
+        .code(2);
+    ws.assert_leases_never_overlap();
+}

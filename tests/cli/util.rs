@@ -247,10 +247,7 @@ impl Workspace {
             if pids.iter().all(|p| !process_alive(*p)) {
                 return;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the jobs never ended"
-            );
+            assert!(std::time::Instant::now() < deadline, "the jobs never ended");
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
@@ -312,7 +309,9 @@ pub fn hashes_of(repo_dir: &str) -> (String, String) {
 pub fn process_alive(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !matches!(
-            stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()),
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next()),
             Some("Z" | "X") | None
         ),
         Err(_) => false,
