@@ -23,7 +23,9 @@ if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-
 fi
 
 cd "$ws"
-"$bin" -c promoter.yaml run
+# --wait: wait for the jobs it starts and decide on their votes (a cron
+# entry runs plain `run`, which starts them and returns).
+"$bin" -c promoter.yaml run --wait
 echo
 "$bin" -c promoter.yaml why
 
