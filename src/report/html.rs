@@ -85,6 +85,7 @@ pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
         h.push_str("</ul></div>\n");
     }
     labels(&mut h, status);
+    running_jobs(&mut h, status);
     h.push_str("<section id=\"criteria\">\n<h2>Criteria</h2>\n");
     h.push_str(
         "<p class=\"legend\"><span style=\"background:var(--passed)\">&#10003; passed</span>\
@@ -108,6 +109,38 @@ pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
         REFRESH_SECONDS / 60
     );
     h
+}
+
+/// The jobs running now: where, since when, and how long they have left.
+fn running_jobs(h: &mut String, s: &Status) {
+    if s.running.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"running\">\n<h2>Running jobs</h2>\n<div class=\"scroll\"><table>\n\
+         <thead><tr><th>promotion</th><th>job</th><th>build</th><th>since</th><th>where</th><th>left</th></tr></thead>\n<tbody>\n",
+    );
+    for j in &s.running {
+        let pid = j
+            .pid
+            .map_or(format!("supervisor {}", j.supervisor_pid), |p| {
+                format!("pid {p}")
+            });
+        let left = j.seconds_left.map_or("-".to_string(), super::age);
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td><code class=\"hash\">{}</code></td>\
+             <td><time datetime=\"{}\">{}</time> ({} ago)</td><td>{} ({pid})</td><td>{left}</td></tr>\n",
+            esc(&j.promotion),
+            esc(&j.job_id),
+            esc(&j.full_hash),
+            clock::iso(j.started_at),
+            clock::short(j.started_at),
+            super::age(s.generated_at - j.started_at),
+            esc(&j.host),
+        );
+    }
+    h.push_str("</tbody></table></div>\n</section>\n");
 }
 
 fn last_run(s: &Status) -> String {

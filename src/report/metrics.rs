@@ -12,6 +12,7 @@ pub fn render(s: &Status) -> String {
     let mut out = String::new();
     let release = format!("release=\"{}\"", label_value(&s.release));
     label_series(&mut out, &release, s);
+    job_series(&mut out, &release, s);
     run_series(&mut out, &release, s);
     out
 }
@@ -99,6 +100,71 @@ fn label_series(out: &mut String, release: &str, s: &Status) {
             );
         }
     }
+}
+
+/// The series of the jobs running now.
+fn job_series(out: &mut String, release: &str, s: &Status) {
+    family(
+        out,
+        "promoter_jobs_running",
+        "Jobs running now, by promotion.",
+    );
+    let mut by: std::collections::BTreeMap<&str, usize> = s
+        .labels
+        .iter()
+        .filter(|l| l.role == super::status::Role::Promotion && l.component.is_none())
+        .map(|l| (l.label.as_str(), 0))
+        .collect();
+    for j in &s.running {
+        *by.entry(j.promotion.as_str()).or_default() += 1;
+    }
+    for (promotion, n) in by {
+        let _ = writeln!(
+            out,
+            "promoter_jobs_running{{{release},promotion=\"{}\"}} {n}",
+            label_value(promotion)
+        );
+    }
+    if s.running.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "promoter_job_started_timestamp_seconds",
+        "When each running job started.",
+    );
+    for j in &s.running {
+        let _ = writeln!(
+            out,
+            "promoter_job_started_timestamp_seconds{{{}}} {}",
+            job_labels(release, j),
+            j.started_at
+        );
+    }
+    family(
+        out,
+        "promoter_job_timeout_seconds_left",
+        "How long before each running job's timeout stops it.",
+    );
+    for j in &s.running {
+        if let Some(left) = j.seconds_left {
+            let _ = writeln!(
+                out,
+                "promoter_job_timeout_seconds_left{{{}}} {left}",
+                job_labels(release, j)
+            );
+        }
+    }
+}
+
+fn job_labels(release: &str, j: &super::running::RunningJob) -> String {
+    format!(
+        "{release},promotion=\"{}\",job_id=\"{}\",full_hash=\"{}\",host=\"{}\"",
+        label_value(&j.promotion),
+        label_value(&j.job_id),
+        label_value(&j.full_hash),
+        label_value(&j.host)
+    )
 }
 
 /// The series of the last publications and the last run.

@@ -5,6 +5,7 @@
 
 pub mod html;
 pub mod metrics;
+pub mod running;
 pub mod status;
 
 /// "45s", "12m", "3h 20m", "2d 4h": how long ago, for people.

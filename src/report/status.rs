@@ -33,6 +33,8 @@ pub struct Status {
     /// Things that look wrong (a link on disk that the database does not
     /// know, …); the status is still complete.
     pub warnings: Vec<String>,
+    /// The jobs running now, oldest first.
+    pub running: Vec<super::running::RunningJob>,
 }
 
 /// What a publish target shows.
@@ -292,6 +294,7 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
         last_run,
         publications,
         warnings,
+        running: super::running::running(store, cfg, now)?,
     })
 }
 

@@ -673,3 +673,58 @@ fn regression_a_job_never_scheduled_is_an_error_not_a_failed_vote() {
     assert_eq!(votes, 0);
     assert_eq!(ws.sql::<String>("SELECT outcome FROM job_runs"), "error");
 }
+
+#[test]
+fn status_the_page_and_the_metrics_show_a_running_job_where_and_how_long_it_has_left() {
+    let (ws, go) = held_job();
+    ws.run(&["run"]).ok();
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    let j = ws.run(&["status", "--json"]).json();
+    let r = &j["running"][0];
+    assert_eq!(r["job_id"], "deploy");
+    assert_eq!(r["promotion"], "tripleo-ci-testing");
+    assert_eq!(r["pid"], job);
+    assert_eq!(r["testenv"], "e1");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(r["host"], host.trim());
+    // The default timeout is 3h.
+    let left = r["seconds_left"].as_i64().unwrap();
+    assert!((3 * 3600 - 60..=3 * 3600).contains(&left), "{left}");
+    assert_eq!(
+        r["timeout_at"].as_i64().unwrap(),
+        r["started_at"].as_i64().unwrap() + 3 * 3600
+    );
+    let page = ws.path().join("status.html");
+    let metrics = ws.path().join("promoter.prom");
+    ws.run(&[
+        "status",
+        "--html",
+        page.to_str().unwrap(),
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ])
+    .ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<h2>Running jobs</h2>"),
+        "no running jobs section"
+    );
+    assert!(html.contains("<td>deploy</td>"));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains(
+            "promoter_jobs_running{release=\"master\",promotion=\"tripleo-ci-testing\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("promoter_job_timeout_seconds_left{")
+                && l.contains("job_id=\"deploy\"")),
+        "{text}"
+    );
+    release(&go);
+    ws.wait_for_jobs();
+    let j = ws.run(&["status", "--json"]).json();
+    assert_eq!(j["running"], serde_json::json!([]));
+}
