@@ -130,7 +130,7 @@ fn running_jobs(h: &mut String, s: &Status) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td><code class=\"hash\">{}</code></td>\
-             <td><time datetime=\"{}\">{}</time> ({} ago)</td><td>{} ({pid})</td><td>{left}</td></tr>\n",
+             <td><time datetime=\"{}\">{}</time> ({} ago)</td><td>{} ({pid})</td><td>{left}</td></tr>",
             esc(&j.promotion),
             esc(&j.job_id),
             esc(&j.full_hash),
@@ -139,6 +139,7 @@ fn running_jobs(h: &mut String, s: &Status) {
             super::age(s.generated_at - j.started_at),
             esc(&j.host),
         );
+        h.push('\n');
     }
     h.push_str("</tbody></table></div>\n</section>\n");
 }
@@ -480,6 +481,7 @@ mod tests {
             last_run: None,
             publications: Vec::new(),
             warnings: vec![],
+            running: Vec::new(),
         };
         let page = render(&s, &[], &[]);
         assert!(page.starts_with("<!DOCTYPE html>"));

@@ -259,6 +259,7 @@ mod tests {
             last_run: None,
             publications: Vec::new(),
             warnings: vec![],
+            running: Vec::new(),
         };
         let text = render(&s);
         assert!(text.lines().all(|l| l.starts_with("# ")), "{text}");
