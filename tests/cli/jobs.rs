@@ -655,7 +655,7 @@ fn a_holder_elsewhere_waits_for_an_environment_renews_its_lease_and_gets_the_des
     .error_says("(waited 1s)");
     assert!(t.elapsed() >= std::time::Duration::from_secs(1));
     // A waiting holder gets it once the first lets go.
-    let mut waiter = std::process::Command::new(BIN)
+    let waiter = std::process::Command::new(BIN)
         .current_dir(ws.path())
         .args([
             "-c",
