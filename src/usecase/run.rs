@@ -559,7 +559,8 @@ fn promotion(
     }
     stop_superseded(env, store, p, &plan.candidates, exec, out)?;
     if !plan.jobs.is_empty() {
-        let (waiting, queued) = start_jobs(env, store, p, plan.jobs, exec, out, tally)?;
+        let asked = !step.rerun.is_empty();
+        let (waiting, queued) = start_jobs(env, store, p, plan.jobs, asked, exec, out, tally)?;
         progress.round = Some(waiting.iter().chain(&queued).map(round_key).collect());
         progress.waiting = waiting;
     }
@@ -711,12 +712,13 @@ fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
 /// Starts a promotion's planned jobs, logging each as it starts; returns
 /// the ones that wait for an environment someone else holds, and the ones
 /// that wait for a slot.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn start_jobs(
     env: &Env,
     store: &mut Store,
     p: &PromotionDef,
     jobs: Vec<Planned>,
+    rerun: bool,
     exec: &mut Supervised,
     out: &dyn Sink,
     tally: &mut Tally,
@@ -725,9 +727,11 @@ fn start_jobs(
     let d = crate::jobs::dispatch(store, &b, jobs, exec, &mut |e| log_job(out, &p.name, e))?;
     tally.started += d.started.len() as i64;
     tally.failed += d.errors as i64;
+    // Asked to run again, a running job is not started twice: said aloud.
+    let level = if rerun { Level::Warn } else { Level::Debug };
     for j in &d.running {
         out.log(
-            Level::Debug,
+            level,
             &format!(
                 "{}: {} is running on {} already; not started twice",
                 p.name, j.instance.id, j.build.full_hash

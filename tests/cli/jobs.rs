@@ -690,3 +690,37 @@ fn a_holder_elsewhere_waits_for_an_environment_renews_its_lease_and_gets_the_des
         .code(2);
     ws.assert_leases_never_overlap();
 }
+
+#[test]
+fn a_failed_job_with_retries_runs_again_and_its_pass_promotes() {
+    let once = "  flaky:\n    command: [./flaky.sh]\n";
+    let ws = with_jobs(&format!("{once}    retries: 1\n"), "flaky", "");
+    let marker = ws.path().join("failed-once");
+    // Fails the first time, passes the second.
+    ws.script(
+        "flaky.sh",
+        &format!(
+            "if [ ! -e {m} ]; then touch {m}; exit 1; fi\necho passed",
+            m = marker.display()
+        ),
+    );
+    ws.run(&["run", "--wait"]).ok();
+    assert!(
+        ws.link("trunk/tripleo-ci-testing").is_none(),
+        "one round per run"
+    );
+    ws.run(&["run", "--wait"]).ok();
+    let outcomes: String =
+        ws.sql("SELECT group_concat(outcome, ',') FROM (SELECT outcome FROM job_runs ORDER BY id)");
+    assert_eq!(outcomes, "failed,passed");
+    assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+    // Without retries, the failure counts: the next run tries an older
+    // candidate, not the same build again.
+    let ws = with_jobs(once, "flaky", "");
+    ws.script("flaky.sh", "exit 1");
+    ws.run(&["run", "--wait"]).ok();
+    ws.run(&["run", "--wait"]).ok();
+    let same: i64 =
+        ws.sql("SELECT count(*) FROM job_runs GROUP BY build_id ORDER BY 1 DESC LIMIT 1");
+    assert_eq!(same, 1, "a failure without retries is final for its build");
+}
