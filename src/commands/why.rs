@@ -39,6 +39,9 @@ pub struct Explanation {
     pub errors: BTreeMap<String, String>,
     /// The jobs whose success counts in place of each required job.
     pub alternatives: BTreeMap<String, Vec<String>>,
+    /// The required jobs running here on this build: since when, where,
+    /// and how long before their timeout.
+    pub running: BTreeMap<String, crate::report::running::RunningJob>,
     /// For a promotion of aggregates (component mode): the aggregate
     /// explained, and its component builds.
     pub aggregate: Option<crate::store::aggregates::Aggregate>,
@@ -73,7 +76,7 @@ pub fn run(ctx: &Ctx, a: cli::Why) -> Result<u8> {
         };
         ctx.print(&text.expect("JSON"))?;
     } else {
-        let text: Vec<String> = out.iter().map(render).collect();
+        let text: Vec<String> = out.iter().map(|e| render(e, now)).collect();
         ctx.print(&text.join("\n"))?;
     }
     Ok(0)
@@ -127,6 +130,7 @@ fn explain(
         log_tails: Default::default(),
         errors: Default::default(),
         alternatives: alternatives(cfg, p),
+        running: BTreeMap::new(),
         aggregate: None,
         components: Vec::new(),
     };
@@ -138,6 +142,11 @@ fn explain(
     (e.verdict, e.summary) = verdict(p, &c, &evaluation, on_label_id, e.candidates);
     if let Some(b) = c.build() {
         (e.errors, e.log_tails) = job_runs(store, b, &evaluation)?;
+        e.running = crate::report::running::running(store, cfg, now)?
+            .into_iter()
+            .filter(|r| r.full_hash == b.full_hash && r.promotion == p.name.as_str())
+            .map(|r| (r.job_id.clone(), r))
+            .collect();
     }
     e.jobs = evaluation.jobs;
     match c {
@@ -242,7 +251,7 @@ fn newest_of(candidates: usize, label: &str) -> String {
     }
 }
 
-fn render(e: &Explanation) -> String {
+fn render(e: &Explanation, now: i64) -> String {
     let mut s = String::new();
     line(&mut s, format!("{}: {}", e.promotion, e.summary));
     let rank = match e.candidate_rank {
@@ -318,6 +327,9 @@ fn render(e: &Explanation) -> String {
                 Some(alts) => format!("no vote, nor from {}", alts.join(" or ")),
                 None => "no vote".into(),
             },
+            JobState::Running { .. } if e.running.contains_key(&j.job_id) => {
+                e.running[&j.job_id].describe(now)
+            }
             state => {
                 let v = state.vote().expect("a state with a vote");
                 let mut d = format!("{}  {}", clock::short(v.timestamp), v.url);

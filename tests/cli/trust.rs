@@ -728,3 +728,30 @@ fn status_the_page_and_the_metrics_show_a_running_job_where_and_how_long_it_has_
     let j = ws.run(&["status", "--json"]).json();
     assert_eq!(j["running"], serde_json::json!([]));
 }
+
+#[test]
+fn why_shows_a_running_job_since_when_where_and_how_long_it_has_left() {
+    let (ws, go) = held_job();
+    ws.run(&["run"]).ok();
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    let r = ws.run(&["why", "--promotion", "tripleo-ci-testing"]);
+    r.ok();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("running"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(line.contains("deploy"), "{line}");
+    assert!(
+        line.contains(&format!("on {} (pid {job})", host.trim())),
+        "{line}"
+    );
+    assert!(line.contains("left before its timeout"), "{line}");
+    let j = ws
+        .run(&["why", "--json", "--promotion", "tripleo-ci-testing"])
+        .json();
+    assert_eq!(j["running"]["deploy"]["pid"], job);
+    release(&go);
+    ws.wait_for_jobs();
+}
