@@ -21,6 +21,7 @@ pub mod input;
 pub mod jobs;
 pub mod mirror;
 pub mod model;
+pub mod pool;
 pub mod promote;
 pub mod publish;
 pub mod report;

@@ -10,11 +10,14 @@
 //! have been applied, and the older row is superseded rather than moving
 //! the label back.
 
+use std::ops::ControlFlow;
+
 use crate::error::{Error, Result};
 use crate::ident::{CommitHash, DistroHash, ExtendedHash, FullHash, Label};
 use crate::promote::{self, Actor, Outcome};
+use crate::store::builds::Build;
 use crate::store::promotions::Kind;
-use crate::store::replay::{ExportedPromotion, Replayed};
+use crate::store::replay::{ExportedPromotion, Replayed, ReplayedRow};
 use crate::store::Store;
 
 /// Longest origin name accepted.
@@ -139,7 +142,6 @@ pub enum Fate {
 /// Applies one exported row to the trees of `c` and `store`, through the
 /// same recorded steps as every promotion.
 pub fn replay(store: &mut Store, c: &promote::Carry, e: &ExportedPromotion) -> Result<Fate> {
-    let trees = c.trees;
     let recorded = store.replayed(&e.origin, e.id)?;
     if recorded
         .as_ref()
@@ -147,46 +149,86 @@ pub fn replay(store: &mut Store, c: &promote::Carry, e: &ExportedPromotion) -> R
     {
         return Ok(Fate::AlreadyReplayed);
     }
+    let build = match local_build(store, e)? {
+        ControlFlow::Continue(build) => build,
+        ControlFlow::Break(fate) => return Ok(fate),
+    };
+    let now = crate::clock::now();
+    let mark = match history_mark(store, e, recorded.as_ref(), &build, now)? {
+        ControlFlow::Continue(mark) => mark,
+        ControlFlow::Break(fate) => return Ok(fate),
+    };
+    if let Err(err) = promote::check_promotable(c.trees, &build) {
+        return match err {
+            Error::Refused(why) => Ok(Fate::Skipped { why }),
+            other => Err(other),
+        };
+    }
+    apply(store, c, e, &build, mark, now)
+}
+
+/// This mirror's build of the row, of the same component; or the row
+/// skipped, saying why.
+fn local_build(store: &Store, e: &ExportedPromotion) -> Result<ControlFlow<Fate, Build>> {
     let extended = e.extended_hash.as_deref().unwrap_or("");
     let Some(build) = store.find_build(&e.commit_hash, &e.distro_hash, Some(extended))? else {
-        return Ok(Fate::Skipped {
+        return Ok(ControlFlow::Break(Fate::Skipped {
             why: format!("this mirror has no build {}", e.full_hash),
-        });
+        }));
     };
     if build.component != e.component {
-        return Ok(Fate::Skipped {
+        return Ok(ControlFlow::Break(Fate::Skipped {
             why: format!(
                 "build {} is of component {} here, of component {} there",
                 e.full_hash,
                 build.component.as_deref().unwrap_or("(none)"),
                 e.component.as_deref().unwrap_or("(none)")
             ),
-        });
+        }));
     }
-    let now = crate::clock::now();
-    let mark = match &recorded {
+    Ok(ControlFlow::Continue(build))
+}
+
+/// The newest local history row before this replay, below which its own
+/// row is not looked for. A replay that died after moving the links is
+/// finished here instead, and a row a later move superseded is recorded
+/// as such.
+fn history_mark(
+    store: &mut Store,
+    e: &ExportedPromotion,
+    recorded: Option<&ReplayedRow>,
+    build: &Build,
+    now: i64,
+) -> Result<ControlFlow<Fate, i64>> {
+    Ok(match recorded {
         // A replay died while moving these links: finish what it started.
         Some(r) => {
             if let Some(id) = store.replay_row_after(r.history_mark, &e.label, build.id)? {
                 store.record_replayed(e, Replayed::Applied, Some(id), r.history_mark, now)?;
-                return Ok(Fate::Applied { history_id: id });
+                return Ok(ControlFlow::Break(Fate::Applied { history_id: id }));
             }
-            r.history_mark
+            ControlFlow::Continue(r.history_mark)
         }
         None => {
             if store.replayed_later(e)? {
                 store.record_replayed(e, Replayed::Superseded, None, 0, now)?;
-                return Ok(Fate::Superseded);
+                return Ok(ControlFlow::Break(Fate::Superseded));
             }
-            store.last_promotion_id()?
+            ControlFlow::Continue(store.last_promotion_id()?)
         }
-    };
-    if let Err(err) = promote::check_promotable(trees, &build) {
-        return match err {
-            Error::Refused(why) => Ok(Fate::Skipped { why }),
-            other => Err(other),
-        };
-    }
+    })
+}
+
+/// Moves the label to `build` as the row says, recording the replay before
+/// (as applying, at `now`) and after (as what it did).
+fn apply(
+    store: &mut Store,
+    c: &promote::Carry,
+    e: &ExportedPromotion,
+    build: &Build,
+    mark: i64,
+    now: i64,
+) -> Result<Fate> {
     store.record_replayed(e, Replayed::Applying, None, mark, now)?;
     let label = Label::promotable(&e.label)?;
     let actor = Actor {
@@ -196,7 +238,7 @@ pub fn replay(store: &mut Store, c: &promote::Carry, e: &ExportedPromotion) -> R
     };
     let request = promote::Request {
         aggregate_hash: e.aggregate_hash.as_deref(),
-        ..promote::Request::one(&label, &build, actor)
+        ..promote::Request::one(&label, build, actor)
     };
     let outcome = promote::promote(store, c, &request)?;
     let now = crate::clock::now();

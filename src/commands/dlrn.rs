@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::ident::{AggHash, CommitHash, DistroHash, JobId, Label};
 use crate::promote::{self, Actor, Outcome};
 use crate::store::builds::Build;
-use crate::store::promotions::{Kind, PromotionFilter};
+use crate::store::promotions::{Kind, PromotionFilter, PromotionRow};
 use crate::store::votes::{NewVote, Vote, VoteQuery, VoteTarget};
+use crate::store::Store;
 
 pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
     let job = &a.job_id;
@@ -160,89 +161,94 @@ pub fn promotion_get(ctx: &Ctx, a: cli::PromotionGet) -> Result<u8> {
 
 /// `repo-get`, and `repo-use` when `reporting` is given.
 pub fn repo_get(ctx: &Ctx, a: cli::RepoGet, reporting: Option<JobId>) -> Result<u8> {
-    let success = a.success;
-    let job = a.job_id;
-    let previous = a.previous_job_id;
-    let newer_than = if a.max_age == 0 {
-        0
-    } else {
-        crate::clock::now() - i64::from(a.max_age) * 3600
-    };
     let mut store = ctx.store()?;
-    let found = if a.sequential_mode {
-        store.newest_vote(
-            &VoteQuery {
-                newer_than,
-                success,
-                job_id: previous.as_ref().map(|j| j.as_str()),
-                component: a.component.as_deref(),
-            },
-            false,
-        )?
-    } else {
-        let q = VoteQuery {
-            newer_than,
-            success,
-            job_id: job.as_ref().map(|j| j.as_str()),
-            component: a.component.as_deref(),
-        };
-        let mut found = store.newest_vote(&q, false)?;
-        if found.is_none() && q.job_id.is_some() {
-            found = store.newest_vote(
-                &VoteQuery {
-                    job_id: None,
-                    ..q.clone()
-                },
-                false,
-            )?;
-        }
-        if found.is_none() {
-            found = store.newest_vote(&VoteQuery { job_id: None, ..q }, true)?;
-        }
-        found
-    };
-    let (vote, build) = found.ok_or_else(|| {
+    let (vote, build) = newest_tested(&store, &a)?.ok_or_else(|| {
         Error::NotFound("no vote found: no tested build matches these filters".into())
     })?;
     let shown = match reporting {
         None => vote,
-        Some(r) => {
-            let user = ctx.user();
-            let now = crate::clock::now();
-            let new = NewVote {
-                target: VoteTarget::Build(build.id),
-                job_id: r.as_str(),
-                success: false,
-                in_progress: true,
-                url: "",
-                notes: "",
-                timestamp: now,
-                user: &user,
-            };
-            let id = store.add_vote(&new)?;
-            Vote {
-                id,
-                build_id: Some(build.id),
-                aggregate_id: None,
-                job_id: r.to_string(),
-                success: false,
-                in_progress: true,
-                url: String::new(),
-                notes: String::new(),
-                timestamp: now,
-                user,
-            }
-        }
+        Some(r) => report_in_progress(ctx, &mut store, &build, &r)?,
     };
     ctx.print(&api::to_text(&api::tested_repo(&shown, &build)))?;
     Ok(0)
 }
 
+/// The newest vote that matches `repo-get`'s filters, and its build: in
+/// sequential mode only `--previous-job-id`'s; otherwise `--job-id`'s,
+/// then any job's, then any job's on a consistent build.
+fn newest_tested(store: &Store, a: &cli::RepoGet) -> Result<Option<(Vote, Build)>> {
+    let newer_than = if a.max_age == 0 {
+        0
+    } else {
+        crate::clock::now() - i64::from(a.max_age) * 3600
+    };
+    let q = VoteQuery {
+        newer_than,
+        success: a.success,
+        job_id: a.job_id.as_ref().map(|j| j.as_str()),
+        component: a.component.as_deref(),
+    };
+    if a.sequential_mode {
+        let job_id = a.previous_job_id.as_ref().map(|j| j.as_str());
+        return store.newest_vote(&VoteQuery { job_id, ..q }, false);
+    }
+    let mut found = store.newest_vote(&q, false)?;
+    if found.is_none() && q.job_id.is_some() {
+        found = store.newest_vote(
+            &VoteQuery {
+                job_id: None,
+                ..q.clone()
+            },
+            false,
+        )?;
+    }
+    if found.is_none() {
+        found = store.newest_vote(&VoteQuery { job_id: None, ..q }, true)?;
+    }
+    Ok(found)
+}
+
+/// Records the in-progress vote of `repo-use`'s reporting job on `build`.
+fn report_in_progress(ctx: &Ctx, store: &mut Store, build: &Build, job: &JobId) -> Result<Vote> {
+    let user = ctx.user();
+    let now = crate::clock::now();
+    let new = NewVote {
+        target: VoteTarget::Build(build.id),
+        job_id: job.as_str(),
+        success: false,
+        in_progress: true,
+        url: "",
+        notes: "",
+        timestamp: now,
+        user: &user,
+    };
+    let id = store.add_vote(&new)?;
+    Ok(Vote {
+        id,
+        build_id: Some(build.id),
+        aggregate_id: None,
+        job_id: job.to_string(),
+        success: false,
+        in_progress: true,
+        url: String::new(),
+        notes: String::new(),
+        timestamp: now,
+        user,
+    })
+}
+
+/// Refuses hashes that are not DLRN's shapes before any lookup.
+fn check_hashes(h: &cli::BuildHashes) -> Result<()> {
+    h.commit_hash.parse::<CommitHash>()?;
+    h.distro_hash.parse::<DistroHash>()?;
+    extended_hash(h.extended_hash.as_deref())?;
+    Ok(())
+}
+
+/// `repo-promote`: one build to a label by hand; prints its history row.
 pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
     let label = Label::promotable(&a.promote_name)?;
-    a.build.commit_hash.parse::<CommitHash>()?;
-    a.build.distro_hash.parse::<DistroHash>()?;
-    extended_hash(a.build.extended_hash.as_deref())?;
+    check_hashes(&a.build)?;
     let trees = ctx.trees()?;
     let (_lock, mut store) = ctx.moving_labels()?;
     let build = ctx.build_by_hashes(&store, &a.build)?;
@@ -267,7 +273,16 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
             ),
         );
     }
-    match &outcome {
+    log_promotion(ctx, &label, &build, &outcome)?;
+    let row = promotion_row(ctx, &mut store, &label, &build, &user)?;
+    let json = api::promotion(&row, &repo_url(ctx, &build));
+    ctx.print(&api::to_text(&json))?;
+    Ok(0)
+}
+
+/// Says what a promotion by hand did; a stopped one is an error.
+fn log_promotion(ctx: &Ctx, label: &Label, build: &Build, outcome: &Outcome) -> Result<()> {
+    match outcome {
         Outcome::Moved { previous, .. } => ctx.log(
             Level::Info,
             &format!(
@@ -290,85 +305,71 @@ pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
             )))
         }
     }
-    let last = |store: &crate::store::Store| -> Result<_> {
-        Ok(store
-            .promotions(&PromotionFilter {
-                name: Some(label.as_str()),
-                build_id: Some(build.id),
-                limit: 1,
-                ..Default::default()
-            })?
-            .into_iter()
-            .next())
-    };
-    let row = match last(&store)? {
-        Some(p) => p,
-        None => {
-            // The links point at the build but no row says so: a promotion
-            // killed between its links and its row, or links set by hand.
-            // Record it now, so the history matches the trees.
-            ctx.log(
-                Level::Warn,
-                &format!(
-                    "{label} already pointed at {} without a history row; recording it now",
-                    build.full_hash
-                ),
-            );
-            let now = crate::clock::now();
-            store.write(|tx| {
-                crate::store::promotions::record_promotion(
-                    tx,
-                    &crate::store::promotions::NewPromotion {
-                        name: label.as_str(),
-                        build_id: build.id,
-                        previous_build_id: None,
-                        aggregate_hash: None,
-                        component: build.component.as_deref(),
-                        kind: Kind::Manual,
-                        timestamp: now,
-                        user: &user,
-                        reason: "repo-promote: recorded after the links had moved",
-                    },
-                )
-            })?;
-            last(&store)?.ok_or_else(|| Error::Failed("the promotion was not recorded".into()))?
-        }
-    };
-    let json = api::promotion(&row, &repo_url(ctx, &build));
-    ctx.print(&api::to_text(&json))?;
-    Ok(0)
+    Ok(())
 }
 
+/// The newest history row of `build` at `label`.
+fn last_promotion(store: &Store, label: &Label, build: &Build) -> Result<Option<PromotionRow>> {
+    Ok(store
+        .promotions(&PromotionFilter {
+            name: Some(label.as_str()),
+            build_id: Some(build.id),
+            limit: 1,
+            ..Default::default()
+        })?
+        .into_iter()
+        .next())
+}
+
+/// The history row of `build` at `label`, recorded now when the links
+/// point at the build but no row says so: a promotion killed between its
+/// links and its row, or links set by hand. The history then matches the
+/// trees.
+fn promotion_row(
+    ctx: &Ctx,
+    store: &mut Store,
+    label: &Label,
+    build: &Build,
+    user: &str,
+) -> Result<PromotionRow> {
+    if let Some(p) = last_promotion(store, label, build)? {
+        return Ok(p);
+    }
+    ctx.log(
+        Level::Warn,
+        &format!(
+            "{label} already pointed at {} without a history row; recording it now",
+            build.full_hash
+        ),
+    );
+    let now = crate::clock::now();
+    store.write(|tx| {
+        crate::store::promotions::record_promotion(
+            tx,
+            &crate::store::promotions::NewPromotion {
+                name: label.as_str(),
+                build_id: build.id,
+                previous_build_id: None,
+                aggregate_hash: None,
+                component: build.component.as_deref(),
+                kind: Kind::Manual,
+                timestamp: now,
+                user,
+                reason: "repo-promote: recorded after the links had moved",
+            },
+        )
+    })?;
+    last_promotion(store, label, build)?
+        .ok_or_else(|| Error::Failed("the promotion was not recorded".into()))
+}
+
+/// `repo-promote-batch`: several component builds to a label by hand, as
+/// one aggregate; prints its history row.
 pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
     let label = Label::promotable(&a.promote_name)?;
-    // As the dlrnapi client splits them: commit, distro, then the rest
-    // (which may hold '_') as the extended hash.
-    let mut hashes = Vec::new();
-    for pair in a
-        .hash_pairs
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let mut parts = pair.splitn(3, '_');
-        let (Some(c), Some(d)) = (parts.next(), parts.next()) else {
-            return Err(Error::Invalid(format!(
-                "{pair:?} is not a hash pair: expected <commit_hash>_<distro_hash>[_<extended_hash>]"
-            )));
-        };
-        hashes.push(cli::BuildHashes {
-            commit_hash: c.to_string(),
-            distro_hash: d.to_string(),
-            extended_hash: parts.next().map(String::from),
-        });
-    }
-    if hashes.is_empty() {
-        return Err(Error::Invalid("--hash-pairs is empty".into()));
-    }
+    let hashes = hash_pairs(&a.hash_pairs)?;
     for h in &hashes {
-        h.commit_hash.parse::<CommitHash>()?;
-        h.distro_hash.parse::<DistroHash>()?;
-        extended_hash(h.extended_hash.as_deref())?;
+        check_hashes(h)?;
     }
     let trees = ctx.trees()?;
     let (_lock, mut store) = ctx.moving_labels()?;
@@ -390,7 +391,58 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
         aggregate_hash: None,
         found: None,
     };
-    let aggregate_hash = match promote::promote(&mut store, &ctx.carry(&trees, &user)?, &request)? {
+    let outcome = promote::promote(&mut store, &ctx.carry(&trees, &user)?, &request)?;
+    let aggregate_hash = batch_aggregate(ctx, &store, &label, &builds, outcome)?;
+    let last = store
+        .promotions(&PromotionFilter {
+            aggregate_hash: Some(&aggregate_hash),
+            name: Some(label.as_str()),
+            limit: 1,
+            ..Default::default()
+        })?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Failed("the batch promotion was not recorded".into()))?;
+    ctx.print(&api::to_text(&api::promotion(
+        &last,
+        &repo_url(ctx, &last.build),
+    )))?;
+    Ok(0)
+}
+
+/// `--hash-pairs` as the dlrnapi client splits them: commit, distro, then
+/// the rest (which may hold '_') as the extended hash.
+fn hash_pairs(pairs: &str) -> Result<Vec<cli::BuildHashes>> {
+    let mut hashes = Vec::new();
+    for pair in pairs.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut parts = pair.splitn(3, '_');
+        let (Some(c), Some(d)) = (parts.next(), parts.next()) else {
+            return Err(Error::Invalid(format!(
+                "{pair:?} is not a hash pair: expected <commit_hash>_<distro_hash>[_<extended_hash>]"
+            )));
+        };
+        hashes.push(cli::BuildHashes {
+            commit_hash: c.to_string(),
+            distro_hash: d.to_string(),
+            extended_hash: parts.next().map(String::from),
+        });
+    }
+    if hashes.is_empty() {
+        return Err(Error::Invalid("--hash-pairs is empty".into()));
+    }
+    Ok(hashes)
+}
+
+/// The aggregate a batch promotion left the label at, said in the log:
+/// the one it wrote, or the one the label already held.
+fn batch_aggregate(
+    ctx: &Ctx,
+    store: &Store,
+    label: &Label,
+    builds: &[Build],
+    outcome: Outcome,
+) -> Result<String> {
+    match outcome {
         Outcome::Moved {
             aggregate_hash: Some(h),
             ..
@@ -398,9 +450,9 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
             let n = builds.len();
             let msg = format!("promoted {n} builds to {label} by hand as aggregate {h}");
             ctx.log(Level::Info, &msg);
-            h
+            Ok(h)
         }
-        Outcome::Stopped { reason } => return Err(Error::Failed(reason)),
+        Outcome::Stopped { reason } => Err(Error::Failed(reason)),
         Outcome::Unchanged => {
             let row = store.promotions(&PromotionFilter {
                 name: Some(label.as_str()),
@@ -420,27 +472,10 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
                     "{label} already points at these builds (aggregate {hash}): nothing changed"
                 ),
             );
-            hash
+            Ok(hash)
         }
-        Outcome::Moved { .. } => {
-            return Err(Error::Failed(format!(
-                "the batch promotion to {label} wrote no aggregate"
-            )))
-        }
-    };
-    let last = store
-        .promotions(&PromotionFilter {
-            aggregate_hash: Some(&aggregate_hash),
-            name: Some(label.as_str()),
-            limit: 1,
-            ..Default::default()
-        })?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Failed("the batch promotion was not recorded".into()))?;
-    ctx.print(&api::to_text(&api::promotion(
-        &last,
-        &repo_url(ctx, &last.build),
-    )))?;
-    Ok(0)
+        Outcome::Moved { .. } => Err(Error::Failed(format!(
+            "the batch promotion to {label} wrote no aggregate"
+        ))),
+    }
 }

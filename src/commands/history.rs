@@ -4,8 +4,10 @@ use super::Ctx;
 use crate::cli;
 use crate::error::{Error, Result};
 use crate::ident::Label;
-use crate::store::promotions::PromotionFilter;
+use crate::store::promotions::{PromotionFilter, PromotionRow};
 
+/// `history`: the rows of one promotion, or of all, newest first, as a
+/// table or JSON.
 pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
     if a.limit < 1 {
         return Err(Error::Invalid("--limit must be at least 1".into()));
@@ -23,25 +25,7 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         known_promotion(ctx, n)?;
     }
     if ctx.global.json {
-        let out: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "id": p.id,
-                    "promotion": p.name,
-                    "full_hash": p.build.full_hash,
-                    "commit_hash": p.build.commit_hash,
-                    "distro_hash": p.build.distro_hash,
-                    "extended_hash": p.build.extended_hash,
-                    "component": p.component,
-                    "aggregate_hash": p.aggregate_hash,
-                    "kind": p.kind,
-                    "timestamp": p.timestamp,
-                    "user": p.user,
-                    "reason": p.reason,
-                })
-            })
-            .collect();
+        let out: Vec<serde_json::Value> = rows.iter().map(json).collect();
         return ctx
             .print(&serde_json::to_string_pretty(&out).expect("JSON"))
             .map(|_| 0);
@@ -50,26 +34,42 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         ctx.print("no promotions recorded")?;
         return Ok(0);
     }
+    ctx.print(&table(&rows))?;
+    Ok(0)
+}
+
+/// One history row as JSON.
+fn json(p: &PromotionRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": p.id,
+        "promotion": p.name,
+        "full_hash": p.build.full_hash,
+        "commit_hash": p.build.commit_hash,
+        "distro_hash": p.build.distro_hash,
+        "extended_hash": p.build.extended_hash,
+        "component": p.component,
+        "aggregate_hash": p.aggregate_hash,
+        "kind": p.kind,
+        "timestamp": p.timestamp,
+        "user": p.user,
+        "reason": p.reason,
+    })
+}
+
+/// The history table, a heading then a line per row.
+fn table(rows: &[PromotionRow]) -> String {
     let mut out = format!(
         "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}\n",
         "ID", "TIME (UTC)", "LABEL", "BUILD", "KIND", "USER", "REASON"
     );
-    for p in &rows {
+    for p in rows {
         // The user and the reason come from outside: escaped, one row a line.
         let row = format!(
             "{:>5}  {:<16}  {:<20}  {:<49}  {:<8}  {:<10}  {}",
             p.id,
             crate::clock::short(p.timestamp),
             p.name,
-            match &p.aggregate_hash {
-                Some(a) => format!(
-                    "{} [{} of {}]",
-                    p.build.full_hash,
-                    p.component.as_deref().unwrap_or("-"),
-                    &a[..a.len().min(8)]
-                ),
-                None => p.build.full_hash.to_string(),
-            },
+            build_column(p),
             p.kind.as_str(),
             p.user,
             p.reason
@@ -77,8 +77,21 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         out.push_str(&crate::terminal::escaped(&row));
         out.push('\n');
     }
-    ctx.print(&out)?;
-    Ok(0)
+    out
+}
+
+/// The build a row moved the label to, and for an aggregate its component
+/// and the aggregate's short hash.
+fn build_column(p: &PromotionRow) -> String {
+    match &p.aggregate_hash {
+        Some(a) => format!(
+            "{} [{} of {}]",
+            p.build.full_hash,
+            p.component.as_deref().unwrap_or("-"),
+            &a[..a.len().min(8)]
+        ),
+        None => p.build.full_hash.to_string(),
+    }
 }
 
 /// Fails with "not found" for a promotion with no history that the config

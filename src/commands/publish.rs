@@ -51,10 +51,7 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
 }
 
 pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let threads = crate::pool::threads().max(2);
     let report = verify::verify(&a.dir, threads).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound(e.to_string()),
         _ => Error::io(format!("failed to verify {}", a.dir.display()), e),

@@ -4,9 +4,13 @@ use super::{Ctx, Level};
 use crate::cli;
 use crate::error::{Error, Result};
 use crate::ident::Label;
-use crate::promote::{self, Actor, Outcome};
+use crate::promote::{self, Actor, Outcome, Trees};
+use crate::store::builds::Build;
 use crate::store::promotions::Kind;
+use crate::store::Store;
 
+/// `rollback`: points a label back at `--to`, or at the build its
+/// `previous-` link shows, through the one promotion path.
 pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
     let label = Label::promotable(&a.promotion)?;
     if a.reason.trim().is_empty() {
@@ -25,21 +29,7 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         })?;
     let target = match &a.to {
         Some(h) => ctx.build_by_full_hash(&store, h)?,
-        None => {
-            let prev = crate::trunk::current_target(&trees.trunk, &label.previous(), None)?
-                .ok_or_else(|| {
-                    Error::NotFound(format!(
-                        "{label} has no {} link to go back to; give --to FULL_HASH",
-                        label.previous()
-                    ))
-                })?;
-            store.build_by_repo_dir(&prev)?.ok_or_else(|| {
-                Error::NotFound(format!(
-                    "{} points at {prev}, which is not a recorded build",
-                    label.previous()
-                ))
-            })?
-        }
+        None => previous_build(&store, &trees, &label)?,
     };
     if target.repo_dir == current {
         return Err(Error::Refused(format!(
@@ -58,6 +48,37 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         &ctx.carry(&trees, &user)?,
         &promote::Request::one(&label, &target, actor),
     )?;
+    report(ctx, &trees, &label, &target, &current, outcome)?;
+    Ok(0)
+}
+
+/// The recorded build the label's `previous-` link points at.
+fn previous_build(store: &Store, trees: &Trees, label: &Label) -> Result<Build> {
+    let prev =
+        crate::trunk::current_target(&trees.trunk, &label.previous(), None)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "{label} has no {} link to go back to; give --to FULL_HASH",
+                label.previous()
+            ))
+        })?;
+    store.build_by_repo_dir(&prev)?.ok_or_else(|| {
+        Error::NotFound(format!(
+            "{} points at {prev}, which is not a recorded build",
+            label.previous()
+        ))
+    })
+}
+
+/// Says where the label went back from and to, and warns when its image
+/// link could not follow; a stopped rollback is an error.
+fn report(
+    ctx: &Ctx,
+    trees: &Trees,
+    label: &Label,
+    target: &Build,
+    current: &str,
+    outcome: Outcome,
+) -> Result<()> {
     if let Outcome::Stopped { reason } = &outcome {
         return Err(Error::Failed(format!(
             "did not roll {label} back to {}: {reason}",
@@ -67,10 +88,10 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
     if let Outcome::Moved { previous, .. } = outcome {
         ctx.print(&format!(
             "rolled {label} back from {} to {}",
-            previous.as_deref().unwrap_or(&current),
+            previous.as_deref().unwrap_or(current),
             target.full_hash
         ))?;
-        if let Some(left) = promote::image_left_behind(&trees, &label, &target) {
+        if let Some(left) = promote::image_left_behind(trees, label, target) {
             ctx.log(
                 Level::Warn,
                 &format!(
@@ -81,5 +102,5 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
             );
         }
     }
-    Ok(0)
+    Ok(())
 }

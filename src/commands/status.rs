@@ -100,122 +100,27 @@ fn shown(c: &status::Candidate) -> String {
 /// database and the trees has its control characters escaped before the
 /// table adds its own colours.
 pub fn render(s: &status::Status, c: Colours) -> String {
-    let name = |l: &status::LabelStatus| {
-        escaped(&match &l.component {
-            Some(comp) => format!("{comp}/{}", l.label),
-            None => l.label.clone(),
-        })
-        .into_owned()
-    };
-    let wl = s
-        .labels
-        .iter()
-        .map(|l| name(l).len())
-        .chain(["LABEL".len()])
-        .max()
-        .unwrap_or(5);
-    let wb = s
-        .labels
-        .iter()
-        .filter_map(|l| l.build.as_ref().map(|b| b.full_hash.len()))
-        .chain(["(not set)".len()])
-        .max()
-        .unwrap_or(9);
+    let w = Widths::of(s);
     let mut out = format!(
         "{}\n",
         c.paint(
             BOLD,
             &format!(
                 "{:<wl$}  {:<wb$}  {:<10}  {:>7}  NEWEST CANDIDATE",
-                "LABEL", "BUILD", "MOVED", "WAITING"
+                "LABEL",
+                "BUILD",
+                "MOVED",
+                "WAITING",
+                wl = w.label,
+                wb = w.build
             )
         )
     );
     for l in &s.labels {
-        let build = match (&l.build, &l.aggregate) {
-            (Some(b), _) => escaped(&b.full_hash).into_owned(),
-            (None, Some(a)) => format!("aggregate {}", escaped(a)),
-            (None, None) => "(not set)".into(),
-        };
-        let moved = match l.age_seconds {
-            Some(a) => format!("{} ago", age(a)),
-            None => "-".into(),
-        };
-        let waiting = l
-            .candidates_waiting
-            .map(|n| n.to_string())
-            .unwrap_or_else(|| "-".into());
-        let next = match (&l.newest_candidate, &l.candidate_label) {
-            (Some(cand), _) if cand.verdict == crate::model::Verdict::Promotable => format!(
-                "{} {}: {}",
-                shown(cand),
-                c.paint(GREEN, "promotable"),
-                escaped(&cand.summary)
-            ),
-            (Some(cand), _) => {
-                let mut jobs: Vec<String> = cand
-                    .blocking
-                    .iter()
-                    .take(BLOCKING_SHOWN)
-                    .map(|j| format!("{} ({})", escaped(&j.job_id), j.state.word()))
-                    .collect();
-                if cand.blocking.len() > BLOCKING_SHOWN {
-                    jobs.push(format!("+{} more", cand.blocking.len() - BLOCKING_SHOWN));
-                }
-                format!(
-                    "{} {} by {} ({} of {} passed)",
-                    shown(cand),
-                    c.paint(RED, "blocked"),
-                    jobs.join(", "),
-                    cand.passed,
-                    cand.required
-                )
-            }
-            (None, Some(from)) => c.paint(
-                DIM,
-                &format!("up to date: nothing newer in {}", escaped(from)),
-            ),
-            (None, None) => String::new(),
-        };
-        let build = if l.build.is_some() || l.aggregate.is_some() {
-            build
-        } else {
-            c.paint(DIM, &format!("{build:<wb$}"))
-        };
-        let line = format!(
-            "{:<wl$}  {build:<wb$}  {moved:<10}  {waiting:>7}  {next}",
-            name(l)
-        );
-        out.push_str(line.trim_end());
+        out.push_str(label_line(l, w, c).trim_end());
         out.push('\n');
     }
-    match &s.last_run {
-        None => out.push_str(&format!(
-            "{}\n",
-            c.paint(DIM, "no run recorded yet: promoter run")
-        )),
-        Some(r) => {
-            use crate::store::runs::RunOutcome;
-            let o = r.outcome.as_str();
-            let outcome = match r.outcome {
-                RunOutcome::Completed => c.paint(GREEN, o),
-                RunOutcome::Running => c.paint(YELLOW, o),
-                RunOutcome::Failed | RunOutcome::Interrupted => c.paint(RED, o),
-            };
-            let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
-            out.push_str(&format!(
-                "last run {} at {} UTC ({} ago): {outcome}{took}{}\n",
-                r.id,
-                clock::short(r.started_at),
-                age(s.generated_at - r.started_at),
-                if r.summary.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", escaped(&r.summary))
-                }
-            ));
-        }
-    }
+    out.push_str(&last_run_line(s, c));
     for p in &s.publications {
         out.push_str(&format!(
             "published {} to {} at {} UTC ({} ago)\n",
@@ -226,6 +131,134 @@ pub fn render(s: &status::Status, c: Colours) -> String {
         ));
     }
     out
+}
+
+/// The widths of the table's first two columns.
+#[derive(Debug, Clone, Copy)]
+struct Widths {
+    label: usize,
+    build: usize,
+}
+
+impl Widths {
+    /// As wide as the widest label and build of `s`, and their headings.
+    fn of(s: &status::Status) -> Widths {
+        let label = s
+            .labels
+            .iter()
+            .map(|l| label_name(l).len())
+            .chain(["LABEL".len()])
+            .max()
+            .unwrap_or(5);
+        let build = s
+            .labels
+            .iter()
+            .filter_map(|l| l.build.as_ref().map(|b| b.full_hash.len()))
+            .chain(["(not set)".len()])
+            .max()
+            .unwrap_or(9);
+        Widths { label, build }
+    }
+}
+
+/// A label as the table names it: `component/label` in component mode.
+fn label_name(l: &status::LabelStatus) -> String {
+    escaped(&match &l.component {
+        Some(comp) => format!("{comp}/{}", l.label),
+        None => l.label.clone(),
+    })
+    .into_owned()
+}
+
+/// One label's line, trailing spaces included.
+fn label_line(l: &status::LabelStatus, w: Widths, c: Colours) -> String {
+    let wb = w.build;
+    let build = match (&l.build, &l.aggregate) {
+        (Some(b), _) => escaped(&b.full_hash).into_owned(),
+        (None, Some(a)) => format!("aggregate {}", escaped(a)),
+        (None, None) => c.paint(DIM, &format!("{:<wb$}", "(not set)")),
+    };
+    let moved = match l.age_seconds {
+        Some(a) => format!("{} ago", age(a)),
+        None => "-".into(),
+    };
+    let waiting = l
+        .candidates_waiting
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:<wl$}  {build:<wb$}  {moved:<10}  {waiting:>7}  {}",
+        label_name(l),
+        next_candidate(l, c),
+        wl = w.label
+    )
+}
+
+/// The last column: the newest candidate and its verdict, or why there is
+/// none.
+fn next_candidate(l: &status::LabelStatus, c: Colours) -> String {
+    match (&l.newest_candidate, &l.candidate_label) {
+        (Some(cand), _) if cand.verdict == crate::model::Verdict::Promotable => format!(
+            "{} {}: {}",
+            shown(cand),
+            c.paint(GREEN, "promotable"),
+            escaped(&cand.summary)
+        ),
+        (Some(cand), _) => blocked(cand, c),
+        (None, Some(from)) => c.paint(
+            DIM,
+            &format!("up to date: nothing newer in {}", escaped(from)),
+        ),
+        (None, None) => String::new(),
+    }
+}
+
+/// A blocked candidate: the first few jobs that block it, and how many
+/// of its criteria passed.
+fn blocked(cand: &status::Candidate, c: Colours) -> String {
+    let mut jobs: Vec<String> = cand
+        .blocking
+        .iter()
+        .take(BLOCKING_SHOWN)
+        .map(|j| format!("{} ({})", escaped(&j.job_id), j.state.word()))
+        .collect();
+    if cand.blocking.len() > BLOCKING_SHOWN {
+        jobs.push(format!("+{} more", cand.blocking.len() - BLOCKING_SHOWN));
+    }
+    format!(
+        "{} {} by {} ({} of {} passed)",
+        shown(cand),
+        c.paint(RED, "blocked"),
+        jobs.join(", "),
+        cand.passed,
+        cand.required
+    )
+}
+
+/// The line on the last run, or the hint that there is none yet.
+fn last_run_line(s: &status::Status, c: Colours) -> String {
+    use crate::store::runs::RunOutcome;
+    let Some(r) = &s.last_run else {
+        return format!("{}\n", c.paint(DIM, "no run recorded yet: promoter run"));
+    };
+    let o = r.outcome.as_str();
+    let outcome = match r.outcome {
+        RunOutcome::Completed => c.paint(GREEN, o),
+        RunOutcome::Running => c.paint(YELLOW, o),
+        RunOutcome::Failed | RunOutcome::Interrupted => c.paint(RED, o),
+    };
+    let took = r.seconds.map(|t| format!(" in {t}s")).unwrap_or_default();
+    format!(
+        "last run {} at {} UTC ({} ago): {outcome}{took}{}\n",
+        r.id,
+        clock::short(r.started_at),
+        age(s.generated_at - r.started_at),
+        if r.summary.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", escaped(&r.summary))
+        }
+    )
 }
 
 #[cfg(test)]

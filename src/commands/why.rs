@@ -251,52 +251,12 @@ fn newest_of(candidates: usize, label: &str) -> String {
     }
 }
 
+/// The explanation as `why` prints it: the summary, the candidate, the
+/// label, then one line per required job.
 fn render(e: &Explanation, now: i64) -> String {
     let mut s = String::new();
     line(&mut s, format!("{}: {}", e.promotion, e.summary));
-    let rank = match e.candidate_rank {
-        Some(0) => newest_of(e.candidates, &e.candidate_label),
-        Some(i) => format!(
-            "candidate {} of {} from {}",
-            i + 1,
-            e.candidates,
-            e.candidate_label
-        ),
-        None => format!("not a candidate from {}", e.candidate_label),
-    };
-    if let Some(b) = &e.build {
-        line(
-            &mut s,
-            format!(
-                "  build     {} ({}, built {}), {rank}",
-                b.full_hash,
-                b.project_name,
-                clock::short(b.dt_build)
-            ),
-        );
-    }
-    if let Some(a) = &e.aggregate {
-        line(
-            &mut s,
-            format!(
-                "  aggregate {} ({} components, newest build {}), {rank}",
-                a.agg_hash,
-                e.components.len(),
-                clock::short(a.created_at),
-            ),
-        );
-        for b in &e.components {
-            line(
-                &mut s,
-                format!(
-                    "    {:<12} {} ({})",
-                    b.component.as_deref().unwrap_or("-"),
-                    b.full_hash,
-                    b.project_name
-                ),
-            );
-        }
-    }
+    render_candidate(&mut s, e);
     line(
         &mut s,
         format!(
@@ -307,46 +267,12 @@ fn render(e: &Explanation, now: i64) -> String {
     );
     let width = e.jobs.iter().map(|j| j.job_id.len()).max().unwrap_or(0);
     for j in &e.jobs {
-        let detail = match &j.state {
-            JobState::Waived { waiver } => format!(
-                "waiver {} by {}: {}{}",
-                waiver.id,
-                waiver.user,
-                waiver.reason,
-                waiver
-                    .expires_at
-                    .map(|t| format!(" (until {})", clock::short(t)))
-                    .unwrap_or_default()
-            ),
-            JobState::Disabled { reason } => reason.clone(),
-            JobState::Missing if e.errors.contains_key(&j.job_id) => format!(
-                "error: {}; not a vote, the next run tries again",
-                e.errors[&j.job_id]
-            ),
-            JobState::Missing => match e.alternatives.get(&j.job_id) {
-                Some(alts) => format!("no vote, nor from {}", alts.join(" or ")),
-                None => "no vote".into(),
-            },
-            JobState::Running { .. } if e.running.contains_key(&j.job_id) => {
-                e.running[&j.job_id].describe(now)
-            }
-            state => {
-                let v = state.vote().expect("a state with a vote");
-                let mut d = format!("{}  {}", clock::short(v.timestamp), v.url);
-                if let JobState::Passed { by: Some(alt), .. } = state {
-                    d.push_str(&format!("  (by alternative {alt})"));
-                }
-                if !v.notes.is_empty() && !state.satisfied() {
-                    d.push_str(&format!("  {}", v.notes));
-                }
-                d
-            }
-        };
         let word = if e.errors.contains_key(&j.job_id) {
             "error"
         } else {
             j.state.word()
         };
+        let detail = job_detail(e, j, now);
         line(
             &mut s,
             format!("  {:<9} {:<width$}  {}", word, j.job_id, detail.trim_end()),
@@ -358,6 +284,102 @@ fn render(e: &Explanation, now: i64) -> String {
         }
     }
     s
+}
+
+/// Where the candidate stands among the others of its label.
+fn rank(e: &Explanation) -> String {
+    match e.candidate_rank {
+        Some(0) => newest_of(e.candidates, &e.candidate_label),
+        Some(i) => format!(
+            "candidate {} of {} from {}",
+            i + 1,
+            e.candidates,
+            e.candidate_label
+        ),
+        None => format!("not a candidate from {}", e.candidate_label),
+    }
+}
+
+/// The lines on the build explained, or the aggregate and its components.
+fn render_candidate(s: &mut String, e: &Explanation) {
+    let rank = rank(e);
+    if let Some(b) = &e.build {
+        line(
+            s,
+            format!(
+                "  build     {} ({}, built {}), {rank}",
+                b.full_hash,
+                b.project_name,
+                clock::short(b.dt_build)
+            ),
+        );
+    }
+    if let Some(a) = &e.aggregate {
+        line(
+            s,
+            format!(
+                "  aggregate {} ({} components, newest build {}), {rank}",
+                a.agg_hash,
+                e.components.len(),
+                clock::short(a.created_at),
+            ),
+        );
+        for b in &e.components {
+            line(
+                s,
+                format!(
+                    "    {:<12} {} ({})",
+                    b.component.as_deref().unwrap_or("-"),
+                    b.full_hash,
+                    b.project_name
+                ),
+            );
+        }
+    }
+}
+
+/// What a job's line says after its name: the waiver, why it is disabled,
+/// the error, the missing vote, or the vote itself.
+fn job_detail(e: &Explanation, j: &crate::decide::JobCheck, now: i64) -> String {
+    match &j.state {
+        JobState::Waived { waiver } => format!(
+            "waiver {} by {}: {}{}",
+            waiver.id,
+            waiver.user,
+            waiver.reason,
+            waiver
+                .expires_at
+                .map(|t| format!(" (until {})", clock::short(t)))
+                .unwrap_or_default()
+        ),
+        JobState::Disabled { reason } => reason.clone(),
+        JobState::Missing if e.errors.contains_key(&j.job_id) => format!(
+            "error: {}; not a vote, the next run tries again",
+            e.errors[&j.job_id]
+        ),
+        JobState::Missing => match e.alternatives.get(&j.job_id) {
+            Some(alts) => format!("no vote, nor from {}", alts.join(" or ")),
+            None => "no vote".into(),
+        },
+        JobState::Running { .. } if e.running.contains_key(&j.job_id) => {
+            e.running[&j.job_id].describe(now)
+        }
+        state => vote_detail(state),
+    }
+}
+
+/// A vote's time and url, the alternative that cast it, and its notes when
+/// it does not satisfy the criterion.
+fn vote_detail(state: &JobState) -> String {
+    let v = state.vote().expect("a state with a vote");
+    let mut d = format!("{}  {}", clock::short(v.timestamp), v.url);
+    if let JobState::Passed { by: Some(alt), .. } = state {
+        d.push_str(&format!("  (by alternative {alt})"));
+    }
+    if !v.notes.is_empty() && !state.satisfied() {
+        d.push_str(&format!("  {}", v.notes));
+    }
+    d
 }
 
 /// Appends one line of output. What it quotes from outside (vote urls and

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -16,6 +15,7 @@ use sha2::{Digest, Sha256};
 use super::retention::{self, VersionName};
 use super::{versions_dir, Entry, MANIFEST};
 use crate::config::Sidecar;
+use crate::pool::Pool;
 use crate::trunk::links;
 
 /// How to write a version.
@@ -68,6 +68,27 @@ pub fn publish_local(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
+    refuse_foreign_dest(dest)?;
+    let vdir = versions_dir(dest);
+    std::fs::create_dir_all(&vdir)?;
+    remove_partials(&vdir)?;
+    let (vname, written) = match choose_version(&vdir, full_hash, plan, &opts.sidecars)? {
+        Version::Complete(vname) => {
+            let written = read_complete(&vdir.join(&vname))?;
+            (vname, written)
+        }
+        Version::New(vname) => {
+            let written = write_new(plan, dest, &vdir, &vname, opts, progress)?;
+            (vname, written)
+        }
+    };
+    switch(parent, dest, &vdir, &vname)?;
+    crate::fault::point("publish-switch");
+    Ok(written)
+}
+
+/// Refuses a `dest` that exists and is not a link: promoter made none of it.
+fn refuse_foreign_dest(dest: &Path) -> io::Result<()> {
     if let Ok(m) = std::fs::symlink_metadata(dest) {
         if !m.file_type().is_symlink() {
             return Err(io::Error::new(
@@ -79,16 +100,30 @@ pub fn publish_local(
             ));
         }
     }
-    let vdir = versions_dir(dest);
-    std::fs::create_dir_all(&vdir)?;
-    remove_partials(&vdir)?;
-    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
-    // The version's directory: `<full_hash>`, or `<full_hash>.N` when the
-    // build has versions already. A complete one made from exactly these
-    // files is reused; otherwise the new one is numbered after every copy
-    // there, so that the highest-numbered copy of a build is always the
-    // newest (retention keeps that one) and no version is written over.
-    let copies = build_copies(&vdir, full_hash)?;
+    Ok(())
+}
+
+/// The version directory a publish ends in.
+enum Version {
+    /// A complete version made from exactly these files: reused as it is.
+    Complete(String),
+    /// A version to write.
+    New(String),
+}
+
+/// The version's directory: `<full_hash>`, or `<full_hash>.N` when the
+/// build has versions already. A complete one made from exactly these
+/// files is reused; otherwise the new one is numbered after every copy
+/// there, so that the highest-numbered copy of a build is always the
+/// newest (retention keeps that one) and no version is written over.
+fn choose_version(
+    vdir: &Path,
+    full_hash: &str,
+    plan: &[Entry],
+    sidecars: &[Sidecar],
+) -> io::Result<Version> {
+    let want_md5 = sidecars.contains(&Sidecar::Md5);
+    let copies = build_copies(vdir, full_hash)?;
     let matching = copies.iter().rev().find(|(n, _)| {
         vdir.join(n).join(MANIFEST).is_file()
             && index_matches(
@@ -96,72 +131,88 @@ pub fn publish_local(
                 &vdir.join(index_name(n)),
                 plan,
                 want_md5,
-                &opts.sidecars,
+                sidecars,
             )
     });
-    let (vname, reuse) = match matching {
-        Some((n, _)) => (n.clone(), true),
+    Ok(match matching {
+        Some((n, _)) => Version::Complete(n.clone()),
         None => {
             let next = copies.last().map_or(1, |(_, copy)| copy + 1);
-            (VersionName::format(full_hash, next), false)
+            Version::New(VersionName::format(full_hash, next))
+        }
+    })
+}
+
+/// What a complete version already holds, read from its manifest: nothing
+/// is written.
+fn read_complete(version: &Path) -> io::Result<Written> {
+    let manifest = std::fs::read(version.join(MANIFEST))?;
+    let entries = parse_manifest(&String::from_utf8_lossy(&manifest));
+    let mut bytes = 0;
+    for rel in entries.keys() {
+        bytes += std::fs::metadata(version.join(rel))?.len();
+    }
+    Ok(Written {
+        version: version.to_path_buf(),
+        files: entries.len() as u64 + 1,
+        bytes: bytes + manifest.len() as u64,
+        copied_files: 0,
+        copied_bytes: 0,
+        reused_files: 0,
+        manifest_sha256: crate::hex::sha256(&manifest),
+        reused: true,
+    })
+}
+
+/// Writes the version `vname` in a partial directory beside the others,
+/// reusing the files of the version `dest` shows now, then renames it into
+/// place. On failure the partial directory is removed at once.
+fn write_new(
+    plan: &[Entry],
+    dest: &Path,
+    vdir: &Path,
+    vname: &str,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> io::Result<Written> {
+    let previous = current_version(dest);
+    let prev_index = previous
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|h| read_index(&vdir.join(index_name(&h.to_string_lossy()))))
+        .unwrap_or_default();
+    let version = vdir.join(vname);
+    let partial = vdir.join(format!("{vname}.partial-{}", std::process::id()));
+    let w = write_version(
+        plan,
+        &partial,
+        previous.as_deref(),
+        &prev_index,
+        opts,
+        progress,
+    )
+    .and_then(|(w, index)| {
+        std::fs::write(vdir.join(index_name(vname)), index)?;
+        std::fs::rename(&partial, &version)?;
+        File::open(vdir)?.sync_all()?;
+        Ok(w)
+    });
+    let w = match w {
+        Ok(w) => w,
+        Err(e) => {
+            // A full disk is the likeliest cause: give the space back
+            // now rather than at the next publish.
+            let _ = std::fs::remove_dir_all(&partial);
+            let _ = std::fs::remove_file(vdir.join(index_name(vname)));
+            return Err(e);
         }
     };
-    let version = vdir.join(&vname);
-    let written = if reuse {
-        let manifest = std::fs::read(version.join(MANIFEST))?;
-        let entries = parse_manifest(&String::from_utf8_lossy(&manifest));
-        let mut bytes = 0;
-        for rel in entries.keys() {
-            bytes += std::fs::metadata(version.join(rel))?.len();
-        }
-        Written {
-            version: version.clone(),
-            files: entries.len() as u64 + 1,
-            bytes: bytes + manifest.len() as u64,
-            copied_files: 0,
-            copied_bytes: 0,
-            reused_files: 0,
-            manifest_sha256: crate::hex::sha256(&manifest),
-            reused: true,
-        }
-    } else {
-        let previous = current_version(dest);
-        let prev_index = previous
-            .as_ref()
-            .and_then(|p| p.file_name())
-            .map(|h| read_index(&vdir.join(index_name(&h.to_string_lossy()))))
-            .unwrap_or_default();
-        let partial = vdir.join(format!("{vname}.partial-{}", std::process::id()));
-        let w = write_version(
-            plan,
-            &partial,
-            previous.as_deref(),
-            &prev_index,
-            opts,
-            progress,
-        )
-        .and_then(|(w, index)| {
-            std::fs::write(vdir.join(index_name(&vname)), index)?;
-            std::fs::rename(&partial, &version)?;
-            File::open(&vdir)?.sync_all()?;
-            Ok(w)
-        });
-        let w = match w {
-            Ok(w) => w,
-            Err(e) => {
-                // A full disk is the likeliest cause: give the space back
-                // now rather than at the next publish.
-                let _ = std::fs::remove_dir_all(&partial);
-                let _ = std::fs::remove_file(vdir.join(index_name(&vname)));
-                return Err(e);
-            }
-        };
-        crate::fault::point("publish-version");
-        Written {
-            version: version.clone(),
-            ..w
-        }
-    };
+    crate::fault::point("publish-version");
+    Ok(Written { version, ..w })
+}
+
+/// Points `dest` at the version `vname` of `vdir`, atomically.
+fn switch(parent: &Path, dest: &Path, vdir: &Path, vname: &str) -> io::Result<()> {
     let name = dest
         .file_name()
         .ok_or_else(|| io::Error::other("dest has no name"))?;
@@ -169,10 +220,8 @@ pub fn publish_local(
     links::swap(
         parent,
         &name.to_string_lossy(),
-        &Path::new(vdir_name).join(&vname),
-    )?;
-    crate::fault::point("publish-switch");
-    Ok(written)
+        &Path::new(vdir_name).join(vname),
+    )
 }
 
 /// The versions of `full_hash` in `vdir` (`<full_hash>`, `<full_hash>.N`),
@@ -229,6 +278,7 @@ fn index_name(full_hash: &str) -> String {
     format!(".index-{full_hash}")
 }
 
+/// One line of an index: a source file's stat and checksums.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     stat: (u64, u64, u64, i64),
@@ -236,6 +286,7 @@ struct Seen {
     md5: Option<String>,
 }
 
+/// (device, inode, size, mtime in ns) of a source file.
 fn source_stat(path: &Path) -> io::Result<(u64, u64, u64, i64)> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path)?;
@@ -247,6 +298,7 @@ fn source_stat(path: &Path) -> io::Result<(u64, u64, u64, i64)> {
     ))
 }
 
+/// The index at `path`, `rel -> Seen`; empty when it cannot be read.
 fn read_index(path: &Path) -> HashMap<String, Seen> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
@@ -278,15 +330,7 @@ fn index_matches(
     sidecars: &[Sidecar],
 ) -> bool {
     let seen = read_index(index);
-    let data: Vec<&Entry> = plan
-        .iter()
-        .filter(|e| {
-            let ext = e.rel.extension().and_then(|x| x.to_str());
-            !(ext == Some("md5") && want_md5
-                || ext == Some("sha256") && sidecars.contains(&Sidecar::Sha256))
-                && e.rel != Path::new(MANIFEST)
-        })
-        .collect();
+    let data = data_entries(plan, sidecars);
     let recorded = seen.values().filter(|s| s.stat != (0, 0, 0, 0)).count();
     recorded == data.len()
         && data.iter().all(|e| {
@@ -313,6 +357,8 @@ fn index_matches(
             })
 }
 
+/// One file of a version as written: where it came from, its checksums,
+/// and whether its bytes were copied (or linked from the previous version).
 struct Done {
     rel: String,
     stat: (u64, u64, u64, i64),
@@ -322,6 +368,7 @@ struct Done {
     copied: bool,
 }
 
+/// Whether `rel` names a sidecar (`.md5`, `.sha256`).
 fn is_sidecar(rel: &Path) -> bool {
     matches!(
         rel.extension().and_then(|e| e.to_str()),
@@ -329,6 +376,17 @@ fn is_sidecar(rel: &Path) -> bool {
     )
 }
 
+/// What the version a file is published beside offers to reuse: its
+/// directory, its manifest's checksums, and its index.
+struct Previous<'a> {
+    dir: Option<&'a Path>,
+    sums: HashMap<String, String>,
+    index: &'a HashMap<String, Seen>,
+}
+
+/// Writes the version into `dir`: every data file of `plan`, its sidecars
+/// and `SHA256SUMS`, made durable. Returns what was written and the
+/// version's index.
 fn write_version(
     plan: &[Entry],
     dir: &Path,
@@ -338,85 +396,91 @@ fn write_version(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> io::Result<(Written, String)> {
     std::fs::create_dir_all(dir)?;
-    let prev_sums = match previous {
-        Some(p) => parse_manifest(&std::fs::read_to_string(p.join(MANIFEST)).unwrap_or_default()),
-        None => HashMap::new(),
+    let prev = Previous {
+        dir: previous,
+        sums: match previous {
+            Some(p) => {
+                parse_manifest(&std::fs::read_to_string(p.join(MANIFEST)).unwrap_or_default())
+            }
+            None => HashMap::new(),
+        },
+        index: prev_index,
     };
-    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
-    // Sidecars of the kinds this target writes are made anew from the
-    // published bytes, not copied.
-    let data: Vec<&Entry> = plan
+    let data = data_entries(plan, &opts.sidecars);
+    let done = write_data(&data, dir, &prev, opts, progress)?;
+    let sidecars = write_sidecars(&done, dir, &opts.sidecars)?;
+    let index = index_text(&done);
+    let mut all: Vec<&Done> = done.iter().chain(&sidecars).collect();
+    all.sort_by(|a, b| a.rel.cmp(&b.rel));
+    let manifest: String = all
         .iter()
+        .map(|d| format!("{}  {}\n", d.sha256, d.rel))
+        .collect();
+    std::fs::write(dir.join(MANIFEST), &manifest)?;
+    sync_filesystem(dir)?;
+    Ok((written(dir, &done, &sidecars, &manifest), index))
+}
+
+/// The entries of `plan` copied as data: sidecars of the kinds this target
+/// writes are made anew from the published bytes, not copied, and the
+/// manifest is always made anew.
+fn data_entries<'a>(plan: &'a [Entry], sidecars: &[Sidecar]) -> Vec<&'a Entry> {
+    plan.iter()
         .filter(|e| {
             let ext = e.rel.extension().and_then(|x| x.to_str());
-            !(ext == Some("md5") && want_md5
-                || ext == Some("sha256") && opts.sidecars.contains(&Sidecar::Sha256))
+            !(ext == Some("md5") && sidecars.contains(&Sidecar::Md5)
+                || ext == Some("sha256") && sidecars.contains(&Sidecar::Sha256))
                 && e.rel != Path::new(MANIFEST)
         })
-        .collect();
+        .collect()
+}
+
+/// Writes the data files on up to 16 threads, reporting each one done to
+/// `progress`; the first failure, named after its source, stops the rest.
+fn write_data(
+    data: &[&Entry],
+    dir: &Path,
+    prev: &Previous,
+    opts: &Options,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> io::Result<Vec<Done>> {
+    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
     let total = Progress {
         files_total: data.len() as u64,
         bytes_total: data.iter().map(|e| e.size).sum(),
         ..Progress::default()
     };
-    let next = AtomicUsize::new(0);
     let files_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
-    let results: Mutex<Vec<Done>> = Mutex::new(Vec::with_capacity(data.len()));
-    let first_error: Mutex<Option<io::Error>> = Mutex::new(None);
-    let threads = opts.threads.clamp(1, 16).min(data.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut buf = vec![0u8; BUF];
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(e) = data.get(i) else { break };
-                    if first_error.lock().expect("lock").is_some() {
-                        break;
-                    }
-                    match write_one(e, dir, previous, &prev_sums, prev_index, want_md5, &mut buf) {
-                        Ok(d) => {
-                            let f = files_done.fetch_add(1, Ordering::Relaxed) + 1;
-                            let b = bytes_done.fetch_add(d.size, Ordering::Relaxed) + d.size;
-                            results.lock().expect("lock").push(d);
-                            progress(Progress {
-                                files_done: f,
-                                bytes_done: b,
-                                ..total
-                            });
-                        }
-                        Err(err) => {
-                            let err =
-                                io::Error::new(err.kind(), format!("{}: {err}", e.src.display()));
-                            first_error.lock().expect("lock").get_or_insert(err);
-                            break;
-                        }
-                    }
-                }
+    Pool::new(opts.threads.clamp(1, 16)).map(
+        data,
+        || vec![0u8; BUF],
+        |buf, e| {
+            let d = write_one(e, dir, prev, want_md5, buf)
+                .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", e.src.display())))?;
+            let f = files_done.fetch_add(1, Ordering::Relaxed) + 1;
+            let b = bytes_done.fetch_add(d.size, Ordering::Relaxed) + d.size;
+            progress(Progress {
+                files_done: f,
+                bytes_done: b,
+                ..total
             });
-        }
-    });
-    if let Some(e) = first_error.into_inner().expect("lock") {
-        return Err(e);
-    }
-    let mut done = results.into_inner().expect("lock");
-    let mut files = done.len() as u64;
-    let mut bytes: u64 = done.iter().map(|d| d.size).sum();
-    let copied_files = done.iter().filter(|d| d.copied).count() as u64;
-    let copied_bytes = done.iter().filter(|d| d.copied).map(|d| d.size).sum();
-    let reused_files = done.iter().filter(|d| !d.copied).count() as u64;
+            Ok(d)
+        },
+    )
+}
+
+/// Writes the sidecars asked for beside each data file, from the checksums
+/// of its published bytes.
+fn write_sidecars(done: &[Done], dir: &Path, kinds: &[Sidecar]) -> io::Result<Vec<Done>> {
     let mut sidecars = Vec::new();
-    for d in &done {
-        if is_sidecar(Path::new(&d.rel)) {
-            continue;
-        }
+    for d in done.iter().filter(|d| !is_sidecar(Path::new(&d.rel))) {
         let base = Path::new(&d.rel)
             .file_name()
             .expect("a file has a name")
             .to_string_lossy()
             .into_owned();
-        for kind in &opts.sidecars {
+        for kind in kinds {
             let (ext, sum) = match kind {
                 Sidecar::Md5 => ("md5", d.md5.clone().expect("md5 computed when asked")),
                 Sidecar::Sha256 => ("sha256", d.sha256.clone()),
@@ -434,8 +498,14 @@ fn write_version(
             });
         }
     }
+    Ok(sidecars)
+}
+
+/// The index of a version's data files: each one's source stat and
+/// checksums, one line each.
+fn index_text(done: &[Done]) -> String {
     let mut index = String::new();
-    for d in &done {
+    for d in done {
         let (dev, ino, size, mtime) = d.stat;
         index.push_str(&format!(
             "{dev} {ino} {size} {mtime} {} {} {}\n",
@@ -444,40 +514,31 @@ fn write_version(
             d.rel
         ));
     }
-    files += sidecars.len() as u64;
-    bytes += sidecars.iter().map(|d| d.size).sum::<u64>();
-    done.extend(sidecars);
-    done.sort_by(|a, b| a.rel.cmp(&b.rel));
-    let mut manifest = String::new();
-    for d in &done {
-        manifest.push_str(&format!("{}  {}\n", d.sha256, d.rel));
-    }
-    std::fs::write(dir.join(MANIFEST), &manifest)?;
-    files += 1;
-    bytes += manifest.len() as u64;
-    sync_filesystem(dir)?;
-    Ok((
-        Written {
-            version: dir.to_path_buf(),
-            files,
-            bytes,
-            copied_files,
-            copied_bytes,
-            reused_files,
-            manifest_sha256: crate::hex::sha256(manifest.as_bytes()),
-            reused: false,
-        },
-        index,
-    ))
+    index
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The counts of a version written into `dir`: its data files, its
+/// sidecars and its manifest.
+fn written(dir: &Path, data: &[Done], sidecars: &[Done], manifest: &str) -> Written {
+    let all = data.iter().chain(sidecars);
+    Written {
+        version: dir.to_path_buf(),
+        files: (data.len() + sidecars.len()) as u64 + 1,
+        bytes: all.map(|d| d.size).sum::<u64>() + manifest.len() as u64,
+        copied_files: data.iter().filter(|d| d.copied).count() as u64,
+        copied_bytes: data.iter().filter(|d| d.copied).map(|d| d.size).sum(),
+        reused_files: data.iter().filter(|d| !d.copied).count() as u64,
+        manifest_sha256: crate::hex::sha256(manifest.as_bytes()),
+        reused: false,
+    }
+}
+
+/// Publishes one data file into `dir`: hard-linked from the previous
+/// version when it is the same, else copied and checksummed.
 fn write_one(
     e: &Entry,
     dir: &Path,
-    previous: Option<&Path>,
-    prev_sums: &HashMap<String, String>,
-    prev_index: &HashMap<String, Seen>,
+    prev: &Previous,
     want_md5: bool,
     buf: &mut [u8],
 ) -> io::Result<Done> {
@@ -487,51 +548,80 @@ fn write_one(
         std::fs::create_dir_all(parent)?;
     }
     let stat = source_stat(&e.src)?;
-    // The very source file the previous version was made from, unchanged
-    // since: its checksums are known; link without reading it.
-    if let (Some(prev), Some(seen)) = (previous, prev_index.get(&rel)) {
-        let known = seen.stat == stat
-            && prev_sums.get(&rel) == Some(&seen.sha256)
-            && (!want_md5 || seen.md5.is_some());
-        if known && std::fs::hard_link(prev.join(&e.rel), &target).is_ok() {
-            return Ok(Done {
-                rel,
-                stat,
-                size: e.size,
-                sha256: seen.sha256.clone(),
-                md5: seen.md5.clone(),
-                copied: false,
-            });
-        }
+    let mut done = Done {
+        rel,
+        stat,
+        size: e.size,
+        sha256: String::new(),
+        md5: None,
+        copied: false,
+    };
+    if link_unchanged(e, &target, prev, want_md5, &mut done) {
+        return Ok(done);
     }
-    // Same path, same size in the previous version: checksum, and link it
-    // when the bytes are the same too.
-    if let (Some(prev), Some(prev_sum)) = (previous, prev_sums.get(&rel)) {
-        let prev_file = prev.join(&e.rel);
-        if std::fs::metadata(&prev_file).is_ok_and(|m| m.len() == e.size) {
-            let (sha256, md5) = hash_file(&e.src, want_md5, buf)?;
-            if &sha256 == prev_sum {
-                std::fs::hard_link(&prev_file, &target)?;
-                return Ok(Done {
-                    rel,
-                    stat,
-                    size: e.size,
-                    sha256,
-                    md5,
-                    copied: false,
-                });
-            }
-        }
+    if link_same_bytes(e, &target, prev, want_md5, buf, &mut done)? {
+        return Ok(done);
     }
     let (sha256, md5, size) = copy_hashing(&e.src, &target, want_md5, buf)?;
     Ok(Done {
-        rel,
-        stat,
         size,
         sha256,
         md5,
         copied: true,
+        ..done
     })
+}
+
+/// Links the very source file the previous version was made from,
+/// unchanged since, without reading it: its checksums are known. Fills
+/// `done`'s checksums and says whether it linked.
+fn link_unchanged(
+    e: &Entry,
+    target: &Path,
+    prev: &Previous,
+    want_md5: bool,
+    done: &mut Done,
+) -> bool {
+    let (Some(dir), Some(seen)) = (prev.dir, prev.index.get(&done.rel)) else {
+        return false;
+    };
+    let known = seen.stat == done.stat
+        && prev.sums.get(&done.rel) == Some(&seen.sha256)
+        && (!want_md5 || seen.md5.is_some());
+    if !(known && std::fs::hard_link(dir.join(&e.rel), target).is_ok()) {
+        return false;
+    }
+    done.sha256 = seen.sha256.clone();
+    done.md5 = seen.md5.clone();
+    true
+}
+
+/// Links the file of the same path and size in the previous version when
+/// the checksum says its bytes are the same too. Fills `done`'s checksums
+/// and says whether it linked.
+fn link_same_bytes(
+    e: &Entry,
+    target: &Path,
+    prev: &Previous,
+    want_md5: bool,
+    buf: &mut [u8],
+    done: &mut Done,
+) -> io::Result<bool> {
+    let (Some(dir), Some(prev_sum)) = (prev.dir, prev.sums.get(&done.rel)) else {
+        return Ok(false);
+    };
+    let prev_file = dir.join(&e.rel);
+    if !std::fs::metadata(&prev_file).is_ok_and(|m| m.len() == e.size) {
+        return Ok(false);
+    }
+    let (sha256, md5) = hash_file(&e.src, want_md5, buf)?;
+    if &sha256 != prev_sum {
+        return Ok(false);
+    }
+    std::fs::hard_link(&prev_file, target)?;
+    done.sha256 = sha256;
+    done.md5 = md5;
+    Ok(true)
 }
 
 /// Copies `src` to `dst` and checksums it in the same pass.

@@ -8,14 +8,13 @@ use std::fs::{File, FileType};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::apply::parse_manifest;
 use super::MANIFEST;
+use crate::pool::Pool;
 
 /// What `verify` found.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -126,27 +125,8 @@ fn sha256(f: &mut File, buf: &mut [u8]) -> std::io::Result<String> {
 
 /// Checks the tree at `dir` (a published version, or `dest` itself).
 pub fn verify(dir: &Path, threads: usize) -> std::io::Result<Report> {
-    let manifest = dir.join(MANIFEST);
-    let cannot = |e: std::io::Error| {
-        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", manifest.display()))
-    };
     let mut report = Report::default();
-    // The manifest is looked at before it is opened, like every file.
-    let text = match std::fs::symlink_metadata(&manifest)
-        .map(|m| Kind::of(m.file_type()))
-        .map_err(cannot)?
-    {
-        Some(kind) => Err(kind),
-        None => match open_regular(&manifest).map_err(cannot)? {
-            Ok(mut f) => {
-                let mut text = String::new();
-                f.read_to_string(&mut text).map_err(cannot)?;
-                Ok(text)
-            }
-            Err(kind) => Err(kind),
-        },
-    };
-    let text = match text {
+    let text = match read_manifest(&dir.join(MANIFEST))? {
         Ok(text) => text,
         Err(kind) => {
             // Nothing to check the tree against.
@@ -158,23 +138,7 @@ pub fn verify(dir: &Path, threads: usize) -> std::io::Result<Report> {
         }
     };
     let listed = parse_manifest(&text);
-    let mut present = BTreeSet::new();
-    for e in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let e = e.map_err(std::io::Error::other)?;
-        let rel = e
-            .path()
-            .strip_prefix(dir)
-            .expect("under dir")
-            .to_string_lossy()
-            .into_owned();
-        match Kind::of(e.file_type()) {
-            None if e.file_type().is_dir() => {}
-            None => {
-                present.insert(rel);
-            }
-            Some(kind) => report.special.push(Special { path: rel, kind }),
-        }
-    }
+    let mut present = walk(dir, &mut report.special)?;
     present.remove(MANIFEST);
     let mut to_check: Vec<(&String, &String)> = Vec::new();
     for (rel, sum) in &listed {
@@ -189,49 +153,102 @@ pub fn verify(dir: &Path, threads: usize) -> std::io::Result<Report> {
         .filter(|p| !listed.contains_key(*p))
         .cloned()
         .collect();
-    let next = AtomicUsize::new(0);
-    let changed = Mutex::new(Vec::new());
-    let special = Mutex::new(Vec::new());
-    let failure: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..threads.clamp(1, 16) {
-            s.spawn(|| {
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((rel, sum)) = to_check.get(i) else {
-                        break;
-                    };
-                    // Opened without following or blocking: the entry may
-                    // have been replaced since the walk saw a file.
-                    let got = open_regular(&dir.join(rel)).and_then(|f| match f {
-                        Ok(mut f) => sha256(&mut f, &mut buf).map(Ok),
-                        Err(kind) => Ok(Err(kind)),
-                    });
-                    match got {
-                        Ok(Ok(got)) if &got == *sum => {}
-                        Ok(Ok(_)) => changed.lock().expect("lock").push((*rel).clone()),
-                        Ok(Err(kind)) => special.lock().expect("lock").push(Special {
-                            path: (*rel).clone(),
-                            kind,
-                        }),
-                        Err(e) => {
-                            failure.lock().expect("lock").get_or_insert(e);
-                            break;
-                        }
-                    }
-                }
-            });
+    for (check, (rel, _)) in check_all(dir, &to_check, threads)?
+        .into_iter()
+        .zip(&to_check)
+    {
+        match check {
+            Check::Same => {}
+            Check::Changed => report.changed.push((*rel).clone()),
+            Check::Special(kind) => report.special.push(Special {
+                path: (*rel).clone(),
+                kind,
+            }),
         }
-    });
-    if let Some(e) = failure.into_inner().expect("lock") {
-        return Err(e);
     }
     report.checked = to_check.len();
-    report.changed = changed.into_inner().expect("lock");
-    report.special.extend(special.into_inner().expect("lock"));
     report.missing.sort();
     report.changed.sort();
     report.special.sort();
     Ok(report)
+}
+
+/// The manifest's text, or what it is instead of a regular file. It is
+/// looked at before it is opened, like every file.
+fn read_manifest(manifest: &Path) -> std::io::Result<Result<String, Kind>> {
+    let cannot = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot read {}: {e}", manifest.display()))
+    };
+    if let Some(kind) = std::fs::symlink_metadata(manifest)
+        .map(|m| Kind::of(m.file_type()))
+        .map_err(cannot)?
+    {
+        return Ok(Err(kind));
+    }
+    match open_regular(manifest).map_err(cannot)? {
+        Ok(mut f) => {
+            let mut text = String::new();
+            f.read_to_string(&mut text).map_err(cannot)?;
+            Ok(Ok(text))
+        }
+        Err(kind) => Ok(Err(kind)),
+    }
+}
+
+/// The regular files under `dir`, by path relative to it; what is neither
+/// a file nor a directory goes to `special`.
+fn walk(dir: &Path, special: &mut Vec<Special>) -> std::io::Result<BTreeSet<String>> {
+    let mut present = BTreeSet::new();
+    for e in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let e = e.map_err(std::io::Error::other)?;
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .expect("under dir")
+            .to_string_lossy()
+            .into_owned();
+        match Kind::of(e.file_type()) {
+            None if e.file_type().is_dir() => {}
+            None => {
+                present.insert(rel);
+            }
+            Some(kind) => special.push(Special { path: rel, kind }),
+        }
+    }
+    Ok(present)
+}
+
+/// What checking one listed file found.
+enum Check {
+    Same,
+    Changed,
+    /// It is no longer a regular file.
+    Special(Kind),
+}
+
+/// Checks every `(rel, sha256)` of `to_check` on up to 16 threads, in
+/// order; the first read that fails stops the rest.
+fn check_all(
+    dir: &Path,
+    to_check: &[(&String, &String)],
+    threads: usize,
+) -> std::io::Result<Vec<Check>> {
+    Pool::new(threads.clamp(1, 16)).map(
+        to_check,
+        || vec![0u8; 1 << 20],
+        |buf, (rel, sum)| {
+            // Opened without following or blocking: the entry may have
+            // been replaced since the walk saw a file.
+            Ok(match open_regular(&dir.join(rel))? {
+                Ok(mut f) => {
+                    if sha256(&mut f, buf)? == **sum {
+                        Check::Same
+                    } else {
+                        Check::Changed
+                    }
+                }
+                Err(kind) => Check::Special(kind),
+            })
+        },
+    )
 }

@@ -173,6 +173,7 @@ fn labels(h: &mut String, s: &Status) {
     h.push_str("</table></div>\n</section>\n");
 }
 
+/// One label's row of the labels table.
 fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
     let name = match &l.component {
         Some(c) => format!("{}/{}", esc(c), esc(&l.label)),
@@ -188,6 +189,31 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
         "<tr class=\"label\" data-label=\"{}\"><td><strong>{name}</strong>{role}</td>",
         esc(&l.label)
     );
+    build_cell(h, l);
+    match l.moved_at {
+        Some(t) => {
+            let _ = write!(
+                h,
+                "<td><time datetime=\"{}\" title=\"{} UTC\">{} ago</time></td>",
+                clock::iso(t),
+                clock::short(t),
+                age(now - t)
+            );
+        }
+        None => h.push_str("<td class=\"none\">&ndash;</td>"),
+    }
+    match l.candidates_waiting {
+        Some(n) => {
+            let _ = write!(h, "<td>{n}</td>");
+        }
+        None => h.push_str("<td class=\"none\">&ndash;</td>"),
+    }
+    candidate_cell(h, l);
+    h.push_str("</tr>\n");
+}
+
+/// The cell of the build (or aggregate) a label points at.
+fn build_cell(h: &mut String, l: &LabelStatus) {
     match (&l.build, &l.aggregate) {
         (Some(b), _) => {
             let _ = write!(
@@ -207,24 +233,10 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
         }
         (None, None) => h.push_str("<td class=\"none\">not set</td>"),
     }
-    match l.moved_at {
-        Some(t) => {
-            let _ = write!(
-                h,
-                "<td><time datetime=\"{}\" title=\"{} UTC\">{} ago</time></td>",
-                clock::iso(t),
-                clock::short(t),
-                age(now - t)
-            );
-        }
-        None => h.push_str("<td class=\"none\">&ndash;</td>"),
-    }
-    match l.candidates_waiting {
-        Some(n) => {
-            let _ = write!(h, "<td>{n}</td>");
-        }
-        None => h.push_str("<td class=\"none\">&ndash;</td>"),
-    }
+}
+
+/// The cell of a label's newest candidate and its verdict.
+fn candidate_cell(h: &mut String, l: &LabelStatus) {
     match (&l.newest_candidate, l.role) {
         (Some(c), _) => {
             let _ = write!(
@@ -244,7 +256,6 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
         }
         (None, _) => h.push_str("<td class=\"none\">&ndash;</td>"),
     }
-    h.push_str("</tr>\n");
 }
 
 fn grid(h: &mut String, g: &Grid) {

@@ -179,6 +179,46 @@ pub struct LastRun {
 pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<Status> {
     let mut warnings = Vec::new();
     let recorded = store.labels()?;
+    let mut labels = Vec::new();
+    for (name, component, role) in label_names(&recorded, cfg, trees) {
+        let row = recorded
+            .iter()
+            .find(|r| r.name == name && r.component == component);
+        let shown = Shown {
+            name,
+            component,
+            role,
+            row,
+        };
+        labels.push(label_status(store, cfg, trees, shown, now, &mut warnings)?);
+    }
+    Ok(Status {
+        release: cfg.release.clone(),
+        generated_at: now,
+        labels,
+        last_run: last_run(store)?,
+        publications: last_publications(store, cfg)?,
+        warnings,
+        running: super::running::running(store, cfg, now)?,
+    })
+}
+
+/// A label to show: its name, its component, who moves it, and its row.
+struct Shown<'a> {
+    name: String,
+    component: Option<String>,
+    role: Role,
+    row: Option<&'a LabelRow>,
+}
+
+/// The labels to show, in order: the builder's links that exist on disk or
+/// in the database, the promotions of the config, then every other label
+/// recorded, by name and component.
+fn label_names(
+    recorded: &[LabelRow],
+    cfg: &Config,
+    trees: &Trees,
+) -> Vec<(String, Option<String>, Role)> {
     let mut names: Vec<(String, Option<String>, Role)> = Vec::new();
     for b in RESERVED_LABELS {
         let on_disk = crate::trunk::current_target(&trees.trunk, b, None)
@@ -215,68 +255,96 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
         };
         names.push((r.name.clone(), r.component.clone(), role));
     }
+    names
+}
 
-    let mut labels = Vec::with_capacity(names.len());
-    for (name, component, role) in names {
-        let row = recorded
-            .iter()
-            .find(|r| r.name == name && r.component == component);
-        let aggregates = match (cfg.promotion(&name), &component) {
-            (Some(p), None) => crate::assess::uses_aggregates(store, p)?,
-            _ => false,
-        };
-        // An aggregate label is a directory of aggregates, not a link.
-        let build = if aggregates {
-            None
-        } else {
-            label_build(
-                store,
-                trees,
-                &name,
-                component.as_deref(),
-                row,
-                &mut warnings,
-            )?
-        };
-        let moved_at = row
-            .filter(|r| r.build_id.is_some() && r.build_id == build.as_ref().map(|b| b.id))
-            .map(|r| r.updated_at);
-        let previous_full_hash = match row.and_then(|r| r.previous_build_id) {
-            Some(id) => store.build_by_id(id)?.map(|b| b.full_hash),
-            None => None,
-        };
-        let mut status = LabelStatus {
-            label: name.clone(),
-            component: component.clone(),
-            role,
-            build: build.as_ref().map(BuildRef::from),
-            moved_at,
-            age_seconds: moved_at.map(|t| now - t),
-            previous_full_hash,
-            candidate_label: None,
-            candidates_waiting: None,
-            newest_candidate: None,
-            aggregate: None,
-        };
-        if let (Some(p), None) = (cfg.promotion(&name), &component) {
-            if aggregates {
-                status.aggregate = assess::label_candidate(store, &trees.trunk, p, None, true)?.0;
-            }
-            let a = assess::assess_as(store, cfg, p, now, aggregates)?;
-            status.candidate_label = Some(a.candidate_label.clone());
-            status.candidates_waiting = Some(a.candidates.len());
-            status.newest_candidate = a.newest().and_then(|(c, e)| candidate(c, e));
-        }
-        labels.push(status);
+/// One label's status: its build (or aggregate), since when, where it was
+/// before, and for a promotion its newest candidate.
+fn label_status(
+    store: &Store,
+    cfg: &Config,
+    trees: &Trees,
+    l: Shown,
+    now: i64,
+    warnings: &mut Vec<String>,
+) -> Result<LabelStatus> {
+    let promotion = match (cfg.promotion(&l.name), &l.component) {
+        (Some(p), None) => Some(p),
+        _ => None,
+    };
+    let aggregates = match promotion {
+        Some(p) => crate::assess::uses_aggregates(store, p)?,
+        None => false,
+    };
+    // An aggregate label is a directory of aggregates, not a link.
+    let build = if aggregates {
+        None
+    } else {
+        let component = l.component.as_deref();
+        label_build(store, trees, &l.name, component, l.row, warnings)?
+    };
+    let moved_at = l
+        .row
+        .filter(|r| r.build_id.is_some() && r.build_id == build.as_ref().map(|b| b.id))
+        .map(|r| r.updated_at);
+    let previous_full_hash = match l.row.and_then(|r| r.previous_build_id) {
+        Some(id) => store.build_by_id(id)?.map(|b| b.full_hash),
+        None => None,
+    };
+    let mut status = LabelStatus {
+        label: l.name,
+        component: l.component,
+        role: l.role,
+        build: build.as_ref().map(BuildRef::from),
+        moved_at,
+        age_seconds: moved_at.map(|t| now - t),
+        previous_full_hash,
+        candidate_label: None,
+        candidates_waiting: None,
+        newest_candidate: None,
+        aggregate: None,
+    };
+    if let Some(p) = promotion {
+        candidates(&mut status, store, cfg, trees, p, now, aggregates)?;
     }
-    let last_run = store.last_run()?.map(|r| LastRun {
+    Ok(status)
+}
+
+/// Fills in a promotion's side of its label's status: the aggregate it
+/// shows, where its candidates come from, how many wait, the newest.
+fn candidates(
+    status: &mut LabelStatus,
+    store: &Store,
+    cfg: &Config,
+    trees: &Trees,
+    p: &PromotionDef,
+    now: i64,
+    aggregates: bool,
+) -> Result<()> {
+    if aggregates {
+        status.aggregate = assess::label_candidate(store, &trees.trunk, p, None, true)?.0;
+    }
+    let a = assess::assess_as(store, cfg, p, now, aggregates)?;
+    status.candidate_label = Some(a.candidate_label.clone());
+    status.candidates_waiting = Some(a.candidates.len());
+    status.newest_candidate = a.newest().and_then(|(c, e)| candidate(c, e));
+    Ok(())
+}
+
+/// The last `run`, if any.
+fn last_run(store: &Store) -> Result<Option<LastRun>> {
+    Ok(store.last_run()?.map(|r| LastRun {
         id: r.id,
         started_at: r.started_at,
         ended_at: r.ended_at,
         seconds: r.ended_at.map(|e| e - r.started_at),
         outcome: r.outcome,
         summary: r.summary,
-    });
+    }))
+}
+
+/// The newest publication of each publish target, in config order.
+fn last_publications(store: &Store, cfg: &Config) -> Result<Vec<LastPublication>> {
     let mut publications = Vec::new();
     for t in &cfg.publish {
         if let Some(p) = store.publications(&t.name, 1)?.into_iter().next() {
@@ -287,15 +355,7 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
             });
         }
     }
-    Ok(Status {
-        release: cfg.release.clone(),
-        generated_at: now,
-        labels,
-        last_run,
-        publications,
-        warnings,
-        running: super::running::running(store, cfg, now)?,
-    })
+    Ok(publications)
 }
 
 /// The build a label's link points at; the database's record when the

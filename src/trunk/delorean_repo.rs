@@ -51,81 +51,17 @@ pub fn parse(text: &str) -> Result<Vec<RepoSection>, String> {
         }
         if raw.starts_with([' ', '\t']) {
             if let (Some(key), Some(section)) = (&continues, sections.last_mut()) {
-                let (_, value) = section
-                    .options
-                    .iter_mut()
-                    .rev()
-                    .find(|(k, _)| k == key)
-                    .expect("the continued key was recorded");
-                value.push('\n');
-                value.push_str(trimmed);
-                if key == "baseurl" {
-                    section.baseurls.extend(urls(trimmed));
-                }
+                continue_value(section, key, trimmed);
                 continue;
             }
         }
         if let Some(rest) = trimmed.strip_prefix('[') {
-            let id = rest
-                .strip_suffix(']')
-                .ok_or_else(|| format!("line {line_no}: a section header is not closed with ']'"))?
-                .trim();
-            if id.is_empty() || id.contains(['[', ']']) || id.chars().any(char::is_whitespace) {
-                return Err(format!("line {line_no}: {id:?} is not a repo id"));
-            }
-            if sections.iter().any(|s| s.id == id) {
-                return Err(format!("line {line_no}: repo [{id}] appears twice"));
-            }
-            sections.push(RepoSection {
-                id: id.to_string(),
-                name: None,
-                baseurls: Vec::new(),
-                enabled: true,
-                priority: None,
-                options: Vec::new(),
-            });
+            let section = new_section(rest, line_no, &sections)?;
+            sections.push(section);
             continues = None;
             continue;
         }
-        let Some((key, value)) = trimmed.split_once('=') else {
-            return Err(format!(
-                "line {line_no}: expected [repo-id] or key=value, found {:?}",
-                shorten(trimmed)
-            ));
-        };
-        let key = key.trim().to_ascii_lowercase();
-        let value = value.trim().to_string();
-        if key.is_empty() {
-            return Err(format!("line {line_no}: a value without a key"));
-        }
-        let Some(section) = sections.last_mut() else {
-            return Err(format!(
-                "line {line_no}: {key}= comes before any [repo-id] section"
-            ));
-        };
-        if section.options.iter().any(|(k, _)| *k == key) {
-            return Err(format!(
-                "line {line_no}: {key}= is set twice in [{}]",
-                section.id
-            ));
-        }
-        match key.as_str() {
-            "name" => section.name = Some(value.clone()),
-            "baseurl" => section.baseurls.extend(urls(&value)),
-            "enabled" => {
-                section.enabled = yum_bool(&value).ok_or_else(|| {
-                    format!("line {line_no}: enabled={value:?} is not 0/1, yes/no or true/false")
-                })?
-            }
-            "priority" => {
-                section.priority = Some(value.parse().map_err(|_| {
-                    format!("line {line_no}: priority={value:?} is not a whole number")
-                })?)
-            }
-            _ => {}
-        }
-        section.options.push((key.clone(), value));
-        continues = Some(key);
+        continues = Some(set_option(&mut sections, trimmed, line_no)?);
     }
     if sections.is_empty() {
         return Err("it has no [repo-id] section".into());
@@ -136,6 +72,110 @@ pub fn parse(text: &str) -> Result<Vec<RepoSection>, String> {
     Ok(sections)
 }
 
+/// Appends an indented line to the value of `key`, the last key set.
+fn continue_value(section: &mut RepoSection, key: &str, trimmed: &str) {
+    let (_, value) = section
+        .options
+        .iter_mut()
+        .rev()
+        .find(|(k, _)| k == key)
+        .expect("the continued key was recorded");
+    value.push('\n');
+    value.push_str(trimmed);
+    if key == "baseurl" {
+        section.baseurls.extend(urls(trimmed));
+    }
+}
+
+/// The section a `[id]` header opens (`rest` is what follows the `[`); its
+/// id must be one word, and new.
+fn new_section(
+    rest: &str,
+    line_no: usize,
+    sections: &[RepoSection],
+) -> Result<RepoSection, String> {
+    let id = rest
+        .strip_suffix(']')
+        .ok_or_else(|| format!("line {line_no}: a section header is not closed with ']'"))?
+        .trim();
+    if id.is_empty() || id.contains(['[', ']']) || id.chars().any(char::is_whitespace) {
+        return Err(format!("line {line_no}: {id:?} is not a repo id"));
+    }
+    if sections.iter().any(|s| s.id == id) {
+        return Err(format!("line {line_no}: repo [{id}] appears twice"));
+    }
+    Ok(RepoSection {
+        id: id.to_string(),
+        name: None,
+        baseurls: Vec::new(),
+        enabled: true,
+        priority: None,
+        options: Vec::new(),
+    })
+}
+
+/// Records a `key=value` line in the last section; returns the key, which
+/// an indented line may continue.
+fn set_option(
+    sections: &mut [RepoSection],
+    trimmed: &str,
+    line_no: usize,
+) -> Result<String, String> {
+    let Some((key, value)) = trimmed.split_once('=') else {
+        return Err(format!(
+            "line {line_no}: expected [repo-id] or key=value, found {:?}",
+            shorten(trimmed)
+        ));
+    };
+    let key = key.trim().to_ascii_lowercase();
+    let value = value.trim().to_string();
+    if key.is_empty() {
+        return Err(format!("line {line_no}: a value without a key"));
+    }
+    let Some(section) = sections.last_mut() else {
+        return Err(format!(
+            "line {line_no}: {key}= comes before any [repo-id] section"
+        ));
+    };
+    if section.options.iter().any(|(k, _)| *k == key) {
+        return Err(format!(
+            "line {line_no}: {key}= is set twice in [{}]",
+            section.id
+        ));
+    }
+    apply_known(section, &key, &value, line_no)?;
+    section.options.push((key.clone(), value));
+    Ok(key)
+}
+
+/// Sets the field a key yum knows stands for (`name`, `baseurl`,
+/// `enabled`, `priority`); other keys are only kept as options.
+fn apply_known(
+    section: &mut RepoSection,
+    key: &str,
+    value: &str,
+    line_no: usize,
+) -> Result<(), String> {
+    match key {
+        "name" => section.name = Some(value.to_string()),
+        "baseurl" => section.baseurls.extend(urls(value)),
+        "enabled" => {
+            section.enabled = yum_bool(value).ok_or_else(|| {
+                format!("line {line_no}: enabled={value:?} is not 0/1, yes/no or true/false")
+            })?
+        }
+        "priority" => {
+            section.priority =
+                Some(value.parse().map_err(|_| {
+                    format!("line {line_no}: priority={value:?} is not a whole number")
+                })?)
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The URLs of a `baseurl` value, separated by spaces, commas or lines.
 fn urls(value: &str) -> impl Iterator<Item = String> + '_ {
     value
         .split(|c: char| c.is_whitespace() || c == ',')
@@ -143,6 +183,7 @@ fn urls(value: &str) -> impl Iterator<Item = String> + '_ {
         .map(String::from)
 }
 
+/// A yum boolean: 1/0, yes/no, true/false, on/off, any case.
 fn yum_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "yes" | "true" | "on" => Some(true),

@@ -206,10 +206,7 @@ fn copy(
     build: &Build,
     out: &dyn Sink,
 ) -> Result<apply::Written> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let threads = crate::pool::threads().max(2);
     let bar = ProgressBar::new(out, &target.name);
     let options = Options {
         sidecars: target.sidecars.clone(),
