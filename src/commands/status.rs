@@ -120,6 +120,7 @@ pub fn render(s: &status::Status, c: Colours) -> String {
         out.push_str(label_line(l, w, c).trim_end());
         out.push('\n');
     }
+    out.push_str(&running_lines(s));
     out.push_str(&last_run_line(s, c));
     for p in &s.publications {
         out.push_str(&format!(
@@ -129,6 +130,24 @@ pub fn render(s: &status::Status, c: Colours) -> String {
             clock::short(p.published_at),
             age(s.generated_at - p.published_at)
         ));
+    }
+    out
+}
+
+/// One line per running job: "running deploy for tripleo-ci-testing on
+/// <hash> since …".
+fn running_lines(s: &status::Status) -> String {
+    let mut out = String::new();
+    for j in &s.running {
+        let line = format!(
+            "running {} for {} on {} {}",
+            j.job_id,
+            j.promotion,
+            j.full_hash,
+            j.describe(s.generated_at)
+        );
+        out.push_str(&escaped(&line));
+        out.push('\n');
     }
     out
 }

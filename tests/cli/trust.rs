@@ -694,6 +694,14 @@ fn status_the_page_and_the_metrics_show_a_running_job_where_and_how_long_it_has_
         r["timeout_at"].as_i64().unwrap(),
         r["started_at"].as_i64().unwrap() + 3 * 3600
     );
+    let text = ws.run(&["status"]);
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("running deploy for tripleo-ci-testing on "))
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    assert!(line.contains(&format!("(pid {job})")), "{line}");
+    assert!(line.contains("left before its timeout"), "{line}");
     let page = ws.path().join("status.html");
     let metrics = ws.path().join("promoter.prom");
     ws.run(&[
