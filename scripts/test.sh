@@ -19,6 +19,10 @@ need rsync || apt_install rsync
 # The status page is checked in a real browser (tests/cli/status.rs):
 # headless Chromium, Debian's package.
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
+# Jobs on Slurm run on a real single-node cluster the tests start
+# (tests/cli/slurm.rs): Debian's slurm-wlm and munge.
+{ [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && need sbatch; } \
+    || apt_install slurm-wlm munge
 
 echo "== cargo fmt --check" >&2
 cargo fmt --check

@@ -46,3 +46,14 @@ pub fn resolve_program(base: &Path, program: &str) -> PathBuf {
         p.to_path_buf()
     }
 }
+
+/// Where `program` is found on the PATH, if it is.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}

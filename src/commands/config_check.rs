@@ -5,6 +5,9 @@ use crate::error::Result;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let c = ctx.config()?;
+    if !c.missing_tools.is_empty() {
+        return Err(crate::config::ConfigErrors(c.missing_tools.clone()).into());
+    }
     if !ctx.global.quiet {
         let jobs: usize = c.jobs.iter().map(|j| j.instances().len()).sum();
         ctx.print(&format!(

@@ -138,6 +138,7 @@ mod tests {
             env: BTreeMap::new(),
             testenv: None,
             retries: 0,
+            executor: None,
             matrix: matrix
                 .iter()
                 .map(|(a, vs)| (a.to_string(), vs.iter().map(|v| v.to_string()).collect()))
@@ -181,6 +182,8 @@ mod tests {
             testenv_wait: Duration::from_secs(3600),
             hook_timeout: Duration::from_secs(1800),
             push_timeout: Duration::from_secs(7200),
+            executors: Vec::new(),
+            missing_tools: Vec::new(),
             jobs,
             promotions: Vec::new(),
             publish: Vec::new(),

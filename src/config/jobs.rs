@@ -11,7 +11,7 @@ use super::{Disabled, JobDef};
 use crate::ident::JobId;
 
 const JOB_KEYS: &[&str] = &[
-    "command", "timeout", "env", "testenv", "matrix", "disabled", "retries",
+    "command", "timeout", "env", "testenv", "matrix", "disabled", "retries", "executor",
 ];
 
 /// The most reruns of a failed job a config may ask for.
@@ -86,6 +86,9 @@ impl Reader<'_> {
             Some(v) => self.disabled(v, &name, &matrix),
             None => Vec::new(),
         };
+        let executor = body
+            .get("executor")
+            .and_then(|v| self.string(v, &key("executor")));
         let retries = match body.get("retries") {
             Some(v) => self.count(v, &key("retries"), 0, MAX_RETRIES).unwrap_or(0),
             None => 0,
@@ -99,6 +102,7 @@ impl Reader<'_> {
             matrix,
             disabled,
             retries,
+            executor,
         })
     }
 

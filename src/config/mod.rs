@@ -16,6 +16,7 @@ use std::time::Duration;
 use crate::ident::{JobId, Label};
 
 mod derive;
+mod executors;
 mod jobs;
 mod promotions;
 mod publish;
@@ -101,9 +102,37 @@ pub struct Config {
     /// How long one rsync of a publish may take before it is stopped and
     /// the publish fails (the next run tries again).
     pub push_timeout: Duration,
+    pub executors: Vec<ExecutorDef>,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,
+    /// What this host lacks for the config (Slurm's commands for a Slurm
+    /// executor): errors `config check` reports, not errors of the file.
+    pub missing_tools: Vec<ConfigError>,
+}
+
+/// Where jobs run, as `executors.<name>` configures it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorDef {
+    pub name: String,
+    pub kind: ExecutorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorKind {
+    /// A supervised process of this host.
+    Local,
+    Slurm(SlurmDef),
+}
+
+/// A Slurm executor: where its jobs are submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmDef {
+    pub partition: String,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    /// Passed to `sbatch` as they are.
+    pub sbatch_args: Vec<String>,
 }
 
 /// A job as configured (before matrix expansion).
@@ -119,6 +148,8 @@ pub struct JobDef {
     pub disabled: Vec<Disabled>,
     /// How many times a failed run is run again before its failure counts.
     pub retries: usize,
+    /// The executor that runs it (`executors.<name>`); `None`: local.
+    pub executor: Option<String>,
 }
 
 /// A matrix combination taken out, with the reason shown in `why`.

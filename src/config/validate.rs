@@ -28,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "testenv_wait",
     "hook_timeout",
     "push_timeout",
+    "executors",
     "jobs",
     "promotions",
     "publish",
@@ -91,7 +92,13 @@ impl Reader<'_> {
         let testenv_wait = duration("testenv_wait", 3600);
         let hook_timeout = duration("hook_timeout", 1800);
         let push_timeout = duration("push_timeout", 7200);
+        let executors = top
+            .get("executors")
+            .map(|v| self.executors(v))
+            .unwrap_or_default();
         let jobs = top.get("jobs").map(|v| self.jobs(v)).unwrap_or_default();
+        self.check_job_executors(&jobs, &executors);
+        let missing_tools = self.missing_tools(&executors);
         let publish = top.get("publish").map(|v| self.publish_targets(v));
         let publish = publish.unwrap_or_default();
         let promotions = match top.get("promotions") {
@@ -118,9 +125,11 @@ impl Reader<'_> {
             testenv_wait,
             hook_timeout,
             push_timeout,
+            executors,
             jobs,
             promotions,
             publish,
+            missing_tools,
         })
     }
 
@@ -197,12 +206,37 @@ fn default_parallel() -> usize {
 impl Reader<'_> {
     /// An error on the key `path`, placed at its line.
     pub(super) fn err(&mut self, path: &[&str], message: impl Into<String>) {
-        self.errors.push(ConfigError {
+        let e = self.error_at(path, message);
+        self.errors.push(e);
+    }
+
+    /// An error on the key `path`, placed at its line, not yet reported.
+    pub(super) fn error_at(&self, path: &[&str], message: impl Into<String>) -> ConfigError {
+        ConfigError {
             file: self.file.to_path_buf(),
             line: self.positions.line_of(path),
             key: path.join("."),
             message: message.into(),
-        });
+        }
+    }
+
+    /// Every job's `executor:` names an executor of the config.
+    fn check_job_executors(&mut self, jobs: &[super::JobDef], executors: &[super::ExecutorDef]) {
+        for j in jobs {
+            let Some(e) = &j.executor else { continue };
+            if e != "local" && !executors.iter().any(|x| &x.name == e) {
+                let known: Vec<&str> = executors.iter().map(|x| x.name.as_str()).collect();
+                let known = if known.is_empty() {
+                    "none is defined under executors".to_string()
+                } else {
+                    format!("defined: {}", known.join(", "))
+                };
+                self.err(
+                    &["jobs", j.name.as_str(), "executor"],
+                    format!("no executor {e:?} ({known})"),
+                );
+            }
+        }
     }
 
     /// A mapping; nothing (and no error) for an empty value.

@@ -43,7 +43,8 @@ pub fn dispatch(
         .into_iter()
         .filter(|r| r.promotion == b.promotion)
         .collect();
-    let mut slots = b.cfg.max_parallel_jobs.saturating_sub(running.len());
+    let here = running.iter().filter(|r| r.executor == exec.name()).count();
+    let mut slots = exec.slots(b.cfg.max_parallel_jobs).saturating_sub(here);
     let mut d = Dispatched::default();
     for p in planned {
         let on_it = |r: &RunningJob| r.build_id == p.build.id && r.job_id == p.instance.id.as_str();
@@ -55,7 +56,10 @@ pub fn dispatch(
             d.queued.push(p);
             continue;
         }
-        match seat(store, b, &p)? {
+        // A lease of a job that runs elsewhere has no local holder: it is
+        // given back when the executor says the job ended.
+        let local = exec.name() == "local";
+        match seat(store, b, &p, local)? {
             Seat::Wait => d.waiting.push(p),
             Seat::Ready(lease) => {
                 slots -= 1;
@@ -78,7 +82,7 @@ enum Seat {
 }
 
 /// Leases an environment of `p`'s pool, when it asks for one.
-fn seat(store: &mut Store, b: &Batch, p: &Planned) -> Result<Seat> {
+fn seat(store: &mut Store, b: &Batch, p: &Planned, local: bool) -> Result<Seat> {
     let def = b
         .cfg
         .job(&p.instance.job)
@@ -92,7 +96,7 @@ fn seat(store: &mut Store, b: &Batch, p: &Planned) -> Result<Seat> {
     );
     let holder = Holder {
         name: &holder,
-        pid: Some(std::process::id()),
+        pid: local.then(std::process::id),
         expires_at: None,
     };
     let lease = store.acquire_testenv(pool, &holder, crate::clock::now())?;
@@ -121,6 +125,7 @@ fn launch(
             build_id: p.build.id,
             log_dir: &log_dir.display().to_string(),
             testenv: lease.as_ref().map(|l| l.testenv.as_str()),
+            lease: lease.as_ref().map(|l| l.id),
             user: b.user,
         },
         crate::clock::now(),
@@ -160,7 +165,12 @@ fn start(
     on: &mut dyn FnMut(Event),
 ) -> Result<Option<i64>> {
     match exec.start(job) {
-        Ok(_) => Ok(Some(job.job_run)),
+        Ok(h) => {
+            if exec.name() != "local" || h.id.is_some() {
+                store.set_job_executor(job.job_run, exec.name(), h.id.as_deref())?;
+            }
+            Ok(Some(job.job_run))
+        }
         Err(reason) => {
             record::error(store, &job.finish, &reason)?;
             on(Event::Ended {

@@ -37,11 +37,18 @@ pub struct Handle {
     /// Its process id when it runs as a process of this host (for a local
     /// job, its supervisor's).
     pub pid: Option<u32>,
+    /// The executor's own id of it (a Slurm job id), when it has one.
+    pub id: Option<String>,
 }
 
 /// Starts and stops the processes of jobs. How a job ended is recorded by
 /// the executor's side (a local job's supervisor records it itself).
 pub trait Executor {
+    /// The executor's name, as `job_runs.executor` records it.
+    fn name(&self) -> &str;
+    /// How many jobs of one promotion it runs at once, given the config's
+    /// `max_parallel_jobs`.
+    fn slots(&self, max_parallel_jobs: usize) -> usize;
     /// Starts `job`. `Err` when it could not be started for a reason of
     /// this side (its log cannot be written, the executor cannot be
     /// reached): an error, not the job's failure, for the caller to record.
@@ -107,6 +114,14 @@ impl Supervised {
 }
 
 impl Executor for Supervised {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn slots(&self, max_parallel_jobs: usize) -> usize {
+        max_parallel_jobs
+    }
+
     fn start(&mut self, job: &Launch) -> Result<Handle, String> {
         let order = Order::new(&self.database, job.finish.clone(), &job.spec);
         let spawned = supervisor::spawn(&order)?;
@@ -116,6 +131,7 @@ impl Executor for Supervised {
         Ok(Handle {
             job_run: job.job_run,
             pid: Some(pid),
+            id: None,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod executor;
 mod launch;
 pub mod logs;
 pub mod record;
+pub mod slurm;
 pub mod supervisor;
 
 pub use dispatch::{dispatch, Dispatched};

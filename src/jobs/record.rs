@@ -160,6 +160,7 @@ pub fn unscheduled(store: &mut Store, b: &Batch, p: &Planned) -> Result<Event> {
             build_id: p.build.id,
             log_dir: "",
             testenv: None,
+            lease: None,
             user: b.user,
         },
         crate::clock::now(),

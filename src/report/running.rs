@@ -23,6 +23,10 @@ pub struct RunningJob {
     pub pid: Option<i64>,
     pub supervisor_pid: i64,
     pub testenv: Option<String>,
+    /// The executor that runs it (`local`, or an executor's name), and its
+    /// id there (a Slurm job id).
+    pub executor: String,
+    pub executor_id: Option<String>,
     /// When its timeout stops it, and how long that is from now.
     pub timeout_at: Option<i64>,
     pub seconds_left: Option<i64>,
@@ -36,16 +40,23 @@ pub fn running(store: &Store, cfg: &Config, now: i64) -> Result<Vec<RunningJob>>
         .into_iter()
         .map(|r| {
             let timeout_at = timeout(cfg, &r.job_id).map(|t| r.started_at + t);
+            let host = if r.is_local() {
+                host.clone()
+            } else {
+                format!("Slurm executor {}", r.executor)
+            };
             RunningJob {
                 job_run: r.id,
                 promotion: r.promotion,
                 job_id: r.job_id,
                 full_hash: r.full_hash,
                 started_at: r.started_at,
-                host: host.clone(),
+                host,
                 pid: r.pid,
                 supervisor_pid: r.runner_pid,
                 testenv: r.testenv,
+                executor: r.executor,
+                executor_id: r.executor_id,
                 timeout_at,
                 seconds_left: timeout_at.map(|t| (t - now).max(0)),
             }
@@ -56,9 +67,10 @@ pub fn running(store: &Store, cfg: &Config, now: i64) -> Result<Vec<RunningJob>>
 impl RunningJob {
     /// "since 10:02 (12m), on host (pid 4321), 2h 48m left".
     pub fn describe(&self, now: i64) -> String {
-        let pid = match self.pid {
-            Some(p) => format!("pid {p}"),
-            None => format!("supervisor pid {}", self.supervisor_pid),
+        let pid = match (&self.executor_id, self.pid) {
+            (Some(id), _) if self.executor != "local" => format!("Slurm job {id}"),
+            (_, Some(p)) => format!("pid {p}"),
+            _ => format!("supervisor pid {}", self.supervisor_pid),
         };
         let left = match self.seconds_left {
             Some(s) => format!(", {} left before its timeout", super::age(s)),

@@ -48,6 +48,8 @@ pub struct NewJobRun<'a> {
     pub build_id: i64,
     pub log_dir: &'a str,
     pub testenv: Option<&'a str>,
+    /// The lease it holds.
+    pub lease: Option<i64>,
     pub user: &'a str,
 }
 
@@ -89,9 +91,21 @@ pub struct RunningJob {
     /// Its supervisor's (at first, the run that recorded it).
     pub runner_pid: i64,
     pub testenv: Option<String>,
+    pub lease_id: Option<i64>,
     pub started_at: i64,
     /// Its log directory, left unpacked until it ends.
     pub log_dir: String,
+    /// The executor that runs it (`local`, or an executor's name), and
+    /// that executor's id of it (a Slurm job id).
+    pub executor: String,
+    pub executor_id: Option<String>,
+}
+
+impl RunningJob {
+    /// Whether it runs under a supervisor of this host.
+    pub fn is_local(&self) -> bool {
+        self.executor == "local"
+    }
 }
 
 /// How a job run ended, with its vote's url, for the run that waits for it.
@@ -119,10 +133,10 @@ impl Store {
             .context("failed to record the in-progress vote")?;
             let vote = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO job_runs (run_id, promotion, job_id, build_id, vote_id, runner_pid, testenv, started_at, log_dir)
-                 VALUES (:r, :p, :j, :b, :v, :rp, :te, :t, :l)",
+                "INSERT INTO job_runs (run_id, promotion, job_id, build_id, vote_id, runner_pid, testenv, lease_id, started_at, log_dir)
+                 VALUES (:r, :p, :j, :b, :v, :rp, :te, :le, :t, :l)",
                 named_params! {":r": j.run_id, ":p": j.promotion, ":j": j.job_id, ":b": j.build_id,
-                    ":v": vote, ":rp": std::process::id(), ":te": j.testenv, ":t": now, ":l": j.log_dir},
+                    ":v": vote, ":rp": std::process::id(), ":te": j.testenv, ":le": j.lease, ":t": now, ":l": j.log_dir},
             )
             .context("failed to record the job run")?;
             Ok(tx.last_insert_rowid())
@@ -192,7 +206,8 @@ impl Store {
             .conn()
             .prepare_cached(
                 "SELECT j.id, j.run_id, j.promotion, j.job_id, j.build_id, b.full_hash, j.pid,
-                        j.runner_pid, j.testenv, j.started_at, j.log_dir
+                        j.runner_pid, j.testenv, j.started_at, j.log_dir, j.lease_id,
+                        j.executor, j.executor_id
                  FROM job_runs j JOIN builds b ON b.id = j.build_id
                  WHERE j.outcome = 'running' ORDER BY j.id",
             )
@@ -211,6 +226,9 @@ impl Store {
                     testenv: r.get(8)?,
                     started_at: r.get(9)?,
                     log_dir: r.get(10)?,
+                    lease_id: r.get(11)?,
+                    executor: r.get(12)?,
+                    executor_id: r.get(13)?,
                 })
             })
             .context("failed to read running jobs")?;
@@ -227,6 +245,23 @@ impl Store {
                 (pid, id),
             )
             .context("failed to record the job's supervisor")?;
+            Ok(())
+        })
+    }
+
+    /// Records the executor that runs job run `id`, and its id there.
+    pub fn set_job_executor(
+        &mut self,
+        id: i64,
+        executor: &str,
+        executor_id: Option<&str>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE job_runs SET executor = ?1, executor_id = ?2 WHERE id = ?3",
+                (executor, executor_id, id),
+            )
+            .context("failed to record the job's executor")?;
             Ok(())
         })
     }

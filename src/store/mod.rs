@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0005_replay.sql"),
     include_str!("../../schema/0006_trust.sql"),
     include_str!("../../schema/0007_batches.sql"),
+    include_str!("../../schema/0008_executors.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -215,6 +215,7 @@ fn pass(
     // for it, instead of deciding anew on top of it.
     let mut unfinished = HashSet::new();
     if !opts.dry_run {
+        collect_remote(env, store, out)?;
         recover_jobs(env, store, out)?;
         unfinished = complete_attempts(env, store, out, tally)?;
     }
@@ -277,6 +278,85 @@ fn pass(
     Ok(pass)
 }
 
+/// Cancels a job of a Slurm executor and records it interrupted: no
+/// supervisor of this host records it.
+fn cancel_remote(env: &Env, store: &mut Store, r: &crate::store::jobs::RunningJob) -> Result<()> {
+    if let Some((name, def)) = slurm_of(env.cfg, &r.executor) {
+        let mut slurm = crate::jobs::slurm::Slurm {
+            name,
+            def,
+            release: &env.cfg.release,
+        };
+        slurm.cancel(&crate::jobs::Handle {
+            job_run: r.id,
+            pid: None,
+            id: r.executor_id.clone(),
+        });
+    }
+    let finish = crate::jobs::record::Finish::new(env.cfg, r.id, r.lease_id, Path::new(&r.log_dir));
+    crate::jobs::record::interrupted(
+        store,
+        &finish,
+        "interrupted: superseded, cancelled in Slurm",
+    )
+}
+
+/// The Slurm executor of the config named `name`.
+fn slurm_of<'a>(cfg: &'a Config, name: &str) -> Option<(&'a str, &'a crate::config::SlurmDef)> {
+    cfg.executors.iter().find_map(|e| match &e.kind {
+        crate::config::ExecutorKind::Slurm(def) if e.name == name => Some((e.name.as_str(), def)),
+        _ => None,
+    })
+}
+
+/// Records how the jobs of Slurm executors that left the queue ended: one
+/// `squeue` call for all of them, as a local job's supervisor would record
+/// its own end.
+fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
+    let remote: Vec<_> = store
+        .running_job_runs()?
+        .into_iter()
+        .filter(|r| !r.is_local() && r.executor_id.is_some())
+        .collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<(String, Duration)> = remote
+        .iter()
+        .map(|r| {
+            let timeout = env
+                .cfg
+                .jobs
+                .iter()
+                .find(|j| j.instances().iter().any(|i| i.id.as_str() == r.job_id))
+                .map_or(Duration::ZERO, |j| j.timeout);
+            (r.executor_id.clone().unwrap_or_default(), timeout)
+        })
+        .collect();
+    let states = match crate::jobs::slurm::states(&ids) {
+        Ok(s) => s,
+        Err(e) => {
+            out.log(
+                Level::Warn,
+                &format!("cannot ask Slurm where its jobs stand: {e}; the next run asks again"),
+            );
+            return Ok(());
+        }
+    };
+    for r in remote {
+        let id = r.executor_id.clone().unwrap_or_default();
+        let Some(crate::jobs::slurm::State::Ended(ended)) = states.get(&id) else {
+            continue;
+        };
+        let finish =
+            crate::jobs::record::Finish::new(env.cfg, r.id, r.lease_id, Path::new(&r.log_dir));
+        let seconds = (crate::clock::now() - r.started_at) as f64;
+        crate::jobs::record::finish(store, &finish, ended, seconds)?;
+        log_end(store, r.id, out)?;
+    }
+    Ok(())
+}
+
 /// Waits, without the lock, for one of the jobs this run started to end,
 /// or for an environment to come free; whether to pass again. Jobs that
 /// waited for an environment longer than `testenv_wait` are recorded as
@@ -290,6 +370,16 @@ fn wait(
     out: &dyn Sink,
     tally: &mut Tally,
 ) -> Result<bool> {
+    // Jobs of this run on a Slurm executor: looked at again each tick.
+    let remote = store
+        .running_job_runs()?
+        .iter()
+        .any(|r| !r.is_local() && r.run_id == Some(env.run_id));
+    if remote && exec.running() == 0 {
+        exec.wait(WAIT_TICK);
+        stop_waiting(exec)?;
+        return Ok(true);
+    }
     if exec.running() == 0 {
         if pass.waiting.is_empty() {
             return Ok(false);
@@ -318,7 +408,7 @@ fn wait(
         for id in &ended {
             log_end(store, *id, out)?;
         }
-        if !ended.is_empty() {
+        if !ended.is_empty() || remote {
             return Ok(true);
         }
     }
@@ -383,7 +473,8 @@ fn recover_jobs(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
     let origin = store.origin()?;
     let mut any = false;
     for r in store.running_job_runs()? {
-        if crate::jobs::supervisor::supervised(env.database, r.id) {
+        // A Slurm job is found by its id at each run, not by a supervisor.
+        if !r.is_local() || crate::jobs::supervisor::supervised(env.database, r.id) {
             continue;
         }
         any = true;
@@ -592,7 +683,7 @@ fn promotion(
 /// `latest_hashes_count`): their build will never be promoted here.
 fn stop_superseded(
     env: &Env,
-    store: &Store,
+    store: &mut Store,
     p: &PromotionDef,
     candidates: &HashSet<i64>,
     exec: &mut Supervised,
@@ -602,11 +693,20 @@ fn stop_superseded(
         if r.promotion != p.name.as_str() || candidates.contains(&r.build_id) {
             continue;
         }
-        if !crate::jobs::supervisor::supervised(env.database, r.id) {
-            continue;
+        if r.is_local() {
+            if !crate::jobs::supervisor::supervised(env.database, r.id) {
+                continue;
+            }
+            // Its supervisor records it interrupted.
+            let pid = u32::try_from(r.runner_pid).ok();
+            exec.cancel(&crate::jobs::Handle {
+                job_run: r.id,
+                pid,
+                id: None,
+            });
+        } else {
+            cancel_remote(env, store, &r)?;
         }
-        let pid = u32::try_from(r.runner_pid).ok();
-        exec.cancel(&crate::jobs::Handle { job_run: r.id, pid });
         out.log(
             Level::Info,
             &format!(
@@ -709,6 +809,31 @@ fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
     })
 }
 
+/// The planned jobs by the Slurm executor that runs them (`None`: this
+/// host's supervisors), in plan order.
+#[allow(clippy::type_complexity)]
+fn by_executor(
+    cfg: &Config,
+    jobs: Vec<Planned>,
+) -> Vec<(Option<(&str, &crate::config::SlurmDef)>, Vec<Planned>)> {
+    let mut out: Vec<(Option<(&str, &crate::config::SlurmDef)>, Vec<Planned>)> = Vec::new();
+    for j in jobs {
+        let slurm = cfg
+            .job(&j.instance.job)
+            .and_then(|d| d.executor.as_deref())
+            .and_then(|name| cfg.executors.iter().find(|e| e.name == name))
+            .and_then(|e| match &e.kind {
+                crate::config::ExecutorKind::Slurm(def) => Some((e.name.as_str(), def)),
+                crate::config::ExecutorKind::Local => None,
+            });
+        match out.iter_mut().find(|(k, _)| *k == slurm) {
+            Some((_, list)) => list.push(j),
+            None => out.push((slurm, vec![j])),
+        }
+    }
+    out
+}
+
 /// Starts a promotion's planned jobs, logging each as it starts; returns
 /// the ones that wait for an environment someone else holds, and the ones
 /// that wait for a slot.
@@ -724,7 +849,27 @@ fn start_jobs(
     tally: &mut Tally,
 ) -> Result<(Vec<Planned>, Vec<Planned>)> {
     let b = batch(env, p.name.as_str());
-    let d = crate::jobs::dispatch(store, &b, jobs, exec, &mut |e| log_job(out, &p.name, e))?;
+    let mut d = crate::jobs::Dispatched::default();
+    // Each executor's jobs in turn, in plan order within each.
+    for (executor, jobs) in by_executor(env.cfg, jobs) {
+        let on = &mut |e| log_job(out, &p.name, e);
+        let part = match executor {
+            Some((name, def)) => {
+                let mut slurm = crate::jobs::slurm::Slurm {
+                    name,
+                    def,
+                    release: &env.cfg.release,
+                };
+                crate::jobs::dispatch(store, &b, jobs, &mut slurm, on)?
+            }
+            None => crate::jobs::dispatch(store, &b, jobs, exec, on)?,
+        };
+        d.started.extend(part.started);
+        d.waiting.extend(part.waiting);
+        d.queued.extend(part.queued);
+        d.running.extend(part.running);
+        d.errors += part.errors;
+    }
     tally.started += d.started.len() as i64;
     tally.failed += d.errors as i64;
     // Asked to run again, a running job is not started twice: said aloud.

@@ -191,3 +191,40 @@ fn a_duplicate_key_in_a_flow_mapping_is_reported_at_the_line_of_the_duplicate() 
         "{cfg}:4: not valid YAML: jobs: duplicate entry with key \"a\""
     ));
 }
+
+#[test]
+fn config_check_reports_bad_executors_and_a_slurm_executor_without_slurm_on_the_path() {
+    let ws = Workspace::sample();
+    let cfg = ws.config().display().to_string();
+    ws.write_config(
+        "release: master\ntrunk: trunk\nexecutors:\n  hpc:\n    kind: pbs\n  local2:\n    kind: local\n    partition: x\n  nopart:\n    kind: slurm\njobs:\n  j:\n    command: [true]\n    executor: gpu\n",
+    );
+    let r = ws.run(&["config", "check"]);
+    r.code(2);
+    for needle in [
+        format!("{cfg}:5: executors.hpc.kind: unknown kind \"pbs\""),
+        format!("{cfg}:8: executors.local2.partition: unknown key"),
+        format!("{cfg}:9: executors.nopart.partition: missing"),
+        format!("{cfg}:14: jobs.j.executor: no executor \"gpu\""),
+    ] {
+        assert!(r.stderr.contains(&needle), "{needle}\n{}", r.stderr);
+    }
+    // A good config whose host has no sbatch: the other commands read it,
+    // config check says what is missing, at the executor's line.
+    ws.write_config(
+        "release: master\ntrunk: trunk\nexecutors:\n  hpc:\n    kind: slurm\n    partition: ci\n    sbatch_args: [--mem=8G]\njobs:\n  j:\n    command: [true]\n    executor: hpc\n",
+    );
+    let empty = ws.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let path = [("PATH", empty.to_str().unwrap())];
+    let r = ws.run_env(&["config", "check"], &path);
+    r.code(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "{cfg}:5: executors.hpc.kind: kind slurm needs sbatch on the PATH"
+        )),
+        "{}",
+        r.stderr
+    );
+    ws.run_env(&["status"], &path).ok();
+}

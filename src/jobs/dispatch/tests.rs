@@ -21,6 +21,14 @@ struct Fake {
 }
 
 impl Executor for Fake {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn slots(&self, max_parallel_jobs: usize) -> usize {
+        max_parallel_jobs
+    }
+
     fn start(&mut self, job: &Launch) -> std::result::Result<Handle, String> {
         if self.refuse.contains(&job.job_id) {
             return Err("the executor cannot be reached".into());
@@ -32,6 +40,7 @@ impl Executor for Fake {
         Ok(Handle {
             job_run: job.job_run,
             pid: None,
+            id: None,
         })
     }
 

@@ -13,6 +13,7 @@ fn job<'a>(run_id: i64, job_id: &'a str, build_id: i64) -> NewJobRun<'a> {
         build_id,
         log_dir: "logs/b/job-run1",
         testenv: None,
+        lease: None,
         user: "tester",
     }
 }
