@@ -19,6 +19,11 @@ need rsync || apt_install rsync
 # The status page is checked in a real browser (tests/cli/status.rs):
 # headless Chromium, Debian's package.
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || apt_install chromium
+# A published repo is read by a real client: packages built with rpmbuild,
+# metadata by createrepo_c, listed by dnf (tests/cli/publish.rs).
+need rpmbuild || apt_install rpm
+need createrepo_c || apt_install createrepo-c
+need dnf || apt_install dnf dnf-plugins-core
 # Jobs on Slurm run on a real single-node cluster the tests start
 # (tests/cli/slurm.rs): Debian's slurm-wlm and munge.
 { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && need sbatch; } \

@@ -5,6 +5,9 @@ use crate::error::Result;
 
 pub fn run(ctx: &Ctx) -> Result<u8> {
     let c = ctx.config()?;
+    for w in &c.warnings {
+        ctx.log(super::Level::Warn, &w.to_string());
+    }
     if !c.missing_tools.is_empty() {
         return Err(crate::config::ConfigErrors(c.missing_tools.clone()).into());
     }

@@ -184,6 +184,7 @@ mod tests {
             push_timeout: Duration::from_secs(7200),
             executors: Vec::new(),
             missing_tools: Vec::new(),
+            warnings: Vec::new(),
             jobs,
             promotions: Vec::new(),
             publish: Vec::new(),

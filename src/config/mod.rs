@@ -109,6 +109,8 @@ pub struct Config {
     /// What this host lacks for the config (Slurm's commands for a Slurm
     /// executor): errors `config check` reports, not errors of the file.
     pub missing_tools: Vec<ConfigError>,
+    /// What is allowed but likely wrong: `config check` warns.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// Where jobs run, as `executors.<name>` configures it.
@@ -204,6 +206,9 @@ pub struct PublishTarget {
     pub dest: String,
     pub sidecars: Vec<Sidecar>,
     pub keep: usize,
+    /// The tree's public URL: every `baseurl` of a published
+    /// `delorean.repo` is rewritten to it.
+    pub url: Option<String>,
 }
 
 /// Whether a publish `dest` names a remote tree (`host:path`,

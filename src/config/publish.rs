@@ -9,7 +9,7 @@ use serde_yaml::{Mapping, Value};
 use super::validate::Reader;
 use super::{is_remote_dest, PublishTarget, Sidecar, Source};
 
-const PUBLISH_KEYS: &[&str] = &["source", "dest", "sidecars", "keep"];
+const PUBLISH_KEYS: &[&str] = &["source", "dest", "sidecars", "keep", "url"];
 
 /// Where a target publishes, as compared with the others.
 enum Dest<'t> {
@@ -69,12 +69,31 @@ impl Reader<'_> {
             Some(v) => self.count(v, &key("keep"), 1, 1000).unwrap_or(3),
             None => 3,
         };
+        let url = body.get("url").and_then(|v| self.string(v, &key("url")));
+        if let Some(u) = &url {
+            let scheme = ["http://", "https://", "file://"]
+                .iter()
+                .any(|s| u.starts_with(s));
+            if !scheme || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.err(
+                    &key("url"),
+                    format!("{u:?} is not a URL a repo file can point at (http://, https:// or file://, no spaces)"),
+                );
+            }
+        } else if source == Source::Trunk {
+            let w = self.error_at(
+                &["publish", name.as_str(), "source"],
+                "a trunk target without url: publishes delorean.repo as the builder wrote it, so its users download from the trunk, not from this tree; give the tree's public URL as url:",
+            );
+            self.warnings.push(w);
+        }
         PublishTarget {
             name,
             source,
             dest,
             sidecars,
             keep,
+            url: url.map(|u| u.trim_end_matches('/').to_string()),
         }
     }
 

@@ -41,6 +41,7 @@ pub(super) fn config(path: &Path, raw: &Raw, base: &Path) -> Result<Config, Conf
         file: path,
         positions: &raw.positions,
         errors: Vec::new(),
+        warnings: Vec::new(),
     };
     let cfg = r.config(&raw.doc, base);
     if r.errors.is_empty() {
@@ -56,6 +57,8 @@ pub(super) struct Reader<'a> {
     file: &'a Path,
     positions: &'a Positions,
     errors: Vec<ConfigError>,
+    /// What is allowed but likely wrong.
+    pub(super) warnings: Vec<ConfigError>,
 }
 
 /// The top-level paths, from `base` and the defaults.
@@ -130,6 +133,7 @@ impl Reader<'_> {
             promotions,
             publish,
             missing_tools,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 

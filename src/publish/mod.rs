@@ -23,6 +23,7 @@ use crate::terminal::escaped_path;
 
 pub mod apply;
 pub mod remote;
+pub mod repo_file;
 pub mod retention;
 pub mod verify;
 

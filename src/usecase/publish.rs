@@ -98,7 +98,18 @@ pub fn publish_target(
 ) -> Result<Published> {
     let started = Instant::now();
     let started_at = crate::clock::now();
-    let entries = entries(cfg, target, build)?;
+    let mut entries = entries(cfg, target, build)?;
+    // The repo file points at this tree, not at the trunk it came from.
+    let scratch = tempfile::tempdir()
+        .map_err(|e| Error::io("failed to make a scratch directory for the repo file", e))?;
+    if let (Some(url), Source::Trunk) = (&target.url, target.source) {
+        crate::publish::repo_file::point_at(&mut entries, url, scratch.path()).map_err(|e| {
+            Error::Failed(format!(
+                "cannot point the repo file of {} at {url}: {e}; {} was left as it was",
+                build.full_hash, target.dest
+            ))
+        })?;
+    }
     let is_remote = remote::is_remote(&target.dest);
     let local_dest = local_dest(cfg, store, target)?;
     // The version the remote shows before this publish, by name (a rebuilt

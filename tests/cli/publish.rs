@@ -879,3 +879,127 @@ fn verify_reports_symlinks_and_fifos_as_such_without_opening_them() {
         r.stdout
     );
 }
+
+/// A real RPM, built with rpmbuild: what a real client can install.
+fn real_rpm(dir: &Path) -> PathBuf {
+    let top = dir.join("rpmbuild");
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    std::fs::write(
+        top.join("SPECS/sample.spec"),
+        "Name: promoter-sample\nVersion: 1.0\nRelease: 1\nSummary: A package the tests publish\nLicense: MIT\nBuildArch: noarch\n%description\nA package the tests publish.\n%files\n",
+    )
+    .unwrap();
+    let out = Command::new("rpmbuild")
+        .args(["-bb", "--quiet", "--define"])
+        .arg(format!("_topdir {}", top.display()))
+        .arg(top.join("SPECS/sample.spec"))
+        .output()
+        .expect("rpmbuild is installed: scripts/test.sh installs rpm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    top.join("RPMS/noarch/promoter-sample-1.0-1.noarch.rpm")
+}
+
+#[test]
+fn a_published_repo_file_points_at_its_tree_and_dnf_lists_the_builds_packages_from_it() {
+    let ws = Workspace::sample();
+    let dest = repo_dest(&ws);
+    let url = format!("file://{}", dest.display());
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: images
+publish:
+  tested-repo:
+    source: trunk
+    dest: buildlogs/centos/7/cloud/x86_64/rdo-trunk-master-tested
+    url: {url}/
+"
+    ));
+    ws.run(&["import"]).ok();
+    let (dir, full) = consistent(&ws, 0);
+    // The hash directory holds a real package and real repo metadata.
+    let hash_dir = ws.trunk().join(&dir);
+    std::fs::copy(
+        real_rpm(ws.path()),
+        hash_dir.join("promoter-sample-1.0-1.noarch.rpm"),
+    )
+    .unwrap();
+    let made = Command::new("createrepo_c")
+        .args(["-q", "--update"])
+        .arg(&hash_dir)
+        .output()
+        .expect("createrepo_c is installed: scripts/test.sh installs createrepo-c");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let before = std::fs::read_to_string(hash_dir.join("delorean.repo")).unwrap();
+    assert!(before.contains("baseurl=https://trunk.rdoproject.org/"));
+    ws.run(&["publish", "--target", "tested-repo", "--hash", &full])
+        .ok();
+    let repo = std::fs::read_to_string(dest.join("delorean.repo")).unwrap();
+    let baseurls: Vec<&str> = repo.lines().filter(|l| l.starts_with("baseurl=")).collect();
+    assert_eq!(baseurls, [format!("baseurl={url}").as_str()], "{repo}");
+    assert_eq!(
+        std::fs::read_to_string(hash_dir.join("delorean.repo")).unwrap(),
+        before,
+        "the trunk's own file is left as the builder wrote it"
+    );
+    let check = sh(&dest, "sha256sum -c --quiet SHA256SUMS");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    // A real client, given only the published repo file, finds the
+    // build's package in the published tree.
+    let client = ws.path().join("client");
+    std::fs::create_dir_all(client.join("repos.d")).unwrap();
+    std::fs::copy(
+        dest.join("delorean.repo"),
+        client.join("repos.d/delorean.repo"),
+    )
+    .unwrap();
+    let out = Command::new("dnf")
+        .arg("-q")
+        .arg(format!("--installroot={}", client.join("root").display()))
+        .arg(format!(
+            "--setopt=reposdir={}",
+            client.join("repos.d").display()
+        ))
+        .arg(format!(
+            "--setopt=cachedir={}",
+            client.join("cache").display()
+        ))
+        .args(["--releasever=9", "--disablerepo=*", "--enablerepo=delorean"])
+        .args([
+            "repoquery",
+            "--available",
+            "--qf",
+            "%{name}-%{version}-%{release}",
+        ])
+        .output()
+        .expect("dnf is installed: scripts/test.sh installs dnf");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.lines().any(|l| l == "promoter-sample-1.0-1"),
+        "dnf listed {listed:?}; {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without url:, config check warns that users would download from the trunk.
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    ws.write_config(&cfg.replace(&format!("    url: {url}/\n"), ""));
+    let r = ws.run(&["config", "check"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("publish.tested-repo.source: a trunk target without url:"),
+        "{}",
+        r.stderr
+    );
+}
