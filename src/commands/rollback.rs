@@ -49,6 +49,25 @@ pub fn run(ctx: &Ctx, a: cli::Rollback) -> Result<u8> {
         &promote::Request::one(&label, &target, actor),
     )?;
     report(ctx, &trees, &label, &target, &current, outcome)?;
+    drop(_lock);
+    // The trees this promotion publishes to stop serving the build it took
+    // back now, not at some later run.
+    let cfg = ctx.config()?;
+    let targets = cfg
+        .promotion(label.as_str())
+        .map(|p| p.publish.clone())
+        .unwrap_or_default();
+    if targets.is_empty() {
+        return Ok(0);
+    }
+    let failed =
+        crate::usecase::publish::republish(cfg, &mut store, &ctx.db_path()?, &user, ctx, &targets)?;
+    if failed > 0 {
+        return Err(Error::Failed(format!(
+            "rolled {label} back to {}, but {failed} of its publish targets could not be published again; the next run tries again",
+            target.full_hash
+        )));
+    }
     Ok(0)
 }
 

@@ -322,6 +322,36 @@ pub fn publish_pending(
     dry_run: bool,
 ) -> Result<usize> {
     let plan = pending(cfg, store)?;
+    publish_plan(cfg, store, database, user, out, dry_run, plan)
+}
+
+/// Publishes what is pending for the targets named `targets` only: what a
+/// rollback does for the targets of the promotion it took back, so that
+/// none serves the build it took back.
+pub fn republish(
+    cfg: &Config,
+    store: &mut Store,
+    database: &std::path::Path,
+    user: &str,
+    out: &dyn Sink,
+    targets: &[String],
+) -> Result<usize> {
+    let mut plan = pending(cfg, store)?;
+    plan.retain(|(t, _)| targets.contains(&t.name));
+    publish_plan(cfg, store, database, user, out, false, plan)
+}
+
+/// Publishes (or, for a dry run, prints) each of `plan` under its
+/// target's own lock; how many could not finish.
+fn publish_plan(
+    cfg: &Config,
+    store: &mut Store,
+    database: &std::path::Path,
+    user: &str,
+    out: &dyn Sink,
+    dry_run: bool,
+    plan: Vec<(&PublishTarget, Build)>,
+) -> Result<usize> {
     if dry_run {
         for (target, build) in &plan {
             out.print(&format!(

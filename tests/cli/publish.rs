@@ -1003,3 +1003,49 @@ publish:
         r.stderr
     );
 }
+
+#[test]
+fn a_rollback_republishes_the_targets_of_the_promotion_it_took_back() {
+    let ws = published();
+    let (old_dir, old) = consistent(&ws, 1);
+    let (_, new) = consistent(&ws, 0);
+    let (commit, distro) = hashes_of(&old_dir);
+    ws.repo_promote(&commit, &distro, "current-tripleo").ok();
+    ws.run(&["run", "--wait"]).ok();
+    let shown = |dest: &Path| {
+        std::fs::read_link(dest)
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    assert_eq!(
+        shown(&repo_dest(&ws)),
+        new,
+        "the run published the new build"
+    );
+    assert_eq!(shown(&images_dest(&ws)), new);
+    let r = ws.run(&[
+        "rollback",
+        "--promotion",
+        "current-tripleo",
+        "--reason",
+        "broke CI",
+    ]);
+    r.ok();
+    assert!(
+        r.stdout.contains(&format!("back from {new} to {old}")),
+        "{}",
+        r.stdout
+    );
+    // Before it returned, both trees went back too.
+    assert_eq!(shown(&repo_dest(&ws)), old, "{}", r.stderr);
+    assert_eq!(shown(&images_dest(&ws)), old);
+    let check = sh(&repo_dest(&ws), "sha256sum -c --quiet SHA256SUMS");
+    assert!(check.status.success());
+    let published: i64 = ws.sql(&format!(
+        "SELECT count(*) FROM publications WHERE full_hash = '{old}'"
+    ));
+    assert_eq!(published, 2, "recorded for both targets");
+}
