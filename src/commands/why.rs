@@ -140,6 +140,14 @@ fn explain(
     e.candidate_rank = assessment.candidates.iter().position(|x| x.id() == c.id());
     (e.passed, e.required) = evaluation.counts();
     (e.verdict, e.summary) = verdict(p, &c, &evaluation, on_label_id, e.candidates);
+    // Votes that qualify it do not move images that fail their checksums.
+    if let (Verdict::Promotable, Some(b)) = (e.verdict, c.build()) {
+        let rule = cfg.images_rule(p);
+        if let Some(reason) = promote::images::blocked(store, &trees.images, b, &rule)? {
+            e.verdict = Verdict::Blocked;
+            e.summary = format!("{} is blocked: its images: {reason}", b.full_hash);
+        }
+    }
     if let Some(b) = c.build() {
         (e.errors, e.log_tails) = job_runs(store, b, &evaluation)?;
         e.running = crate::report::running::running(store, cfg, now)?

@@ -69,6 +69,34 @@ impl JobDef {
 }
 
 impl Config {
+    /// What `promotion` asks of its build's images: the files of the
+    /// top-level and its own `images_required`; and whether a build without
+    /// an image directory is blocked: yes for an images promotion (one that
+    /// publishes an images target, or requires image files), unless it
+    /// says `images: optional`; `images: required` makes any promotion one.
+    pub fn images_rule(&self, promotion: &PromotionDef) -> super::ImagesRule {
+        let mut files = self.images_required.clone();
+        for f in &promotion.images_required {
+            if !files.contains(f) {
+                files.push(f.clone());
+            }
+        }
+        let publishes_images = promotion.publish.iter().any(|t| {
+            self.publish
+                .iter()
+                .any(|p| &p.name == t && p.source == super::Source::Images)
+        });
+        let dir_required = match promotion.images {
+            Some(super::Images::Required) => true,
+            Some(super::Images::Optional) => false,
+            None => publishes_images || !files.is_empty(),
+        };
+        super::ImagesRule {
+            dir_required,
+            files,
+        }
+    }
+
     /// The criteria of a promotion with matrix jobs expanded and disabled
     /// combinations marked, in the order written.
     pub fn required_jobs(&self, promotion: &PromotionDef) -> Vec<Requirement> {
@@ -183,6 +211,7 @@ mod tests {
             hook_timeout: Duration::from_secs(1800),
             push_timeout: Duration::from_secs(7200),
             executors: Vec::new(),
+            images_required: Vec::new(),
             missing_tools: Vec::new(),
             warnings: Vec::new(),
             jobs,
@@ -203,6 +232,8 @@ mod tests {
                 .collect(),
             publish: Vec::new(),
             hooks: Vec::new(),
+            images: None,
+            images_required: Vec::new(),
         }
     }
 

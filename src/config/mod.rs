@@ -103,6 +103,8 @@ pub struct Config {
     /// the publish fails (the next run tries again).
     pub push_timeout: Duration,
     pub executors: Vec<ExecutorDef>,
+    /// Image files every build's image directory must hold.
+    pub images_required: Vec<String>,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,
@@ -185,6 +187,28 @@ pub struct PromotionDef {
     pub alternative_criteria: BTreeMap<JobId, Vec<JobId>>,
     pub publish: Vec<String>,
     pub hooks: Vec<Vec<String>>,
+    /// Whether a build without an image directory may be promoted
+    /// (`images:`); unset, see [`Config::images_rule`].
+    pub images: Option<Images>,
+    /// Image files a build's image directory must hold, besides the
+    /// top-level `images_required`.
+    pub images_required: Vec<String>,
+}
+
+/// Whether a promotion needs its build's image directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Images {
+    Required,
+    Optional,
+}
+
+/// What a promotion asks of its build's images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagesRule {
+    /// A build without an image directory is blocked.
+    pub dir_required: bool,
+    /// Files the image directory must hold.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

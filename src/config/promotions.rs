@@ -17,6 +17,8 @@ const PROMOTION_KEYS: &[&str] = &[
     "alternative_criteria",
     "publish",
     "hooks",
+    "images",
+    "images_required",
 ];
 
 /// What a promotion is checked against: the rest of the config, and the
@@ -94,6 +96,25 @@ impl Reader<'_> {
             cx.targets.iter().any(|t| t.name == n)
         });
         let hooks = self.hooks(name, body.get("hooks"));
+        let images = match body.get("images") {
+            None => None,
+            Some(v) => match self.string(v, &["promotions", name, "images"]).as_deref() {
+                Some("required") => Some(super::Images::Required),
+                Some("optional") => Some(super::Images::Optional),
+                Some(other) => {
+                    self.err(
+                        &["promotions", name, "images"],
+                        format!("{other:?}: expected required or optional"),
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let images_required = match body.get("images_required") {
+            Some(v) => self.file_names(v, &["promotions", name, "images_required"]),
+            None => Vec::new(),
+        };
         Some(PromotionDef {
             name: label,
             candidate_label: candidate?,
@@ -102,7 +123,25 @@ impl Reader<'_> {
             alternative_criteria,
             publish,
             hooks,
+            images,
+            images_required,
         })
+    }
+
+    /// A list of file names (an image directory's files): no `/`, no `..`.
+    pub(super) fn file_names(&mut self, v: &Value, path: &[&str]) -> Vec<String> {
+        let names = self.string_list(v, path);
+        for n in &names {
+            if n.is_empty()
+                || n.contains('/')
+                || n == "."
+                || n == ".."
+                || n.chars().any(char::is_control)
+            {
+                self.err(path, format!("{n:?} is not a file name"));
+            }
+        }
+        names
     }
 
     /// The candidate label, which an earlier promotion or the builder

@@ -29,6 +29,7 @@ const TOP_KEYS: &[&str] = &[
     "hook_timeout",
     "push_timeout",
     "executors",
+    "images_required",
     "jobs",
     "promotions",
     "publish",
@@ -99,6 +100,10 @@ impl Reader<'_> {
             .get("executors")
             .map(|v| self.executors(v))
             .unwrap_or_default();
+        let images_required = match top.get("images_required") {
+            Some(v) => self.file_names(v, &["images_required"]),
+            None => Vec::new(),
+        };
         let jobs = top.get("jobs").map(|v| self.jobs(v)).unwrap_or_default();
         self.check_job_executors(&jobs, &executors);
         let missing_tools = self.missing_tools(&executors);
@@ -129,6 +134,7 @@ impl Reader<'_> {
             hook_timeout,
             push_timeout,
             executors,
+            images_required,
             jobs,
             promotions,
             publish,

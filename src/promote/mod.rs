@@ -19,6 +19,7 @@ use crate::store::Store;
 mod aggregate;
 mod check;
 mod hooks;
+pub mod images;
 mod links;
 mod steps;
 
@@ -129,6 +130,23 @@ pub fn promote(store: &mut Store, c: &Carry, r: &Request) -> Result<Outcome> {
     };
     if unchanged {
         return Ok(Outcome::Unchanged);
+    }
+    // Images that do not match their builder's checksums never move, by
+    // any command; nothing is recorded.
+    let rule = match c.cfg.promotion(r.label.as_str()) {
+        Some(p) => c.cfg.images_rule(p),
+        None => crate::config::ImagesRule {
+            dir_required: false,
+            files: Vec::new(),
+        },
+    };
+    for b in r.builds {
+        if let Some(reason) = images::blocked(store, &c.trees.images, b, &rule)? {
+            return Err(Error::Refused(format!(
+                "build {} cannot be promoted to {}: {reason}",
+                b.full_hash, r.label
+            )));
+        }
     }
     let (previous, image) = match &r.found {
         Some((t, i)) if component.is_none() => (t.clone(), i.clone()),

@@ -407,7 +407,14 @@ fn write_version(
         index: prev_index,
     };
     let data = data_entries(plan, &opts.sidecars);
-    let done = write_data(&data, dir, &prev, opts, progress)?;
+    // The builder's md5 sidecars are checked against the published bytes,
+    // so those bytes are md5-summed whenever there is one.
+    let want_md5 = opts.sidecars.contains(&Sidecar::Md5)
+        || plan
+            .iter()
+            .any(|e| e.rel.extension().is_some_and(|x| x == "md5"));
+    let done = write_data(&data, dir, &prev, opts, want_md5, progress)?;
+    check_builder_sidecars(plan, &done)?;
     let sidecars = write_sidecars(&done, dir, &opts.sidecars)?;
     let index = index_text(&done);
     let mut all: Vec<&Done> = done.iter().chain(&sidecars).collect();
@@ -442,9 +449,9 @@ fn write_data(
     dir: &Path,
     prev: &Previous,
     opts: &Options,
+    want_md5: bool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> io::Result<Vec<Done>> {
-    let want_md5 = opts.sidecars.contains(&Sidecar::Md5);
     let total = Progress {
         files_total: data.len() as u64,
         bytes_total: data.iter().map(|e| e.size).sum(),
@@ -468,6 +475,48 @@ fn write_data(
             Ok(d)
         },
     )
+}
+
+/// Refuses the version when a sidecar its builder wrote (`X.md5`,
+/// `X.sha256`) does not match the published bytes of `X`: no sidecar is
+/// ever made anew over bytes that fail their builder's checksum.
+fn check_builder_sidecars(plan: &[Entry], done: &[Done]) -> io::Result<()> {
+    for e in plan {
+        let Some(ext) = e.rel.extension().and_then(|x| x.to_str()) else {
+            continue;
+        };
+        if ext != "md5" && ext != "sha256" {
+            continue;
+        }
+        let base = e.rel.with_extension("");
+        let Some(d) = done.iter().find(|d| Path::new(&d.rel) == base) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&e.src).unwrap_or_default();
+        let expected = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let found = if ext == "md5" {
+            d.md5.clone().unwrap_or_default()
+        } else {
+            d.sha256.clone()
+        };
+        if expected != found {
+            return Err(io::Error::other(format!(
+                "{}: {ext} expected {} (its builder's {}), found {found}; nothing was published",
+                base.display(),
+                if expected.is_empty() {
+                    "(nothing)"
+                } else {
+                    &expected
+                },
+                e.rel.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the sidecars asked for beside each data file, from the checksums

@@ -760,7 +760,7 @@ pub fn plan(env: &Env, store: &Store, p: &PromotionDef, rerun: &[String]) -> Res
             rerun,
         )?
     };
-    let next = next(env, &a)?;
+    let next = next(env, store, p, &a)?;
     let candidates = a
         .candidates
         .iter()
@@ -774,7 +774,12 @@ pub fn plan(env: &Env, store: &Store, p: &PromotionDef, rerun: &[String]) -> Res
 }
 
 /// What a promotion would do next on its assessment.
-fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
+fn next(
+    env: &Env,
+    store: &Store,
+    p: &PromotionDef,
+    a: &assess::Assessment<Candidate>,
+) -> Result<Next> {
     let Some(chosen) = a.promoted() else {
         return Ok(match a.newest() {
             Some((c, e)) => Next::Blocked {
@@ -801,6 +806,13 @@ fn next(env: &Env, a: &assess::Assessment<Candidate>) -> Result<Next> {
     if let Err(e) = promote::check_promotable(env.trees, build) {
         return Ok(Next::NotPromotable {
             reason: e.to_string(),
+        });
+    }
+    let rule = env.cfg.images_rule(p);
+    if let Some(reason) = promote::images::blocked(store, &env.trees.images, build, &rule)? {
+        return Ok(Next::Blocked {
+            what: build.full_hash.to_string(),
+            summary: format!("its images: {reason}"),
         });
     }
     Ok(Next::Promote {

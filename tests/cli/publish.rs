@@ -550,8 +550,7 @@ fn republishing_a_build_whose_files_changed_publishes_the_new_files() {
         .ok();
     let dest = images_dest(&ws);
     // The image is rebuilt (run --rerun build-images), same build.
-    let image = ws.images().join(&full).join("overcloud-full.tar");
-    std::fs::write(&image, "rebuilt image\n").unwrap();
+    rebuild_image(&ws.images().join(&full));
     ws.run(&["publish", "--target", "images", "--hash", &full])
         .ok();
     assert_eq!(
@@ -586,17 +585,21 @@ fn version_names(versions: &Path) -> Vec<String> {
 /// Publishes A, rebuilds A's image and publishes it again (version `A.2`),
 /// then publishes B: the steps of the retention regression, for any target
 /// `target` whose source is the image tree. Returns (A, B).
+/// The image builder runs again: a new overcloud-full.tar, and the .md5
+/// it writes beside it.
+fn rebuild_image(dir: &Path) {
+    std::fs::write(dir.join("overcloud-full.tar"), "rebuilt image\n").unwrap();
+    let md5 = sh(dir, "md5sum overcloud-full.tar");
+    std::fs::write(dir.join("overcloud-full.tar.md5"), md5.stdout).unwrap();
+}
+
 fn publish_rebuilt_then_other(ws: &Workspace, target: &str) -> (String, String) {
     let (dir_a, a) = consistent(ws, 1);
     let (_, b) = consistent(ws, 0);
     let (c, d) = hashes_of(&dir_a);
     ws.repo_promote(&c, &d, "current-tripleo").ok();
     ws.run(&["publish", "--target", target, "--hash", &a]).ok();
-    std::fs::write(
-        ws.images().join(&a).join("overcloud-full.tar"),
-        "rebuilt image\n",
-    )
-    .unwrap();
+    rebuild_image(&ws.images().join(&a));
     ws.run(&["publish", "--target", target, "--hash", &a]).ok();
     ws.run(&["publish", "--target", target, "--hash", &b]).ok();
     (a, b)
@@ -1048,4 +1051,91 @@ fn a_rollback_republishes_the_targets_of_the_promotion_it_took_back() {
         "SELECT count(*) FROM publications WHERE full_hash = '{old}'"
     ));
     assert_eq!(published, 2, "recorded for both targets");
+}
+
+#[test]
+fn a_corrupted_image_blocks_its_build_nothing_moves_and_nothing_is_published() {
+    let ws = published();
+    let (dir, full) = consistent(&ws, 0);
+    let image = ws.images().join(&full).join("overcloud-full.tar");
+    let expected = std::fs::read_to_string(ws.images().join(&full).join("overcloud-full.tar.md5"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    // Corrupted after its builder wrote the .md5.
+    let mut bytes = std::fs::read(&image).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&image, &bytes).unwrap();
+    let found =
+        String::from_utf8(sh(image.parent().unwrap(), "md5sum overcloud-full.tar").stdout).unwrap();
+    let found = found.split_whitespace().next().unwrap();
+    let r = ws.run(&["run", "--wait"]);
+    r.ok();
+    assert!(ws.link("trunk/current-tripleo").is_none(), "{}", r.stderr);
+    assert!(ws.link("images/current-tripleo").is_none());
+    assert!(!repo_dest(&ws).exists() && !images_dest(&ws).exists());
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    let first = why.stdout.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("current-tripleo: {full} is blocked: its images: image overcloud-full.tar: md5 expected {expected} (its overcloud-full.tar.md5), found {found}")
+    );
+    // By hand neither: repo-promote is refused, publish fails, nothing written.
+    let (commit, distro) = hashes_of(&dir);
+    ws.repo_promote(&commit, &distro, "current-tripleo")
+        .code(4)
+        .error_says("image overcloud-full.tar: md5 expected");
+    assert!(ws.link("trunk/current-tripleo").is_none());
+    let r = ws.run(&["publish", "--target", "images", "--hash", &full]);
+    r.code(1);
+    assert!(
+        r.stderr
+            .contains("caused by: overcloud-full.tar: md5 expected"),
+        "{}",
+        r.stderr
+    );
+    assert!(!images_dest(&ws).exists());
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), 0);
+}
+
+#[test]
+fn a_missing_required_image_blocks_and_an_images_promotion_needs_an_image_directory_unless_optional(
+) {
+    let ws = published();
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    ws.write_config(&cfg.replace(
+        "trunk: trunk\n",
+        "trunk: trunk\nimages_required: [undercloud.qcow2]\n",
+    ));
+    let (_, full) = consistent(&ws, 0);
+    ws.run(&["run", "--wait"]).ok();
+    assert!(ws.link("trunk/current-tripleo").is_none());
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    assert!(
+        why.stdout.starts_with(&format!(
+            "current-tripleo: {full} is blocked: its images: its image directory lacks undercloud.qcow2"
+        )),
+        "{}",
+        why.stdout
+    );
+    // A build without an image directory: blocked for a promotion that
+    // publishes images, unless it says images: optional.
+    ws.write_config(&cfg);
+    std::fs::remove_dir_all(ws.images().join(&full)).unwrap();
+    ws.run(&["run", "--wait"]).ok();
+    assert!(ws.link("trunk/current-tripleo").is_none());
+    let why = ws.run(&["why", "--promotion", "current-tripleo"]);
+    assert!(
+        why.stdout.contains("it has no image directory"),
+        "{}",
+        why.stdout
+    );
+    ws.write_config(&cfg.replace(
+        "    publish: [tested-repo, images]\n",
+        "    publish: [tested-repo]\n    images: optional\n",
+    ));
+    ws.run(&["run", "--wait"]).ok();
+    assert!(ws.link("trunk/current-tripleo").is_some());
 }
