@@ -478,8 +478,11 @@ pub struct Publish {
 
 #[derive(Debug, Args)]
 pub struct Verify {
-    /// The published tree (a target's dest, or a copy of it)
+    /// The published tree (a target's dest, or a copy of it); with --remote, a remote dest
     pub dir: PathBuf,
+    /// DIR is a remote tree (host:path, rsync://host/module/path): what it serves is fetched with rsync and checked
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -52,7 +52,13 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
 
 pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
     let threads = crate::pool::threads().max(2);
-    let report = verify::verify(&a.dir, threads).map_err(|e| match e.kind() {
+    // A remote tree is fetched as it is served, then checked here.
+    let fetched = match a.remote {
+        true => Some(fetch_remote(ctx, &a.dir)?),
+        false => None,
+    };
+    let dir = fetched.as_ref().map_or(a.dir.as_path(), |t| t.path());
+    let report = verify::verify(dir, threads).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound(e.to_string()),
         _ => Error::io(format!("failed to verify {}", a.dir.display()), e),
     })?;
@@ -93,4 +99,29 @@ pub fn verify(ctx: &Ctx, a: cli::Verify) -> Result<u8> {
     } else {
         crate::error::exit::FAILED
     })
+}
+
+/// What the remote tree `dest` serves, fetched into a temporary directory
+/// with rsync (bounded by `push_timeout` when a config is at hand).
+fn fetch_remote(ctx: &Ctx, dest: &std::path::Path) -> Result<tempfile::TempDir> {
+    let text = dest.to_string_lossy();
+    if !crate::publish::remote::is_remote(&text) {
+        return Err(Error::Invalid(format!(
+            "{text:?} is not a remote tree: give host:path or rsync://host/module/path"
+        )));
+    }
+    let limits = match ctx.config() {
+        Ok(cfg) => crate::publish::remote::Limits {
+            timeout: cfg.push_timeout,
+            grace: cfg.kill_grace,
+        },
+        Err(_) => crate::publish::remote::Limits {
+            timeout: std::time::Duration::from_secs(7200),
+            grace: std::time::Duration::from_secs(10),
+        },
+    };
+    let into =
+        tempfile::tempdir().map_err(|e| Error::io("failed to make a scratch directory", e))?;
+    crate::publish::remote::fetch(&text, into.path(), limits).map_err(Error::Failed)?;
+    Ok(into)
 }

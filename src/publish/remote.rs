@@ -85,6 +85,25 @@ pub fn push(
     rsync(scratch.path(), switch, "switch the link", limits)
 }
 
+/// Fetches what the remote `dest` serves now (its link followed: the
+/// version it shows) into `into`, for `verify --remote` to check against
+/// its own `SHA256SUMS`.
+pub fn fetch(dest: &str, into: &Path, limits: Limits) -> Result<(), String> {
+    let args = vec![
+        "-r".to_string(),
+        "--copy-links".to_string(),
+        "--times".to_string(),
+        format!("{}/", dest.trim_end_matches('/')),
+        format!("{}/", into.display()),
+    ];
+    rsync(
+        scratch()?.path(),
+        args,
+        "fetch what the remote serves",
+        limits,
+    )
+}
+
 /// Removes from the remote the versions the local staging no longer has
 /// (retention ran there): one `rsync --dirs --delete` of the versions
 /// directory, which leaves the versions that stay untouched.

@@ -540,6 +540,29 @@ publish:
     want.sort();
     assert_eq!(left, want, "the current version and the one before it stay");
     ws.run(&["verify", dest.to_str().unwrap()]).ok();
+    // What the remote serves, checked from here: clean, then one file
+    // changed on the remote is found.
+    let remote_dest = format!(
+        "rsync://127.0.0.1:{}/mod/centos/7/rdo-trunk-master-tested",
+        daemon.port
+    );
+    let r = ws.run(&["verify", "--remote", &remote_dest]);
+    r.ok();
+    assert!(
+        r.stdout.contains("0 missing, 0 changed, 0 extra"),
+        "{}",
+        r.stdout
+    );
+    let served = std::fs::canonicalize(&dest).unwrap();
+    let repo = served.join("delorean.repo");
+    let mut perms = std::fs::metadata(&repo).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&repo, perms).unwrap();
+    std::fs::write(&repo, "[delorean]\nbaseurl=http://elsewhere\n").unwrap();
+    let r = ws.run(&["verify", "--remote", &remote_dest]);
+    r.code(1);
+    assert!(r.stdout.contains("changed  delorean.repo"), "{}", r.stdout);
+    ws.run(&["verify", "--remote", "/not/remote"]).code(2);
 }
 
 #[test]
