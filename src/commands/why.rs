@@ -48,6 +48,34 @@ pub struct Explanation {
     pub components: Vec<Build>,
 }
 
+/// The candidate `--hash` names: a build (its full hash, or its hash
+/// directory's name), else an aggregate (its md5).
+fn forced(ctx: &Ctx, store: &Store, hash: &str) -> Result<Candidate> {
+    let build = ctx.build_by_full_hash(store, hash);
+    use crate::error::Error;
+    let agg = hash.parse::<crate::ident::AggHash>().ok();
+    let aggregate = match (&build, &agg) {
+        (Err(Error::NotFound(_) | Error::Invalid(_)), Some(a)) => {
+            store.aggregate_by_hash(a.as_str())?
+        }
+        _ => None,
+    };
+    match (build, aggregate) {
+        (_, Some(aggregate)) => {
+            let builds = store.aggregate_builds(aggregate.id)?;
+            Ok(Candidate::Aggregate(assess::AggregateCandidate { aggregate, builds }))
+        }
+        (Ok(b), None) => Ok(Candidate::Build(b)),
+        (Err(Error::Invalid(_)), None) if agg.is_some() => Err(Error::NotFound(format!(
+            "no build or aggregate with hash {hash}"
+        ))),
+        (Err(Error::Invalid(_)), None) => Err(Error::Invalid(format!(
+            "--hash {hash:?} is neither a full hash (<commit_hash>_<distro_hash[0:8]>) nor an aggregate hash"
+        ))),
+        (Err(e), None) => Err(e),
+    }
+}
+
 /// How many console lines `why` shows under a failed job.
 const TAIL_LINES: usize = 10;
 
@@ -59,7 +87,7 @@ pub fn run(ctx: &Ctx, a: cli::Why) -> Result<u8> {
     };
     let store = ctx.store()?;
     let forced = match &a.hash {
-        Some(h) => Some(Candidate::Build(ctx.build_by_full_hash(&store, h)?)),
+        Some(h) => Some(forced(ctx, &store, h)?),
         None => None,
     };
     let trees = ctx.trees()?;

@@ -270,6 +270,24 @@ fn a_pipeline_run_promotes_an_aggregate_and_cascades() {
         "components are listed: {}",
         why.stdout
     );
+    // Asked for by its hash, the aggregate is explained the same way.
+    let by_hash = ws.run(&["why", "--promotion", "tripleo-ci-testing", "--hash", &agg]);
+    by_hash.ok();
+    assert_eq!(by_hash.stdout, why.stdout);
+    let j = ws
+        .run(&[
+            "why",
+            "--json",
+            "--promotion",
+            "tripleo-ci-testing",
+            "--hash",
+            &agg,
+        ])
+        .json();
+    assert_eq!(j["aggregate"]["agg_hash"], agg.as_str());
+    ws.run(&["why", "--hash", "0123456789abcdef0123456789abcdef"])
+        .code(3);
+    ws.run(&["why", "--hash", "not a hash"]).code(2);
     for job in ["periodic-integration", "periodic-ovb"] {
         ws.run_db(&[
             "report-result",
