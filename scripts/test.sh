@@ -24,6 +24,9 @@ need rsync || apt_install rsync
 need rpmbuild || apt_install rpm
 need createrepo_c || apt_install createrepo-c
 need dnf || apt_install dnf dnf-plugins-core
+# A remote image tree is reached over ssh: an sshd on 127.0.0.1
+# (tests/cli/remote_images.rs).
+[ -x /usr/sbin/sshd ] || apt_install openssh-server
 # Jobs on Slurm run on a real single-node cluster the tests start
 # (tests/cli/slurm.rs): Debian's slurm-wlm and munge.
 { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && need sbatch; } \

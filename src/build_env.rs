@@ -30,7 +30,11 @@ pub fn variables(cfg: &Config, promotion: &str, build: &Build) -> Vec<(String, S
         ),
         (
             "PROMOTER_IMAGES_DIR",
-            cfg.images.join(&build.full_hash).display().to_string(),
+            match &cfg.remote_images {
+                // On its host: the job reaches it as the promoter does.
+                Some((host, _, path)) => format!("{host}:{path}/{}", build.full_hash),
+                None => cfg.images.join(&build.full_hash).display().to_string(),
+            },
         ),
     ];
     vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect()

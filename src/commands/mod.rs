@@ -125,6 +125,16 @@ impl Ctx {
         Ok(Trees {
             trunk: c.trunk.clone(),
             images: c.images.clone(),
+            remote_images: c.remote_images.as_ref().map(|(host, port, path)| {
+                crate::promote::remote_images::SshTree {
+                    ssh: c.ssh.clone(),
+                    host: host.clone(),
+                    port: *port,
+                    path: path.clone(),
+                    timeout: c.push_timeout,
+                    grace: c.kill_grace,
+                }
+            }),
         })
     }
 

@@ -171,7 +171,7 @@ fn explain(
     // Votes that qualify it do not move images that fail their checksums.
     if let (Verdict::Promotable, Some(b)) = (e.verdict, c.build()) {
         let rule = cfg.images_rule(p);
-        if let Some(reason) = promote::images::blocked(store, &trees.images, b, &rule)? {
+        if let Some(reason) = promote::images::blocked(store, trees, b, &rule)? {
             e.verdict = Verdict::Blocked;
             e.summary = format!("{} is blocked: its images: {reason}", b.full_hash);
         }

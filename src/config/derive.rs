@@ -214,6 +214,8 @@ mod tests {
             images_required: Vec::new(),
             missing_tools: Vec::new(),
             warnings: Vec::new(),
+            remote_images: None,
+            ssh: vec!["ssh".into()],
             jobs,
             promotions: Vec::new(),
             publish: Vec::new(),

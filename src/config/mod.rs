@@ -113,6 +113,11 @@ pub struct Config {
     pub missing_tools: Vec<ConfigError>,
     /// What is allowed but likely wrong: `config check` warns.
     pub warnings: Vec<ConfigError>,
+    /// The image tree when it is on another host: (user@host, port, path);
+    /// `images` is then that path, on that host.
+    pub remote_images: Option<(String, Option<u16>, String)>,
+    /// The ssh command (and options) that reaches it.
+    pub ssh: Vec<String>,
 }
 
 /// Where jobs run, as `executors.<name>` configures it.

@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "push_timeout",
     "executors",
     "images_required",
+    "ssh",
     "jobs",
     "promotions",
     "publish",
@@ -43,6 +44,7 @@ pub(super) fn config(path: &Path, raw: &Raw, base: &Path) -> Result<Config, Conf
         positions: &raw.positions,
         errors: Vec::new(),
         warnings: Vec::new(),
+        remote_images: None,
     };
     let cfg = r.config(&raw.doc, base);
     if r.errors.is_empty() {
@@ -60,6 +62,8 @@ pub(super) struct Reader<'a> {
     errors: Vec<ConfigError>,
     /// What is allowed but likely wrong.
     pub(super) warnings: Vec<ConfigError>,
+    /// A remote image tree: (host, port, path).
+    remote_images: Option<(String, Option<u16>, String)>,
 }
 
 /// The top-level paths, from `base` and the defaults.
@@ -100,6 +104,15 @@ impl Reader<'_> {
             .get("executors")
             .map(|v| self.executors(v))
             .unwrap_or_default();
+        let ssh = match top.get("ssh") {
+            Some(v) => self.argv(v, &["ssh"]),
+            None => Vec::new(),
+        };
+        let ssh = if ssh.is_empty() {
+            vec!["ssh".to_string(), "-o".into(), "BatchMode=yes".into()]
+        } else {
+            ssh
+        };
         let images_required = match top.get("images_required") {
             Some(v) => self.file_names(v, &["images_required"]),
             None => Vec::new(),
@@ -113,6 +126,14 @@ impl Reader<'_> {
             Some(v) => self.promotions(v, &jobs, &publish),
             None => Vec::new(),
         };
+        if self.remote_images.is_some() {
+            for t in publish.iter().filter(|t| t.source == super::Source::Images) {
+                self.err(
+                    &["publish", t.name.as_str(), "source"],
+                    "the image tree is on another host (images:), so there are no image files here to publish",
+                );
+            }
+        }
         let (trunk, images) = (trees.trunk.as_deref(), trees.images.as_deref());
         let labels = derive::labels_in_use(&promotions);
         self.check_dests(&publish, base, trunk, images, &labels);
@@ -140,6 +161,8 @@ impl Reader<'_> {
             publish,
             missing_tools,
             warnings: std::mem::take(&mut self.warnings),
+            remote_images: self.remote_images.take(),
+            ssh,
         })
     }
 
@@ -163,9 +186,28 @@ impl Reader<'_> {
                 Some(format!("state/{release}.sqlite")),
             ),
             trunk: self.path_key(top, base, "trunk", None),
-            images: self.path_key(top, base, "images", Some("images".into())),
+            images: self.images_key(top, base),
             logs: self.path_key(top, base, "logs", Some("logs".into())),
         }
+    }
+
+    /// The image tree: a path under `base`, or a remote tree (`user@host:/path`,
+    /// `ssh://user@host[:port]/path`), kept as written in its own field.
+    fn images_key(&mut self, top: &Mapping, base: &Path) -> Option<PathBuf> {
+        if let Some(s) = top.get("images").and_then(Value::as_str) {
+            match crate::promote::remote_images::parse(s) {
+                Some(Ok((host, port, path))) => {
+                    self.remote_images = Some((host, port, path.clone()));
+                    return Some(PathBuf::from(path));
+                }
+                Some(Err(e)) => {
+                    self.err(&["images"], e);
+                    return None;
+                }
+                None => {}
+            }
+        }
+        self.path_key(top, base, "images", Some("images".into()))
     }
 
     /// A path under `base`; `default` when the key is not written, which is

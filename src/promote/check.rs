@@ -95,6 +95,10 @@ pub(super) fn aggregate_base(trees: &Trees, label: &str) -> Result<PathBuf> {
 /// refused when `<images>/<full_hash>` leads outside it (a label there
 /// would serve whatever it leads to).
 pub(super) fn image_dir(trees: &Trees, build: &Build) -> Result<Option<PathBuf>> {
+    // A remote tree is read over ssh where its links are moved.
+    if trees.remote_images.is_some() {
+        return Ok(None);
+    }
     let dir = trees.images.join(&build.full_hash);
     if !dir.is_dir() {
         return Ok(None);

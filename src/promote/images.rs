@@ -21,10 +21,23 @@ const MAX_SIDECAR: u64 = 64 << 10;
 /// do not match its builder's sidecar (which file, expected, found).
 pub fn blocked(
     store: &Store,
-    images: &Path,
+    trees: &super::Trees,
     build: &Build,
     rule: &ImagesRule,
 ) -> Result<Option<String>> {
+    if let Some(r) = &trees.remote_images {
+        let e = crate::error::Error::Failed;
+        if !r.has_dir(&build.full_hash).map_err(e)? {
+            return Ok(rule.dir_required.then(|| {
+                format!(
+                    "it has no image directory in {} (a promotion with images: optional may go without)",
+                    r.shown()
+                )
+            }));
+        }
+        return r.blocked(&build.full_hash, &rule.files).map_err(e);
+    }
+    let images = trees.images.as_path();
     let dir = images.join(&build.full_hash);
     if !dir.is_dir() {
         return Ok(rule.dir_required.then(|| {

@@ -14,6 +14,9 @@ use crate::trunk::{current_target, label_dir, label_target, links};
 
 /// The target of the image link `label`, as written (a full hash).
 pub fn current_image(trees: &Trees, label: &str) -> Result<Option<String>> {
+    if let Some(r) = &trees.remote_images {
+        return r.readlink(label).map_err(crate::error::Error::Failed);
+    }
     let dir = &trees.images;
     Ok(links::read(dir, label)
         .at("read link", &dir.join(label))?
@@ -24,7 +27,11 @@ pub fn current_image(trees: &Trees, label: &str) -> Result<Option<String>> {
 /// (the build has no image directory), where the image link still points:
 /// something to warn about, since the two trees now disagree.
 pub fn image_left_behind(trees: &Trees, label: &Label, build: &Build) -> Option<String> {
-    if trees.images.join(&build.full_hash).is_dir() {
+    let has = match &trees.remote_images {
+        Some(r) => r.has_dir(&build.full_hash).unwrap_or(true),
+        None => trees.images.join(&build.full_hash).is_dir(),
+    };
+    if has {
         return None;
     }
     current_image(trees, label.as_str())
@@ -43,6 +50,21 @@ pub(super) fn move_images(
     previous: Option<&Path>,
 ) -> Result<bool> {
     let dir = &trees.images;
+    if let Some(r) = &trees.remote_images {
+        if !r
+            .has_dir(&build.full_hash)
+            .map_err(crate::error::Error::Failed)?
+        {
+            return Ok(false);
+        }
+        if let Some(old) = previous.filter(|p| *p != Path::new(&build.full_hash)) {
+            r.swap(&label.previous(), &old.to_string_lossy())
+                .map_err(crate::error::Error::Failed)?;
+        }
+        r.swap(label.as_str(), &build.full_hash)
+            .map_err(crate::error::Error::Failed)?;
+        return Ok(true);
+    }
     // Checked again where it is followed: the link may have changed since
     // the build was checked (hooks take time).
     if super::check::image_dir(trees, build)?.is_none() {

@@ -21,6 +21,7 @@ mod check;
 mod hooks;
 pub mod images;
 mod links;
+pub mod remote_images;
 mod steps;
 
 pub use check::check_promotable;
@@ -32,6 +33,8 @@ pub use steps::Carried;
 pub struct Trees {
     pub trunk: PathBuf,
     pub images: PathBuf,
+    /// The image tree, when it is on another host.
+    pub remote_images: Option<remote_images::SshTree>,
 }
 
 /// Who moves a label, and why.
@@ -141,7 +144,7 @@ pub fn promote(store: &mut Store, c: &Carry, r: &Request) -> Result<Outcome> {
         },
     };
     for b in r.builds {
-        if let Some(reason) = images::blocked(store, &c.trees.images, b, &rule)? {
+        if let Some(reason) = images::blocked(store, c.trees, b, &rule)? {
             return Err(Error::Refused(format!(
                 "build {} cannot be promoted to {}: {reason}",
                 b.full_hash, r.label

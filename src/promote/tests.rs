@@ -23,6 +23,7 @@ fn fixture() -> Fixture {
     let trees = Trees {
         trunk: cfg.trunk.clone(),
         images: cfg.images.clone(),
+        remote_images: None,
     };
     let mut store = store();
     let scans = vec![scanned(1, 1, 1_600_000_000), scanned(2, 2, 1_600_000_100)];

@@ -809,7 +809,7 @@ fn next(
         });
     }
     let rule = env.cfg.images_rule(p);
-    if let Some(reason) = promote::images::blocked(store, &env.trees.images, build, &rule)? {
+    if let Some(reason) = promote::images::blocked(store, env.trees, build, &rule)? {
         return Ok(Next::Blocked {
             what: build.full_hash.to_string(),
             summary: format!("its images: {reason}"),
