@@ -135,9 +135,12 @@ impl SshTree {
     }
 }
 
+/// A remote tree as written: (`user@host`, port, absolute path).
+pub type Written = (String, Option<u16>, String);
+
 /// Reads an image tree written as `user@host:/path` or
 /// `ssh://user@host[:port]/path`; `None` for a local path.
-pub fn parse(s: &str) -> Option<Result<(String, Option<u16>, String), String>> {
+pub fn parse(s: &str) -> Option<Result<Written, String>> {
     if let Some(rest) = s.strip_prefix("ssh://") {
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
