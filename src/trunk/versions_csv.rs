@@ -1,6 +1,9 @@
 //! A hash directory's `versions.csv`: one row per package of the repo.
 //! The repo is consistent when every row's `Status` is `SUCCESS`.
 
+use std::cell::RefCell;
+use std::io::{Cursor, SeekFrom};
+
 /// The header DLRN writes.
 pub const HEADER: [&str; 10] = [
     "Project",
@@ -65,7 +68,18 @@ pub fn parse(text: &str) -> Result<Vec<PackageRow>, String> {
     if text.len() > u32::MAX as usize {
         return Err("it is larger than 4 GiB".into());
     }
-    let mut records = Records::new(text);
+    READER.with_borrow_mut(|reader| {
+        let rows = Records::new(reader, text).and_then(|mut records| read_rows(&mut records));
+        // Keep a buffer for the next file, not one the size of the largest.
+        let input = reader.get_mut().get_mut();
+        input.clear();
+        input.shrink_to(KEEP);
+        rows
+    })
+}
+
+/// The rows of the file `records` reads, under its header.
+fn read_rows(records: &mut Records) -> Result<Vec<PackageRow>, String> {
     let mut record = csv::StringRecord::new();
     if !records.next(&mut record)? {
         return Err("it is empty".into());
@@ -120,20 +134,43 @@ pub fn is_consistent(rows: &[PackageRow]) -> bool {
 /// record of the file when one was not.
 const END: &[u8] = b"\n-\n";
 
-/// The records of a `versions.csv`, blank lines skipped (csv's reader
-/// takes the `\r\n` and the quoting of Python's csv module).
+/// csv's reader of a `versions.csv` (it takes the `\r\n` and the quoting
+/// of Python's csv module, and skips blank lines), given each file in turn.
+type Reader = csv::Reader<Cursor<Vec<u8>>>;
+
+thread_local! {
+    /// One reader per thread: building one builds csv's DFA, which takes
+    /// longer than reading a whole versions.csv of DLRN's, and an import
+    /// reads tens of thousands of them.
+    static READER: RefCell<Reader> = RefCell::new(
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(Cursor::new(Vec::new())),
+    );
+}
+
+/// The largest input buffer a reader keeps between two files.
+const KEEP: usize = 1 << 20;
+
+/// The records of one file, blank lines skipped.
 struct Records<'a> {
     text: &'a str,
-    reader: csv::Reader<std::io::Chain<&'a [u8], &'static [u8]>>,
+    reader: &'a mut Reader,
 }
 
 impl<'a> Records<'a> {
-    fn new(text: &'a str) -> Records<'a> {
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(std::io::Read::chain(text.as_bytes(), END));
-        Records { text, reader }
+    /// Gives `reader` the file `text`, then [`END`], from the start.
+    fn new(reader: &'a mut Reader, text: &'a str) -> Result<Records<'a>, String> {
+        let input = reader.get_mut().get_mut();
+        input.clear();
+        input.extend_from_slice(text.as_bytes());
+        input.extend_from_slice(END);
+        // Back to the first byte and line, out of the last file's end.
+        reader
+            .seek_raw(SeekFrom::Start(0), csv::Position::new())
+            .map_err(|e| e.to_string())?;
+        Ok(Records { text, reader })
     }
 
     /// Reads the next record into `record`; `false` at the end of the file.
@@ -269,6 +306,24 @@ mod tests {
         // A closed quote at the very end, without a line end, is a field.
         let rows = parse(&format!("{H}\na,r,1,d,2,SUCCESS,1,None,None,\"-\"")).unwrap();
         assert_eq!(fields(&rows[0])[9], "-");
+    }
+
+    #[test]
+    fn a_file_read_after_one_left_midway_is_read_from_its_own_start() {
+        let row = "a,r,1,d,2,SUCCESS,1,None,None,a-1";
+        let long = format!("{H}\n{row}\nshort\n{row}\n{row}\n{row}\n");
+        let short = format!("{H}\n{row}\nb,r\n");
+        for _ in 0..2 {
+            assert_eq!(
+                parse(&long).unwrap_err(),
+                "line 3: 1 fields where the header has 10"
+            );
+            assert_eq!(
+                parse(&short).unwrap_err(),
+                "line 3: 2 fields where the header has 10"
+            );
+            assert_eq!(parse(&format!("{H}\n{row}\n")).unwrap().len(), 1);
+        }
     }
 
     #[test]
