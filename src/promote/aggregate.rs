@@ -9,7 +9,7 @@ use super::{AggregateSource, Trees};
 use crate::error::{IoContext, Result};
 use crate::ident::Label;
 use crate::store::builds::Build;
-use crate::trunk::links;
+use crate::trunk::{links, versions_csv};
 
 /// A written aggregate.
 pub(super) struct Written {
@@ -75,8 +75,7 @@ fn joined(trees: &Trees, label: &Label) -> Result<(Vec<u8>, Vec<u8>)> {
         .collect();
     components.sort();
     let mut repo = Vec::new();
-    let mut csv = crate::trunk::versions_csv::HEADER.join(",").into_bytes();
-    csv.push(b'\n');
+    let mut packages = Vec::new();
     for c in components {
         let dir = root.join(&c).join(label.as_str());
         let Ok(text) = std::fs::read(dir.join("delorean.repo")) else {
@@ -84,12 +83,59 @@ fn joined(trees: &Trees, label: &Label) -> Result<(Vec<u8>, Vec<u8>)> {
         };
         repo.extend_from_slice(&text);
         repo.push(b'\n');
-        if let Ok(v) = std::fs::read_to_string(dir.join("versions.csv")) {
-            for line in v.lines().skip(1) {
-                csv.extend_from_slice(line.as_bytes());
-                csv.push(b'\n');
-            }
+        // A package list that does not parse adds nothing, as one that
+        // cannot be read: the import warned about it.
+        if let Some(rows) = std::fs::read_to_string(dir.join("versions.csv"))
+            .ok()
+            .and_then(|v| versions_csv::parse(&v).ok())
+        {
+            packages.extend(rows);
         }
     }
-    Ok((repo, csv))
+    Ok((repo, versions_csv::write(&packages)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A trunk whose components `a` and `b` have `label`, each with its
+    /// repo file and `versions.csv`.
+    fn trunk(components: &[(&str, &str)]) -> (tempfile::TempDir, Trees) {
+        let dir = tempfile::tempdir().unwrap();
+        let trees = Trees {
+            trunk: dir.path().join("trunk"),
+            images: dir.path().join("images"),
+        };
+        for (name, csv) in components {
+            let d = trees.trunk.join("component").join(name).join("label");
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("delorean.repo"), format!("[{name}]\n")).unwrap();
+            std::fs::write(d.join("versions.csv"), csv).unwrap();
+        }
+        (dir, trees)
+    }
+
+    #[test]
+    fn the_joined_package_list_quotes_its_fields_and_fills_an_older_components_columns() {
+        let header = versions_csv::HEADER.join(",");
+        let (_dir, trees) = trunk(&[
+            (
+                "b",
+                "Project,Source Repo,Source Sha,Dist Repo,Dist Sha,Status\r\nold,r,1,d,2,SUCCESS\r\n",
+            ),
+            (
+                "a",
+                &format!("{header}\r\n\"x,y\",r,1,d,2,SUCCESS,1,a,None,\"x \"\"1\"\"\"\r\n"),
+            ),
+        ]);
+        let (repo, csv) = joined(&trees, &Label::any("label").unwrap()).unwrap();
+        assert_eq!(repo, b"[a]\n\n[b]\n\n");
+        assert_eq!(
+            String::from_utf8(csv).unwrap(),
+            format!(
+                "{header}\n\"x,y\",r,1,d,2,SUCCESS,1,a,None,\"x \"\"1\"\"\"\nold,r,1,d,2,SUCCESS,None,None,None,None\n"
+            )
+        );
+    }
 }
