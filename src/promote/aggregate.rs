@@ -106,6 +106,7 @@ mod tests {
         let trees = Trees {
             trunk: dir.path().join("trunk"),
             images: dir.path().join("images"),
+            remote_images: None,
         };
         for (name, csv) in components {
             let d = trees.trunk.join("component").join(name).join("label");
