@@ -4,7 +4,8 @@
 //! the recorded promotion steps (`hooks`, `images`, `trunk`, `done`) and the
 //! two boundaries of a publish: `publish-version` (the new version is
 //! complete beside `dest`, `dest` not yet switched) and `publish-switch`
-//! (`dest` switched, the publication not yet recorded). Built only with
+//! (`dest` switched, the publication not yet recorded); and
+//! `remote-previous`, between the two links a remote image tree moves. Built only with
 //! the `fault` feature (the test suite's builds), never in a release.
 
 #[cfg(feature = "fault")]

@@ -61,6 +61,7 @@ pub(super) fn move_images(
             r.swap(&label.previous(), &old.to_string_lossy())
                 .map_err(crate::error::Error::Failed)?;
         }
+        crate::fault::point("remote-previous");
         r.swap(label.as_str(), &build.full_hash)
             .map_err(crate::error::Error::Failed)?;
         return Ok(true);

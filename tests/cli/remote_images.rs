@@ -221,3 +221,70 @@ fn a_remote_image_tree_that_cannot_be_read_is_refused_by_config_check() {
         .code(2)
         .error_says("publish.imgs.source");
 }
+
+#[test]
+#[cfg_attr(
+    not(feature = "fault"),
+    ignore = "the crash hook is built only with --features fault, as scripts/test.sh builds it"
+)]
+fn a_command_killed_between_the_two_remote_links_leaves_the_old_label_and_the_next_completes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let ws = Workspace::sample();
+    let remote: PathBuf = ws.path().join("remote-images");
+    copy_tree(&ws.images(), &remote);
+    ws.write_config(&format!(
+        "release: master
+trunk: trunk
+images: ssh://{user}@127.0.0.1:{port}{remote}
+{ssh}
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    criteria: [consistent]
+",
+        user = user(),
+        port = sshd.port,
+        remote = remote.display(),
+        ssh = sshd.ssh_yaml()
+    ));
+    ws.run(&["import"]).ok();
+    let old = "a22f0781852b662e1eabaa379019e3b471398dd9_f9019a4c";
+    let new: String =
+        ws.sql("SELECT full_hash FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1");
+    let (c, d) = hashes_of(&ws.sql::<String>(&format!(
+        "SELECT repo_dir FROM builds WHERE full_hash = '{old}'"
+    )));
+    ws.repo_promote(&c, &d, "tripleo-ci-testing").ok();
+    let label = remote.join("tripleo-ci-testing");
+    assert_eq!(std::fs::read_link(&label).unwrap(), PathBuf::from(old));
+    // Killed after previous- moved, before the label did.
+    let (c, d) = hashes_of(&ws.sql::<String>(&format!(
+        "SELECT repo_dir FROM builds WHERE full_hash = '{new}'"
+    )));
+    let r = ws.run_env(
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &c,
+            "--distro-hash",
+            &d,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[("PROMOTER_FAULT", "after-remote-previous")],
+    );
+    assert_eq!(r.code, -1, "killed: {}", r.stderr);
+    assert_eq!(
+        std::fs::read_link(&label).unwrap(),
+        PathBuf::from(old),
+        "the old label stays"
+    );
+    assert_eq!(
+        std::fs::read_link(remote.join("previous-tripleo-ci-testing")).unwrap(),
+        PathBuf::from(old)
+    );
+    // The next command completes the recorded promotion.
+    ws.run(&["run"]).ok();
+    assert_eq!(std::fs::read_link(&label).unwrap(), PathBuf::from(&new));
+    assert!(ws.link("trunk/tripleo-ci-testing").unwrap().ends_with(&new));
+}
