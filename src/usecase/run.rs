@@ -280,7 +280,12 @@ fn pass(
 
 /// Cancels a job of a Slurm executor and records it interrupted: no
 /// supervisor of this host records it.
-fn cancel_remote(env: &Env, store: &mut Store, r: &crate::store::jobs::RunningJob) -> Result<()> {
+fn cancel_remote(
+    env: &Env,
+    store: &mut Store,
+    r: &crate::store::jobs::RunningJob,
+    why: &str,
+) -> Result<()> {
     if let Some((name, def)) = slurm_of(env.cfg, &r.executor) {
         let mut slurm = crate::jobs::slurm::Slurm {
             name,
@@ -297,7 +302,7 @@ fn cancel_remote(env: &Env, store: &mut Store, r: &crate::store::jobs::RunningJo
     crate::jobs::record::interrupted(
         store,
         &finish,
-        "interrupted: superseded, cancelled in Slurm",
+        &format!("interrupted: {why}, cancelled in Slurm"),
     )
 }
 
@@ -649,10 +654,24 @@ fn promotion(
         return Ok(progress);
     }
     stop_superseded(env, store, p, &plan.candidates, exec, out)?;
+    let mut restart = Vec::new();
+    if !step.rerun.is_empty() {
+        restart = stop_rerun(env, store, p, &plan.jobs, exec, out)?;
+        // A Slurm job stopped here is recorded already: it starts now; a
+        // local one once its supervisor has recorded it (a later pass, or
+        // the next run).
+        let still: Vec<(String, i64)> = store
+            .running_job_runs()?
+            .iter()
+            .map(|r| (r.job_id.clone(), r.build_id))
+            .collect();
+        restart.retain(|k| still.contains(k));
+    }
     if !plan.jobs.is_empty() {
-        let asked = !step.rerun.is_empty();
-        let (waiting, queued) = start_jobs(env, store, p, plan.jobs, asked, exec, out, tally)?;
-        progress.round = Some(waiting.iter().chain(&queued).map(round_key).collect());
+        let (waiting, queued) = start_jobs(env, store, p, plan.jobs, exec, out, tally)?;
+        let mut left: Vec<(String, i64)> = waiting.iter().chain(&queued).map(round_key).collect();
+        left.extend(restart);
+        progress.round = Some(left);
         progress.waiting = waiting;
     }
     // A run that waits for the jobs of a blocked promotion says where it
@@ -693,29 +712,77 @@ fn stop_superseded(
         if r.promotion != p.name.as_str() || candidates.contains(&r.build_id) {
             continue;
         }
-        if r.is_local() {
-            if !crate::jobs::supervisor::supervised(env.database, r.id) {
-                continue;
-            }
-            // Its supervisor records it interrupted.
-            let pid = u32::try_from(r.runner_pid).ok();
-            exec.cancel(&crate::jobs::Handle {
-                job_run: r.id,
-                pid,
-                id: None,
-            });
-        } else {
-            cancel_remote(env, store, &r)?;
+        if stop(env, store, &r, exec, "superseded")? {
+            out.log(
+                Level::Info,
+                &format!(
+                    "{}: stopping {} on {}: superseded, its build will not be promoted",
+                    p.name, r.job_id, r.full_hash
+                ),
+            );
         }
-        out.log(
-            Level::Info,
-            &format!(
-                "{}: stopping {} on {}: superseded, its build will not be promoted",
-                p.name, r.job_id, r.full_hash
-            ),
-        );
     }
     Ok(())
+}
+
+/// Stops the running jobs of `p` that `--rerun` names, on the builds they
+/// would run on now: asked to run again, a job is stopped (recorded as
+/// interrupted, not a vote) and started anew when its slot is free. The
+/// jobs stopped, to start again.
+fn stop_rerun(
+    env: &Env,
+    store: &mut Store,
+    p: &PromotionDef,
+    planned: &[Planned],
+    exec: &mut Supervised,
+    out: &dyn Sink,
+) -> Result<Vec<(String, i64)>> {
+    let mut stopped = Vec::new();
+    for r in store.running_job_runs()? {
+        let wanted = planned
+            .iter()
+            .any(|j| j.build.id == r.build_id && j.instance.id.as_str() == r.job_id);
+        if r.promotion != p.name.as_str() || !wanted {
+            continue;
+        }
+        if stop(env, store, &r, exec, "asked to run again")? {
+            out.log(
+                Level::Warn,
+                &format!(
+                    "{}: stopping {} on {} to run it again (--rerun); it starts anew once it has stopped",
+                    p.name, r.job_id, r.full_hash
+                ),
+            );
+            stopped.push((r.job_id.clone(), r.build_id));
+        }
+    }
+    Ok(stopped)
+}
+
+/// Stops a running job: SIGTERM to a local job's supervisor (which records
+/// it interrupted), or `scancel` of a Slurm job (recorded here). Whether
+/// there was a job to stop.
+fn stop(
+    env: &Env,
+    store: &mut Store,
+    r: &crate::store::jobs::RunningJob,
+    exec: &mut Supervised,
+    why: &str,
+) -> Result<bool> {
+    if !r.is_local() {
+        cancel_remote(env, store, r, why)?;
+        return Ok(true);
+    }
+    if !crate::jobs::supervisor::supervised(env.database, r.id) {
+        return Ok(false);
+    }
+    let pid = u32::try_from(r.runner_pid).ok();
+    exec.cancel(&crate::jobs::Handle {
+        job_run: r.id,
+        pid,
+        id: None,
+    });
+    Ok(true)
 }
 
 fn batch<'a>(env: &'a Env, promotion: &'a str) -> crate::jobs::Batch<'a> {
@@ -855,7 +922,6 @@ fn start_jobs(
     store: &mut Store,
     p: &PromotionDef,
     jobs: Vec<Planned>,
-    rerun: bool,
     exec: &mut Supervised,
     out: &dyn Sink,
     tally: &mut Tally,
@@ -884,11 +950,9 @@ fn start_jobs(
     }
     tally.started += d.started.len() as i64;
     tally.failed += d.errors as i64;
-    // Asked to run again, a running job is not started twice: said aloud.
-    let level = if rerun { Level::Warn } else { Level::Debug };
     for j in &d.running {
         out.log(
-            level,
+            Level::Debug,
             &format!(
                 "{}: {} is running on {} already; not started twice",
                 p.name, j.instance.id, j.build.full_hash

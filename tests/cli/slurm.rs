@@ -500,3 +500,40 @@ fn a_run_with_fifty_jobs_pending_in_slurm_asks_squeue_once_and_returns_at_once()
         c.cmd("scancel", &[&id]);
     }
 }
+
+#[test]
+fn a_rerun_of_a_slurm_job_that_runs_cancels_it_and_submits_it_again() {
+    let Some(c) = Cluster::start() else { return };
+    let ws = on_slurm(
+        &c,
+        "  hold:\n    command: [./hold.sh]\n    executor: hpc\n",
+        "hold",
+        "",
+    );
+    ws.script("hold.sh", "exec sleep 600");
+    ws.on_cluster(&c, &["run"]).ok();
+    let first: String = ws.sql("SELECT executor_id FROM job_runs");
+    assert!(wait_for(
+        || c.queued() == [first.clone()],
+        Duration::from_secs(30)
+    ));
+    let r = ws.on_cluster(&c, &["run", "--rerun", "hold"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("to run it again (--rerun)"),
+        "{}",
+        r.stderr
+    );
+    let outcome: String = ws.sql(&format!(
+        "SELECT outcome FROM job_runs WHERE executor_id = '{first}'"
+    ));
+    assert_eq!(outcome, "interrupted");
+    let second: String = ws.sql("SELECT executor_id FROM job_runs WHERE outcome = 'running'");
+    assert_ne!(second, first, "submitted again at once");
+    assert!(
+        wait_for(|| c.queued() == [second.clone()], Duration::from_secs(30)),
+        "squeue lists {:?}",
+        c.queued()
+    );
+    c.cmd("scancel", &[&second]);
+}

@@ -763,3 +763,34 @@ fn why_shows_a_running_job_since_when_where_and_how_long_it_has_left() {
     release(&go);
     ws.wait_for_jobs();
 }
+
+#[test]
+fn a_rerun_of_a_running_local_job_stops_it_and_the_next_run_starts_it_anew() {
+    let (ws, go) = held_job();
+    ws.run(&["run"]).ok();
+    let job = pid_in(&ws.path().join("logs/job.pid"));
+    std::fs::remove_file(ws.path().join("logs/job.pid")).unwrap();
+    let r = ws.run(&["run", "--rerun", "deploy"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("to run it again (--rerun)"),
+        "{}",
+        r.stderr
+    );
+    ws.wait_for_jobs();
+    assert!(gone(job));
+    assert_eq!(
+        ws.sql::<String>("SELECT outcome FROM job_runs"),
+        "interrupted"
+    );
+    ws.run(&["run"]).ok();
+    let again = pid_in(&ws.path().join("logs/job.pid"));
+    assert_ne!(again, job);
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM job_runs WHERE outcome = 'running'"),
+        1
+    );
+    release(&go);
+    ws.wait_for_jobs();
+    ws.assert_leases_never_overlap();
+}
