@@ -235,6 +235,15 @@ fn next_candidate(l: &status::LabelStatus, c: Colours) -> String {
 /// A blocked candidate: the first few jobs that block it, and how many
 /// of its criteria passed.
 fn blocked(cand: &status::Candidate, c: Colours) -> String {
+    if cand.blocking.is_empty() {
+        // Every job passed; something else holds it (its images).
+        return format!(
+            "{} {}: {}",
+            shown(cand),
+            c.paint(RED, "blocked"),
+            escaped(&cand.summary)
+        );
+    }
     let mut jobs: Vec<String> = cand
         .blocking
         .iter()

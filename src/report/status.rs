@@ -328,6 +328,17 @@ fn candidates(
     status.candidate_label = Some(a.candidate_label.clone());
     status.candidates_waiting = Some(a.candidates.len());
     status.newest_candidate = a.newest().and_then(|(c, e)| candidate(c, e));
+    // Votes that qualify it do not move images that fail their checksums.
+    let newest_build = a.newest().and_then(|(c, _)| c.build());
+    if let (Some(cand), Some(b)) = (status.newest_candidate.as_mut(), newest_build) {
+        if cand.verdict == Verdict::Promotable {
+            let rule = cfg.images_rule(p);
+            if let Some(reason) = crate::promote::images::blocked(store, trees, b, &rule)? {
+                cand.verdict = Verdict::Blocked;
+                cand.summary = format!("its images: {reason}");
+            }
+        }
+    }
     Ok(())
 }
 

@@ -1105,6 +1105,16 @@ fn a_corrupted_image_blocks_its_build_nothing_moves_and_nothing_is_published() {
         first,
         format!("current-tripleo: {full} is blocked: its images: image overcloud-full.tar: md5 expected {expected} (its overcloud-full.tar.md5), found {found}")
     );
+    let status = ws.run(&["status"]);
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("current-tripleo "))
+        .unwrap();
+    assert!(
+        line.contains("blocked: its images: image overcloud-full.tar: md5 expected"),
+        "{line}"
+    );
     // By hand neither: repo-promote is refused, publish fails, nothing written.
     let (commit, distro) = hashes_of(&dir);
     ws.repo_promote(&commit, &distro, "current-tripleo")
