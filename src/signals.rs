@@ -28,12 +28,15 @@ pub fn catch_stop_requests() {
     }
 }
 
-/// From now on, SIGHUP is ignored: a job's supervisor outlives the
-/// terminal or session that started its run.
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// From now on, SIGHUP does nothing here: a job's supervisor outlives the
+/// terminal or session that started its run. A handler, not SIG_IGN: the
+/// job it starts gets SIGHUP's default back when it execs.
 pub fn ignore_hangup() {
-    // SAFETY: setting a signal's disposition to "ignore".
+    // SAFETY: the handler does nothing at all.
     unsafe {
-        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGHUP, ignore as *const () as libc::sighandler_t);
     }
 }
 

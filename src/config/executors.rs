@@ -25,6 +25,13 @@ impl Reader<'_> {
             if !self.name(&name, &["executors", name.as_str()], "executor name") {
                 continue;
             }
+            if name == "local" {
+                self.err(
+                    &["executors", "local"],
+                    "local is the name of this host's executor; give this one another name",
+                );
+                continue;
+            }
             if let Some(def) = self.executor(name, body) {
                 out.push(def);
             }

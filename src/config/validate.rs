@@ -109,7 +109,9 @@ impl Reader<'_> {
             None => Vec::new(),
         };
         let ssh = if ssh.is_empty() {
-            vec!["ssh".to_string(), "-o".into(), "BatchMode=yes".into()]
+            ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=30"]
+                .map(String::from)
+                .to_vec()
         } else {
             ssh
         };

@@ -38,12 +38,13 @@ pub fn dispatch(
     on: &mut dyn FnMut(Event),
 ) -> Result<Dispatched> {
     let origin = store.origin()?;
-    let running: Vec<RunningJob> = store
-        .running_job_runs()?
-        .into_iter()
-        .filter(|r| r.promotion == b.promotion)
-        .collect();
-    let here = running.iter().filter(|r| r.executor == exec.name()).count();
+    // A job running on a build for any promotion is its vote to come:
+    // never a second copy. Slots are the promotion's own.
+    let running: Vec<RunningJob> = store.running_job_runs()?;
+    let here = running
+        .iter()
+        .filter(|r| r.promotion == b.promotion && r.executor == exec.name())
+        .count();
     let mut slots = exec.slots(b.cfg.max_parallel_jobs).saturating_sub(here);
     let mut d = Dispatched::default();
     for p in planned {
@@ -147,6 +148,11 @@ fn launch(
     }
     let finish = Finish::new(b.cfg, job_run, lease.as_ref().map(|l| l.id), &log_dir);
     let job = launch::launch(b, &p, lease.as_ref(), &log_dir, job_run, &mark, finish);
+    if exec.name() != "local" {
+        // Recorded before it is submitted: a run killed while sbatch runs
+        // leaves a job run the next one knows is not a local process.
+        store.set_job_executor(job_run, exec.name(), None)?;
+    }
     on(Event::Started {
         job_id: p.instance.id.to_string(),
         full_hash: p.build.full_hash.clone(),

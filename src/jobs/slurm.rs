@@ -40,7 +40,11 @@ impl Executor for Slurm<'_> {
             "--parsable".to_string(),
             format!("--job-name=promoter-{}-{}", self.release, job.job_id),
             format!("--time={minutes}"),
-            format!("--output={}", s.log.display()),
+            // sbatch expands `%` in the path: `%%` is a `%`.
+            format!(
+                "--output={}",
+                s.log.display().to_string().replace('%', "%%")
+            ),
             format!("--chdir={}", s.cwd.display()),
             format!("--partition={}", self.def.partition),
         ];
@@ -57,7 +61,14 @@ impl Executor for Slurm<'_> {
             .chain(s.args.iter().cloned())
             .map(|a| quote(&a))
             .collect();
-        args.push(format!("--wrap=exec {}", argv.join(" ")));
+        // The command exactly as a local job runs it, then its exit status
+        // beside its log: what a run reads when Slurm has forgotten the job
+        // (after MinJobAge) and has no accounting to ask.
+        let status = quote(&exit_file(&s.cwd).display().to_string());
+        args.push(format!(
+            "--wrap={}; s=$?; echo $s > {status}; exit $s",
+            argv.join(" ")
+        ));
         std::fs::create_dir_all(&s.cwd).map_err(|e| {
             format!(
                 "could not create the log directory {}: {e}",
@@ -84,9 +95,14 @@ impl Executor for Slurm<'_> {
 
     fn cancel(&mut self, h: &Handle) {
         if let Some(id) = &h.id {
-            let _ = call("scancel", std::slice::from_ref(id), &[]);
+            let _ = scancel(id);
         }
     }
+}
+
+/// Cancels Slurm job `id`; why not, when `scancel` failed.
+pub fn scancel(id: &str) -> Result<(), String> {
+    call("scancel", &[id.to_string()], &[]).map(drop)
 }
 
 /// `'…'` for a POSIX shell.
@@ -130,12 +146,12 @@ pub enum State {
 /// The states of Slurm jobs `ids`: one `squeue` call for all of them, and
 /// `scontrol show job` for each that left the queue (how it ended). A job
 /// Slurm no longer knows ended as lost.
-pub fn states(ids: &[(String, Duration)]) -> Result<HashMap<String, State>, String> {
+pub fn states(ids: &[(String, PathBuf, Duration)]) -> Result<HashMap<String, State>, String> {
     let mut out = HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let list: Vec<&str> = ids.iter().map(|(i, _)| i.as_str()).collect();
+    let list: Vec<&str> = ids.iter().map(|(i, _, _)| i.as_str()).collect();
     let args = [
         "--noheader".to_string(),
         "--states=all".to_string(),
@@ -151,10 +167,10 @@ pub fn states(ids: &[(String, Duration)]) -> Result<HashMap<String, State>, Stri
             queue.insert(id, state);
         }
     }
-    for (id, timeout) in ids {
+    for (id, log_dir, timeout) in ids {
         let state = match queue.get(id.as_str()) {
             Some(s) if active(s) => State::Active,
-            _ => ended(id, *timeout)?,
+            _ => ended(id, log_dir, *timeout)?,
         };
         out.insert(id.clone(), state);
     }
@@ -177,11 +193,56 @@ fn active(state: &str) -> bool {
             | "REQUEUE_HOLD"
             | "REQUEUE_FED"
             | "RESV_DEL_HOLD"
+            | "STOPPED"
     )
 }
 
+/// Where a Slurm job's wrapper writes its command's exit status.
+pub fn exit_file(log_dir: &Path) -> PathBuf {
+    log_dir.join(".exit-status")
+}
+
+/// How job `id`, which `scontrol` no longer knows, ended: from accounting
+/// (`sacct`) where the cluster keeps it, else from the exit status its
+/// wrapper wrote beside its log; lost when neither tells.
+fn forgotten(id: &str, log_dir: &Path, timeout: Duration) -> Result<State, String> {
+    let args = [
+        "-j".to_string(),
+        id.to_string(),
+        "-n".into(),
+        "-P".into(),
+        "-X".into(),
+        "-o".into(),
+        "State,ExitCode".into(),
+    ];
+    if let Ok(out) = call("sacct", &args, &[]) {
+        let line = out.lines().find(|l| l.contains('|'));
+        if let Some((state, code)) = line.and_then(|l| l.trim().split_once('|')) {
+            let state = state.split_whitespace().next().unwrap_or("");
+            let (c, sig) = code
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .unwrap_or((0, 0));
+            if !state.is_empty() && !active(state) {
+                return Ok(State::Ended(outcome(id, state, c, sig, timeout)));
+            }
+        }
+    }
+    let status = std::fs::read_to_string(exit_file(log_dir)).ok();
+    Ok(State::Ended(
+        match status.and_then(|s| s.trim().parse::<i32>().ok()) {
+            // A shell reports a command a signal ended as 128 + the signal.
+            Some(n) if n > 128 => Ended::Finished(Status::Signal(n - 128)),
+            Some(n) => Ended::Finished(Status::Code(n)),
+            None => Ended::Lost(format!(
+                "Slurm no longer knows job {id}, and it left no exit status"
+            )),
+        },
+    ))
+}
+
 /// How job `id` ended, from `scontrol show job`.
-fn ended(id: &str, timeout: Duration) -> Result<State, String> {
+fn ended(id: &str, log_dir: &Path, timeout: Duration) -> Result<State, String> {
     let args = [
         "--oneliner".to_string(),
         "show".into(),
@@ -190,11 +251,7 @@ fn ended(id: &str, timeout: Duration) -> Result<State, String> {
     ];
     let text = match call("scontrol", &args, &[]) {
         Ok(t) => t,
-        Err(e) if e.contains("Invalid job id") => {
-            return Ok(State::Ended(Ended::Lost(format!(
-                "Slurm no longer knows job {id}"
-            ))))
-        }
+        Err(e) if e.contains("Invalid job id") => return forgotten(id, log_dir, timeout),
         Err(e) => return Err(e),
     };
     let field = |name: &str| {

@@ -88,14 +88,21 @@ fn dir(database: &Path) -> PathBuf {
 /// nobody holds is removed.
 pub fn supervised(database: &Path, job_run: i64) -> bool {
     let path = lock_path(database, job_run);
-    match try_lock(&path) {
-        Ok(Held::By(_)) => true,
-        Ok(Held::Now(lock)) => {
-            let _ = std::fs::remove_file(&lock.path);
+    if !path.exists() {
+        return false;
+    }
+    // Read-only: another user's lock file is still one to test.
+    let Ok(file) = std::fs::File::open(&path) else {
+        // One that cannot be opened is taken as held: never a second copy.
+        return true;
+    };
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Err(rustix::io::Errno::WOULDBLOCK) => true,
+        Err(_) => true,
+        Ok(()) => {
+            let _ = std::fs::remove_file(&path);
             false
         }
-        // A lock that cannot even be opened has no supervisor behind it.
-        Err(_) => false,
     }
 }
 
@@ -138,6 +145,10 @@ pub fn spawn(order: &Order) -> Result<Spawned, String> {
         Err(reason) => {
             let _ = child.kill();
             let _ = child.wait();
+            // A job it may have started before it was given up on goes too.
+            if let Some((_, m)) = order.env.iter().find(|(k, _)| k == super::MARKER_VAR) {
+                exec::kill_marked(m);
+            }
             Err(reason)
         }
     }
@@ -198,6 +209,62 @@ pub fn main() -> u8 {
     }
 }
 
+/// How long a supervisor keeps trying to record its job's end (the
+/// database busy, the disk full for a moment) before it gives up and
+/// leaves the next run to find the job interrupted.
+const RECORD_FOR: Duration = Duration::from_secs(300);
+
+/// Records the end of the job: its vote, or an interruption when its
+/// supervisor was asked to stop; tried again for [`RECORD_FOR`].
+fn record_end(
+    order: &Order,
+    stopped_by: Option<i32>,
+    ended: &exec::Ended,
+    seconds: f64,
+) -> crate::error::Result<()> {
+    let f = &order.finish;
+    let until = Instant::now() + RECORD_FOR;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let done = Store::open(&order.database).and_then(|mut store| match stopped_by {
+            Some(sig) => record::interrupted(
+                &mut store,
+                f,
+                &format!(
+                    "interrupted: its supervisor was asked to stop (signal {sig}) before the job ended"
+                ),
+            ),
+            None => record::finish(&mut store, f, ended, seconds).map(drop),
+        });
+        match done {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= until => return Err(e),
+            Err(e) => {
+                eprintln!(
+                    "promoter supervise: job run {}: {e}; trying again",
+                    f.job_run
+                );
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Reaps the processes handed to this subreaper that have ended, leaving
+/// the job's own (`job`), whose status its [`exec::Child`] reads.
+fn reap_orphans(job: Option<u32>) {
+    use rustix::process::{waitpid, Pid, WaitOptions};
+    for p in exec::children_of(std::process::id()) {
+        if Some(p) == job {
+            continue;
+        }
+        if let Some(pid) = i32::try_from(p).ok().and_then(Pid::from_raw) {
+            let _ = waitpid(Some(pid), WaitOptions::NOHANG);
+        }
+    }
+}
+
 /// Says `line` to the run that waits for it, then lets go of stdout.
 fn answer(line: &str) {
     let mut out = std::io::stdout();
@@ -212,8 +279,10 @@ fn supervise(order: &Order) -> crate::error::Result<()> {
     // Its own session: what is sent to the run's group or session (a
     // terminal hanging up, cron's stop) does not reach it.
     let _ = rustix::process::setsid();
-    crate::signals::ignore_hangup();
+    // SIGTERM and SIGINT stop the job; SIGHUP does nothing (after the
+    // stop requests, which would take it too).
     crate::signals::catch_stop_requests();
+    crate::signals::ignore_hangup();
     // What leaves the job's group is handed to it, not to init.
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let f = &order.finish;
@@ -245,7 +314,14 @@ fn supervise(order: &Order) -> crate::error::Result<()> {
         }
     };
     if let Some(pid) = child.pid() {
-        store.set_job_pid(f.job_run, pid)?;
+        if let Err(e) = store.set_job_pid(f.job_run, pid) {
+            // Nothing of a job it cannot record is left running.
+            child.cancel(Stop::Kill);
+            let _ = child.wait();
+            exec::kill_children(REAP_BOUND);
+            answer(&format!("error {e}"));
+            return Ok(());
+        }
     }
     answer(&format!("started {}", child.pid().unwrap_or(0)));
     drop(store);
@@ -260,21 +336,12 @@ fn supervise(order: &Order) -> crate::error::Result<()> {
             break e;
         }
         exec::wait_any([&child], Some(Duration::from_secs(1)));
+        // What was handed to it and has ended is reaped as it goes: a
+        // job that daemonizes many helpers does not fill the process table.
+        reap_orphans(child.pid());
     };
     exec::kill_children(REAP_BOUND);
-    let mut store = Store::open(&order.database)?;
-    match stopped_by {
-        Some(sig) => record::interrupted(
-            &mut store,
-            f,
-            &format!(
-                "interrupted: its supervisor was asked to stop (signal {sig}) before the job ended"
-            ),
-        )?,
-        None => {
-            record::finish(&mut store, f, &ended, started.elapsed().as_secs_f64())?;
-        }
-    }
+    record_end(order, stopped_by, &ended, started.elapsed().as_secs_f64())?;
     let _ = std::fs::remove_file(&lock.path);
     let own_log = dir(&order.database).join(format!("{}.log", f.job_run));
     if std::fs::metadata(&own_log).is_ok_and(|m| m.len() == 0) {

@@ -24,6 +24,10 @@ pub struct SshTree {
     pub grace: Duration,
 }
 
+/// How long a look at the remote tree (a link, a directory) may take: it
+/// runs while the release's lock is held.
+const LOOK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `'…'` for a POSIX shell.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -41,6 +45,11 @@ impl SshTree {
     /// Runs `script` in the tree's directory on the host; its stdout, or
     /// why it failed (ssh's or the script's last words).
     fn run(&self, script: &str) -> Result<String, String> {
+        self.run_within(script, self.timeout.min(LOOK_TIMEOUT))
+    }
+
+    /// Runs `script` there within `timeout`.
+    fn run_within(&self, script: &str, timeout: Duration) -> Result<String, String> {
         let scratch = tempfile::tempdir().map_err(|e| format!("no scratch directory: {e}"))?;
         let log = scratch.path().join("out");
         let mut args: Vec<String> = self.ssh[1..].to_vec();
@@ -48,8 +57,8 @@ impl SshTree {
             args.push("-p".into());
             args.push(p.to_string());
         }
-        args.push(self.host.clone());
         args.push("--".into());
+        args.push(self.host.clone());
         args.push(format!("cd {} && {script}", quote(&self.path)));
         let spec = Spec {
             program: PathBuf::from(&self.ssh[0]),
@@ -57,7 +66,7 @@ impl SshTree {
             env: Vec::new(),
             cwd: scratch.path().to_path_buf(),
             log: log.clone(),
-            timeout: self.timeout,
+            timeout,
             grace: self.grace,
         };
         let ended = exec::run(&spec)?;
@@ -120,12 +129,15 @@ impl SshTree {
                 "[ -f {q} ] || {{ echo \"its image directory lacks \"{q}\", which images_required names\"; exit 0; }}; "
             ));
         }
+        // Each X.md5 checks X itself, whatever name the sidecar gives.
         script.push_str(
-            "for s in *.md5; do [ -e \"$s\" ] || continue; md5sum -c --quiet \"$s\" 2>&1 || st=1; done; \
-             for s in *.sha256; do [ -e \"$s\" ] || continue; sha256sum -c --quiet \"$s\" 2>&1 || st=1; done; \
-             [ $st = 0 ] && echo OK; exit 0",
+            "for s in *.md5 *.sha256; do [ -e \"$s\" ] || continue; \
+               case \"$s\" in *.md5) f=${s%.md5}; t=md5sum;; *) f=${s%.sha256}; t=sha256sum;; esac; \
+               printf '%s  %s\\n' \"$(cut -d' ' -f1 < \"$s\")\" \"$f\" | $t -c --quiet 2>&1 || st=1; \
+             done; [ $st = 0 ] && echo OK; exit 0",
         );
-        let out = self.run(&script)?;
+        // Hashing gigabytes takes the time a push may.
+        let out = self.run_within(&script, self.timeout)?;
         let last = out.lines().last().unwrap_or("");
         if last == "OK" {
             return Ok(None);

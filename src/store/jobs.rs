@@ -154,13 +154,18 @@ impl Store {
     /// Records how a job ended and replaces its in-progress vote by the final one.
     pub fn finish_job_run(&mut self, id: i64, end: &JobEnd, now: i64) -> Result<()> {
         self.write(|tx| {
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE job_runs SET ended_at = :t, outcome = :o, exit_code = :c, signal = :s,
-                        notes = :n, archive = :a WHERE id = :id",
+                        notes = :n, archive = :a WHERE id = :id AND outcome = 'running'",
                 named_params! {":t": now, ":o": end.outcome.as_str(), ":c": end.exit_code,
                     ":s": end.signal, ":n": end.notes, ":a": end.archive, ":id": id},
             )
             .context("failed to record the end of the job")?;
+            // A run already ended (found interrupted meanwhile) keeps what
+            // it recorded: the run and its vote agree.
+            if changed == 0 {
+                return Ok(());
+            }
             tx.execute(
                 "UPDATE votes SET success = :ok, in_progress = 0, url = :u, notes = :n, recorded_at = :t
                  WHERE id = (SELECT vote_id FROM job_runs WHERE id = :id)",
@@ -178,13 +183,19 @@ impl Store {
     pub fn error_job_run(&mut self, id: i64, reason: &str, now: i64) -> Result<()> {
         self.write(|tx| {
             let vote: Option<i64> = tx
-                .query_row("SELECT vote_id FROM job_runs WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT vote_id FROM job_runs WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .context("failed to read the job run")?;
-            tx.execute(
-                "UPDATE job_runs SET outcome = 'error', ended_at = :t, notes = :n, vote_id = NULL WHERE id = :id",
+            let changed = tx.execute(
+                "UPDATE job_runs SET outcome = 'error', ended_at = :t, notes = :n, vote_id = NULL
+                 WHERE id = :id AND outcome = 'running'",
                 named_params! {":t": now, ":n": reason, ":id": id},
             )
             .context("failed to record the job's error")?;
+            if changed == 0 {
+                return Ok(());
+            }
             if let Some(v) = vote {
                 tx.execute("DELETE FROM votes WHERE id = ?1 AND in_progress = 1", [v])
                     .context("failed to withdraw the job's vote")?;

@@ -53,6 +53,26 @@ impl RunLock {
         }
     }
 
+    /// Takes the lock of publish target `target`, waiting up to `wait` for
+    /// the publish that holds it.
+    pub fn publish_waiting(
+        database: &Path,
+        target: &str,
+        wait: std::time::Duration,
+    ) -> Result<RunLock> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match RunLock::publish(database, target) {
+                Err(Error::Busy(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Takes the lock of publish target `target` of `database`: a publish
     /// holds its target, not the release, while it copies.
     pub fn publish(database: &Path, target: &str) -> Result<RunLock> {

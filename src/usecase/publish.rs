@@ -338,8 +338,45 @@ pub fn republish(
 ) -> Result<usize> {
     let mut plan = pending(cfg, store)?;
     plan.retain(|(t, _)| targets.contains(&t.name));
-    publish_plan(cfg, store, database, user, out, false, plan)
+    let mut failed = 0;
+    for (target, build) in plan {
+        // It waits its turn: a rollback returns once no target serves
+        // the build it took back.
+        let _lock = match crate::store::lock::RunLock::publish_waiting(
+            database,
+            &target.name,
+            REPUBLISH_WAIT,
+        ) {
+            Ok(l) => l,
+            Err(e) => {
+                failed += 1;
+                out.log(
+                    Level::Error,
+                    &format!("{} stays as it was: {e}", target.name),
+                );
+                continue;
+            }
+        };
+        // What it should show, read again under its lock.
+        let Some(now) = desired_build(cfg, store, target)? else {
+            continue;
+        };
+        if now.id != build.id {
+            continue;
+        }
+        match publish_target(cfg, store, target, &build, user, out) {
+            Ok(p) => out.log(Level::Info, &describe(&p)),
+            Err(e) => {
+                failed += 1;
+                out.log(Level::Error, &e.to_string());
+            }
+        }
+    }
+    Ok(failed)
 }
+
+/// How long a rollback waits for a target another publish holds.
+const REPUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Publishes (or, for a dry run, prints) each of `plan` under its
 /// target's own lock; how many could not finish.
@@ -380,6 +417,11 @@ fn publish_plan(
             }
             Err(e) => return Err(e),
         };
+        // What the target should show, read again under its lock: a
+        // rollback may have changed it since the plan was made.
+        if desired_build(cfg, store, target)?.is_none_or(|b| b.id != build.id) {
+            continue;
+        }
         match publish_target(cfg, store, target, &build, user, out) {
             Ok(p) => out.log(Level::Info, &describe(&p)),
             Err(e) => {

@@ -286,17 +286,15 @@ fn cancel_remote(
     r: &crate::store::jobs::RunningJob,
     why: &str,
 ) -> Result<()> {
-    if let Some((name, def)) = slurm_of(env.cfg, &r.executor) {
-        let mut slurm = crate::jobs::slurm::Slurm {
-            name,
-            def,
-            release: &env.cfg.release,
-        };
-        slurm.cancel(&crate::jobs::Handle {
-            job_run: r.id,
-            pid: None,
-            id: r.executor_id.clone(),
-        });
+    // Only a job Slurm cancelled is recorded so (and its environment given
+    // back); one scancel could not reach stays running, tried again later.
+    if let Some(id) = &r.executor_id {
+        crate::jobs::slurm::scancel(id).map_err(|e| {
+            Error::Failed(format!(
+                "could not cancel Slurm job {id} ({}): {e}",
+                r.job_id
+            ))
+        })?;
     }
     let finish = crate::jobs::record::Finish::new(env.cfg, r.id, r.lease_id, Path::new(&r.log_dir));
     crate::jobs::record::interrupted(
@@ -306,27 +304,36 @@ fn cancel_remote(
     )
 }
 
-/// The Slurm executor of the config named `name`.
-fn slurm_of<'a>(cfg: &'a Config, name: &str) -> Option<(&'a str, &'a crate::config::SlurmDef)> {
-    cfg.executors.iter().find_map(|e| match &e.kind {
-        crate::config::ExecutorKind::Slurm(def) if e.name == name => Some((e.name.as_str(), def)),
-        _ => None,
-    })
-}
-
 /// Records how the jobs of Slurm executors that left the queue ended: one
 /// `squeue` call for all of them, as a local job's supervisor would record
 /// its own end.
 fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
-    let remote: Vec<_> = store
-        .running_job_runs()?
-        .into_iter()
-        .filter(|r| !r.is_local() && r.executor_id.is_some())
-        .collect();
+    let mut remote = Vec::new();
+    for r in store.running_job_runs()? {
+        if r.is_local() {
+            continue;
+        }
+        if r.executor_id.is_some() {
+            remote.push(r);
+            continue;
+        }
+        // Recorded, but the run that submitted it died before sbatch said
+        // its id: whatever was submitted is not known; an error run, its
+        // environment given back, the next run submits it again.
+        if !crate::exec::alive(r.runner_pid) {
+            let finish =
+                crate::jobs::record::Finish::new(env.cfg, r.id, r.lease_id, Path::new(&r.log_dir));
+            crate::jobs::record::error(
+                store,
+                &finish,
+                "its run died while submitting it to Slurm; submitted again",
+            )?;
+        }
+    }
     if remote.is_empty() {
         return Ok(());
     }
-    let ids: Vec<(String, Duration)> = remote
+    let ids: Vec<(String, PathBuf, Duration)> = remote
         .iter()
         .map(|r| {
             let timeout = env
@@ -335,7 +342,11 @@ fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
                 .iter()
                 .find(|j| j.instances().iter().any(|i| i.id.as_str() == r.job_id))
                 .map_or(Duration::ZERO, |j| j.timeout);
-            (r.executor_id.clone().unwrap_or_default(), timeout)
+            (
+                r.executor_id.clone().unwrap_or_default(),
+                PathBuf::from(&r.log_dir),
+                timeout,
+            )
         })
         .collect();
     let states = match crate::jobs::slurm::states(&ids) {

@@ -197,7 +197,7 @@ fn config_check_reports_bad_executors_and_a_slurm_executor_without_slurm_on_the_
     let ws = Workspace::sample();
     let cfg = ws.config().display().to_string();
     ws.write_config(
-        "release: master\ntrunk: trunk\nexecutors:\n  hpc:\n    kind: pbs\n  local2:\n    kind: local\n    partition: x\n  nopart:\n    kind: slurm\njobs:\n  j:\n    command: [true]\n    executor: gpu\n",
+        "release: master\ntrunk: trunk\nexecutors:\n  hpc:\n    kind: pbs\n  local2:\n    kind: local\n    partition: x\n  nopart:\n    kind: slurm\n  local:\n    kind: slurm\n    partition: ci\njobs:\n  j:\n    command: [true]\n    executor: gpu\n",
     );
     let r = ws.run(&["config", "check"]);
     r.code(2);
@@ -205,7 +205,8 @@ fn config_check_reports_bad_executors_and_a_slurm_executor_without_slurm_on_the_
         format!("{cfg}:5: executors.hpc.kind: unknown kind \"pbs\""),
         format!("{cfg}:8: executors.local2.partition: unknown key"),
         format!("{cfg}:9: executors.nopart.partition: missing"),
-        format!("{cfg}:14: jobs.j.executor: no executor \"gpu\""),
+        format!("{cfg}:17: jobs.j.executor: no executor \"gpu\""),
+        format!("{cfg}:11: executors.local: local is the name of this host's executor"),
     ] {
         assert!(r.stderr.contains(&needle), "{needle}\n{}", r.stderr);
     }

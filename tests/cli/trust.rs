@@ -794,3 +794,27 @@ fn a_rerun_of_a_running_local_job_stops_it_and_the_next_run_starts_it_anew() {
     ws.wait_for_jobs();
     ws.assert_leases_never_overlap();
 }
+
+#[test]
+fn a_job_two_promotions_share_runs_once_on_a_build_and_its_vote_serves_both() {
+    let (ws, go) = held_job();
+    let cfg = std::fs::read_to_string(ws.config()).unwrap();
+    ws.write_config(&format!(
+        "{cfg}  puppet-ci-testing:\n    candidate_label: consistent\n    jobs: [deploy]\n    criteria: [deploy]\n"
+    ));
+    ws.run(&["config", "check"]).ok();
+    ws.run(&["run"]).ok();
+    pid_in(&ws.path().join("logs/job.pid"));
+    ws.run(&["run"]).ok();
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM job_runs"),
+        1,
+        "never a second copy"
+    );
+    release(&go);
+    ws.wait_for_jobs();
+    ws.run(&["run"]).ok();
+    assert!(ws.link("trunk/tripleo-ci-testing").is_some());
+    assert!(ws.link("trunk/puppet-ci-testing").is_some());
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM job_runs"), 1);
+}
