@@ -14,6 +14,7 @@ use walkdir::WalkDir;
 use super::commit_yaml::{self, CommitRow};
 use super::versions_csv::{self, PackageRow};
 use super::{label_dir, resolve_within};
+use crate::pool::{self, Pool};
 
 /// The links the builder keeps in the trunk root (and in each component).
 pub const BUILDER_LINKS: [&str; 2] = [crate::model::CURRENT, crate::model::CONSISTENT];
@@ -156,61 +157,26 @@ pub enum Read {
 }
 
 /// Reads the hash directories `dirs` on a few threads and hands each result
-/// to `f` on the calling thread, in no particular order. Memory stays
+/// to `f` on the calling thread, in the order of `dirs`. Memory stays
 /// bounded: readers wait while `f` is behind. The first error of `f` stops
 /// the reading and is returned.
-pub fn read_each<E>(
+pub fn read_each<E: Send>(
     root: &Path,
     dirs: &[String],
-    mut f: impl FnMut(Read) -> Result<(), E>,
+    f: impl FnMut(Read) -> Result<(), E>,
 ) -> Result<(), E> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        // Results travel in batches: one wake-up per batch, not per directory.
-        const BATCH: usize = 32;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Read>>(8);
-        for _ in 0..threads {
-            let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || {
-                let mut batch = Vec::with_capacity(BATCH);
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(rel) = dirs.get(i) else { break };
-                    batch.push(match read_hash_dir(root, rel) {
-                        Ok(HashDir::Build(b)) => Read::Build(b),
-                        Ok(HashDir::Incomplete(why)) => Read::Incomplete(why),
-                        Err(w) => Read::Skipped(w),
-                    });
-                    if batch.len() == BATCH
-                        && tx
-                            .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                            .is_err()
-                    {
-                        return;
-                    }
-                }
-                if !batch.is_empty() {
-                    let _ = tx.send(batch);
-                }
-            });
-        }
-        drop(tx);
-        for batch in rx.iter() {
-            for r in batch {
-                if let Err(e) = f(r) {
-                    // Stop the readers: they see the closed channel.
-                    next.store(usize::MAX / 2, std::sync::atomic::Ordering::Relaxed);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    })
+    // Results travel in batches: one wake-up per batch, not per directory.
+    const BATCH: usize = 32;
+    let read = |_: &mut (), rel: &String| {
+        Ok(match read_hash_dir(root, rel) {
+            Ok(HashDir::Build(b)) => Read::Build(b),
+            Ok(HashDir::Incomplete(why)) => Read::Incomplete(why),
+            Err(w) => Read::Skipped(w),
+        })
+    };
+    Pool::new(pool::threads().clamp(1, 4))
+        .batch(BATCH)
+        .for_each(dirs, || (), read, f)
 }
 
 /// The builder's links of the whole trunk and of each component, without
