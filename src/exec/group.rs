@@ -50,31 +50,35 @@ fn zombie(raw: i64) -> bool {
     matches!(state, Some("Z" | "X"))
 }
 
+/// The processes of `/proc`: each one's pid and its directory there.
+fn processes() -> Vec<(u32, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((pid, e.path()))
+        })
+        .collect()
+}
+
 /// The live processes (zombies aside) whose environment holds
 /// `<var>=<value>`: a run's processes carry its marker wherever they went.
 pub fn marked(var: &str, value: &str) -> Vec<u32> {
     let needle = format!("{var}={value}");
     let me = std::process::id();
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid == me {
-            continue;
-        }
-        // A zombie's environment reads empty: it is gone already.
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|(pid, _)| *pid != me)
+        .filter(|(_, dir)| {
+            // A zombie's environment reads empty: it is gone already.
+            std::fs::read(dir.join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// Kills, with their process groups, the processes whose environment has
@@ -109,27 +113,19 @@ pub fn signal(raw: i64, sig: Signal) {
 
 /// The processes whose parent is `parent`, from `/proc`.
 pub fn children_of(parent: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|(_, dir)| {
+            // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+            std::fs::read_to_string(dir.join("stat")).is_ok_and(|stat| {
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// Kills every child of this process and reaps them until none is left or

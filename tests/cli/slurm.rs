@@ -362,16 +362,7 @@ fn a_superseded_slurm_job_is_cancelled_and_one_cancelled_from_outside_is_an_erro
         Duration::from_secs(30)
     ));
     // Its build is promoted by hand: the job is superseded and cancelled.
-    let full: String = ws.sql("SELECT b.full_hash FROM job_runs j JOIN builds b ON b.id = j.build_id WHERE j.outcome = 'running'");
-    let (commit, distro): (String, String) = (
-        ws.sql(&format!(
-            "SELECT commit_hash FROM builds WHERE full_hash = '{full}'"
-        )),
-        ws.sql(&format!(
-            "SELECT distro_hash FROM builds WHERE full_hash = '{full}'"
-        )),
-    );
-    ws.repo_promote(&commit, &distro, "tripleo-ci-testing").ok();
+    ws.promote_running_jobs_build("tripleo-ci-testing");
     let r = ws.on_cluster(&c, &["run"]);
     r.ok();
     assert!(r.stderr.contains("superseded"), "{}", r.stderr);

@@ -545,17 +545,7 @@ fn a_job_whose_build_will_not_be_promoted_is_stopped_by_the_next_run() {
     let job = pid_in(&ws.path().join("logs/job.pid"));
     // The label moves to the job's build by hand: nothing newer is a
     // candidate, so the job tests a build that will not be promoted here.
-    let full: String =
-        ws.sql("SELECT b.full_hash FROM job_runs j JOIN builds b ON b.id = j.build_id");
-    let (commit, distro): (String, String) = (
-        ws.sql(&format!(
-            "SELECT commit_hash FROM builds WHERE full_hash = '{full}'"
-        )),
-        ws.sql(&format!(
-            "SELECT distro_hash FROM builds WHERE full_hash = '{full}'"
-        )),
-    );
-    ws.repo_promote(&commit, &distro, "tripleo-ci-testing").ok();
+    ws.promote_running_jobs_build("tripleo-ci-testing");
     let r = ws.run(&["run"]);
     r.ok();
     assert!(

@@ -219,6 +219,16 @@ impl Workspace {
     }
 
     /// Reads one value with SQL, straight from the database file.
+    /// Moves `label` by hand to the build the running job tests: that
+    /// job's build will not be promoted here any more.
+    pub fn promote_running_jobs_build(&self, label: &str) {
+        let repo_dir: String = self.sql(
+            "SELECT b.repo_dir FROM job_runs j JOIN builds b ON b.id = j.build_id WHERE j.outcome = 'running'",
+        );
+        let (commit, distro) = hashes_of(&repo_dir);
+        self.repo_promote(&commit, &distro, label).ok();
+    }
+
     /// Waits (bounded) until no job run is recorded as running: the jobs'
     /// supervisors have recorded their ends.
     pub fn wait_for_jobs(&self) {
