@@ -57,10 +57,7 @@ pub fn dispatch(
             d.queued.push(p);
             continue;
         }
-        // A lease of a job that runs elsewhere has no local holder: it is
-        // given back when the executor says the job ended.
-        let local = exec.name() == "local";
-        match seat(store, b, &p, local)? {
+        match seat(store, b, &p)? {
             Seat::Wait => d.waiting.push(p),
             Seat::Ready(lease) => {
                 slots -= 1;
@@ -83,7 +80,7 @@ enum Seat {
 }
 
 /// Leases an environment of `p`'s pool, when it asks for one.
-fn seat(store: &mut Store, b: &Batch, p: &Planned, local: bool) -> Result<Seat> {
+fn seat(store: &mut Store, b: &Batch, p: &Planned) -> Result<Seat> {
     let def = b
         .cfg
         .job(&p.instance.job)
@@ -95,9 +92,11 @@ fn seat(store: &mut Store, b: &Batch, p: &Planned, local: bool) -> Result<Seat> 
         "run {} job {} on {}",
         b.run_id, p.instance.id, p.build.full_hash
     );
+    // Held by this run until its job run is recorded: a run that dies
+    // before gives it back.
     let holder = Holder {
         name: &holder,
-        pid: local.then(std::process::id),
+        pid: Some(std::process::id()),
         expires_at: None,
     };
     let lease = store.acquire_testenv(pool, &holder, crate::clock::now())?;
@@ -152,6 +151,11 @@ fn launch(
         // Recorded before it is submitted: a run killed while sbatch runs
         // leaves a job run the next one knows is not a local process.
         store.set_job_executor(job_run, exec.name(), None)?;
+        // Its lease is the job run's from now on, whatever happens to this
+        // run: given back when the executor says the job ended.
+        if let Some(l) = &lease {
+            store.clear_lease_pid(l.id)?;
+        }
     }
     on(Event::Started {
         job_id: p.instance.id.to_string(),

@@ -206,6 +206,16 @@ impl Store {
         })
     }
 
+    /// Makes a lease its job run's alone, with no local holder: a job that
+    /// runs elsewhere holds it until its executor says it ended.
+    pub fn clear_lease_pid(&mut self, lease: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE leases SET pid = NULL WHERE id = ?1", [lease])
+                .context("failed to record the lease's holder")?;
+            Ok(())
+        })
+    }
+
     /// Extends a live lease held with a ttl to `expires_at`; the testenv it
     /// holds. A lease without a ttl (a job's) is refused: it lasts as long
     /// as its job.
