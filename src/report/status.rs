@@ -521,9 +521,17 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
             continue;
         };
         let e = assess::evaluate(store, cfg, p, c, now)?;
+        let images_ok = || -> Result<bool> {
+            Ok(match c.build() {
+                Some(b) => {
+                    crate::promote::images::blocked(store, trees, b, &cfg.images_rule(p))?.is_none()
+                }
+                None => true,
+            })
+        };
         let verdict = if current.as_ref().is_some_and(|x| x.id() == c.id()) {
             Verdict::Promoted
-        } else if e.met() {
+        } else if e.met() && images_ok()? {
             Verdict::Promotable
         } else {
             Verdict::Blocked

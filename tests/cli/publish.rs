@@ -1115,6 +1115,16 @@ fn a_corrupted_image_blocks_its_build_nothing_moves_and_nothing_is_published() {
         line.contains("blocked: its images: image overcloud-full.tar: md5 expected"),
         "{line}"
     );
+    // The page's criteria grid says blocked too.
+    let page = ws.path().join("status.html");
+    ws.run(&["status", "--html", page.to_str().unwrap()]).ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    let column = html
+        .split("data-hash=\"")
+        .find(|c| c.starts_with(&full))
+        .unwrap_or_else(|| panic!("no column for {full}"));
+    let head = &column[..column.find("</th>").unwrap()];
+    assert!(head.contains("verdict blocked"), "{head}");
     // By hand neither: repo-promote is refused, publish fails, nothing written.
     let (commit, distro) = hashes_of(&dir);
     ws.repo_promote(&commit, &distro, "current-tripleo")
