@@ -69,6 +69,14 @@ impl JobDef {
 }
 
 impl Config {
+    /// The job definition a job instance id (`<job>` or a matrix
+    /// combination's) comes from.
+    pub fn job_of_instance(&self, id: &str) -> Option<&JobDef> {
+        self.jobs
+            .iter()
+            .find(|j| j.instances().iter().any(|i| i.id.as_str() == id))
+    }
+
     /// What `promotion` asks of its build's images: the files of the
     /// top-level and its own `images_required`; and whether a build without
     /// an image directory is blocked: yes for an images promotion (one that

@@ -49,5 +49,37 @@ pub fn run(spec: &Spec) -> Result<Ended, String> {
     Ok(start(spec)?.wait())
 }
 
+/// Runs `program args` (with `env` added) in a scratch directory of its
+/// own, within `timeout` and `grace`: how it ended and what it wrote
+/// (stdout and stderr). `Err` when it could not be run for a reason of
+/// this side.
+pub fn output(
+    program: &str,
+    args: Vec<String>,
+    env: &[(String, String)],
+    timeout: Duration,
+    grace: Duration,
+) -> Result<(Ended, String), String> {
+    let scratch =
+        tempfile::tempdir().map_err(|e| format!("no scratch directory for {program}: {e}"))?;
+    let log = scratch.path().join("out");
+    let spec = Spec {
+        program: PathBuf::from(program),
+        args,
+        env: env.to_vec(),
+        cwd: scratch.path().to_path_buf(),
+        log: log.clone(),
+        timeout,
+        grace,
+    };
+    let ended = run(&spec)?;
+    Ok((ended, std::fs::read_to_string(&log).unwrap_or_default()))
+}
+
+/// `'…'` for a POSIX shell: `s` reaches it as one word, as written.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 #[cfg(test)]
 mod tests;

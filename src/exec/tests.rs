@@ -230,3 +230,16 @@ fn a_zombie_is_not_alive() {
     child.wait().unwrap();
     assert!(super::alive(i64::from(std::process::id())));
 }
+
+#[test]
+fn a_quoted_argument_reaches_the_shell_as_written() {
+    assert_eq!(super::shell_quote("it's"), "'it'\\''s'");
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("printf %s {}", super::shell_quote("a 'b' $HOME;")),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "a 'b' $HOME;");
+}

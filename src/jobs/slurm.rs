@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::executor::{Executor, Handle, Launch};
 use crate::config::SlurmDef;
-use crate::exec::{self, Ended, Spec, Status, Stop};
+use crate::exec::{self, Ended, Status, Stop};
 
 /// How long one call of a Slurm command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,16 +55,14 @@ impl Executor for Slurm<'_> {
             args.push(format!("--qos={q}"));
         }
         args.extend(self.def.sbatch_args.iter().cloned());
-        // The command exactly as a local job runs it, without a shell of
-        // its own: `exec` of the quoted argv.
         let argv: Vec<String> = std::iter::once(s.program.display().to_string())
             .chain(s.args.iter().cloned())
-            .map(|a| quote(&a))
+            .map(|a| exec::shell_quote(&a))
             .collect();
         // The command exactly as a local job runs it, then its exit status
         // beside its log: what a run reads when Slurm has forgotten the job
         // (after MinJobAge) and has no accounting to ask.
-        let status = quote(&exit_file(&s.cwd).display().to_string());
+        let status = exec::shell_quote(&exit_file(&s.cwd).display().to_string());
         args.push(format!(
             "--wrap={}; s=$?; echo $s > {status}; exit $s",
             argv.join(" ")
@@ -105,28 +103,11 @@ pub fn scancel(id: &str) -> Result<(), String> {
     call("scancel", &[id.to_string()], &[]).map(drop)
 }
 
-/// `'…'` for a POSIX shell.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 /// Runs Slurm command `program` with `args` (and `env` added), bounded by
 /// [`CALL_TIMEOUT`]; its output (stdout and stderr), or why it failed.
 fn call(program: &str, args: &[String], env: &[(String, String)]) -> Result<String, String> {
-    let scratch =
-        tempfile::tempdir().map_err(|e| format!("no scratch directory for {program}: {e}"))?;
-    let log = scratch.path().join("out");
-    let spec = Spec {
-        program: PathBuf::from(program),
-        args: args.to_vec(),
-        env: env.to_vec(),
-        cwd: scratch.path().to_path_buf(),
-        log: log.clone(),
-        timeout: CALL_TIMEOUT,
-        grace: Duration::from_secs(5),
-    };
-    let ended = exec::run(&spec)?;
-    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    let grace = Duration::from_secs(5);
+    let (ended, out) = exec::output(program, args.to_vec(), env, CALL_TIMEOUT, grace)?;
     if ended.passed() {
         Ok(out)
     } else {
@@ -291,12 +272,6 @@ pub fn outcome(id: &str, state: &str, code: i32, signal: i32, timeout: Duration)
     }
 }
 
-/// The log directory a Slurm job writes to must be one the nodes share:
-/// the job's `console.log` is written there by the node.
-pub fn console(log_dir: &Path) -> PathBuf {
-    log_dir.join("console.log")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,15 +307,5 @@ mod tests {
                 "{infra}"
             );
         }
-    }
-
-    #[test]
-    fn a_quoted_argument_reaches_the_shell_as_written() {
-        assert_eq!(quote("it's"), "'it'\\''s'");
-        let out = std::process::Command::new("sh")
-            .args(["-c", &format!("printf %s {}", quote("a 'b' $HOME;"))])
-            .output()
-            .unwrap();
-        assert_eq!(String::from_utf8(out.stdout).unwrap(), "a 'b' $HOME;");
     }
 }

@@ -28,24 +28,16 @@ pub fn blocked(
     if let Some(r) = &trees.remote_images {
         let e = crate::error::Error::Failed;
         if !r.has_dir(&build.full_hash).map_err(e)? {
-            return Ok(rule.dir_required.then(|| {
-                format!(
-                    "it has no image directory in {} (a promotion with images: optional may go without)",
-                    r.shown()
-                )
-            }));
+            return Ok(rule.dir_required.then(|| no_dir(&r.shown())));
         }
         return r.blocked(&build.full_hash, &rule.files).map_err(e);
     }
     let images = trees.images.as_path();
     let dir = images.join(&build.full_hash);
     if !dir.is_dir() {
-        return Ok(rule.dir_required.then(|| {
-            format!(
-                "it has no image directory in {} (a promotion with images: optional may go without)",
-                images.display()
-            )
-        }));
+        return Ok(rule
+            .dir_required
+            .then(|| no_dir(&images.display().to_string())));
     }
     for f in &rule.files {
         if !dir.join(f).is_file() {
@@ -70,6 +62,13 @@ pub fn blocked(
         }
     }
     Ok(None)
+}
+
+/// Why a build without an image directory in `tree` is blocked.
+fn no_dir(tree: &str) -> String {
+    format!(
+        "it has no image directory in {tree} (a promotion with images: optional may go without)"
+    )
 }
 
 /// How image `base` disagrees with its sidecar `sidecar`, if it does.

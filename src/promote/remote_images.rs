@@ -5,10 +5,9 @@
 //! the old one (atomic there too), then read back. Every call runs through
 //! [`crate::exec`] within `push_timeout`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::exec::{self, Spec};
+use crate::exec::{self, shell_quote as quote};
 
 /// A remote image tree and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +27,6 @@ pub struct SshTree {
 /// runs while the release's lock is held.
 const LOOK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// `'…'` for a POSIX shell.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
 impl SshTree {
     /// How the tree is written in the config and in messages.
     pub fn shown(&self) -> String {
@@ -50,8 +44,6 @@ impl SshTree {
 
     /// Runs `script` there within `timeout`.
     fn run_within(&self, script: &str, timeout: Duration) -> Result<String, String> {
-        let scratch = tempfile::tempdir().map_err(|e| format!("no scratch directory: {e}"))?;
-        let log = scratch.path().join("out");
         let mut args: Vec<String> = self.ssh[1..].to_vec();
         if let Some(p) = self.port {
             args.push("-p".into());
@@ -60,17 +52,7 @@ impl SshTree {
         args.push("--".into());
         args.push(self.host.clone());
         args.push(format!("cd {} && {script}", quote(&self.path)));
-        let spec = Spec {
-            program: PathBuf::from(&self.ssh[0]),
-            args,
-            env: Vec::new(),
-            cwd: scratch.path().to_path_buf(),
-            log: log.clone(),
-            timeout,
-            grace: self.grace,
-        };
-        let ended = exec::run(&spec)?;
-        let out = std::fs::read_to_string(&log).unwrap_or_default();
+        let (ended, out) = exec::output(&self.ssh[0], args, &[], timeout, self.grace)?;
         if ended.passed() {
             Ok(out)
         } else {

@@ -87,9 +87,7 @@ impl RunningJob {
 
 /// The timeout of job instance `job_id`, in seconds, if it is configured.
 fn timeout(cfg: &Config, job_id: &str) -> Option<i64> {
-    cfg.jobs
-        .iter()
-        .find(|j| j.instances().iter().any(|i| i.id.as_str() == job_id))
+    cfg.job_of_instance(job_id)
         .map(|j| j.timeout.as_secs() as i64)
 }
 

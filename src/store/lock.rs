@@ -21,23 +21,7 @@ impl RunLock {
     /// so that it takes its turn instead of failing. Then fails with
     /// [`Error::Busy`] as [`RunLock::acquire`] does.
     pub fn acquire_waiting(database: &Path, wait: std::time::Duration) -> Result<RunLock> {
-        let deadline = std::time::Instant::now() + wait;
-        let mut pause = std::time::Duration::from_millis(1);
-        loop {
-            match RunLock::acquire(database) {
-                Err(Error::Busy(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
-                }
-                Err(Error::Busy(m)) => {
-                    return Err(Error::Busy(format!(
-                        "{m} (waited {}s for it)",
-                        wait.as_secs()
-                    )))
-                }
-                other => return other,
-            }
-        }
+        waiting(wait, || RunLock::acquire(database))
     }
 
     /// Takes the lock beside `database`, or fails at once with
@@ -60,17 +44,7 @@ impl RunLock {
         target: &str,
         wait: std::time::Duration,
     ) -> Result<RunLock> {
-        let deadline = std::time::Instant::now() + wait;
-        let mut pause = std::time::Duration::from_millis(1);
-        loop {
-            match RunLock::publish(database, target) {
-                Err(Error::Busy(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
-                other => return other,
-            }
-        }
+        waiting(wait, || RunLock::publish(database, target))
     }
 
     /// Takes the lock of publish target `target` of `database`: a publish
@@ -83,6 +57,28 @@ impl RunLock {
                 "another publish to {target} holds its lock {} ({who})",
                 path.display()
             ))),
+        }
+    }
+}
+
+/// Tries `take` until it is not busy or `wait` has passed, backing off;
+/// a lock still busy then says how long it waited.
+fn waiting(wait: std::time::Duration, take: impl Fn() -> Result<RunLock>) -> Result<RunLock> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match take() {
+            Err(Error::Busy(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            Err(Error::Busy(m)) => {
+                return Err(Error::Busy(format!(
+                    "{m} (waited {}s for it)",
+                    wait.as_secs()
+                )))
+            }
+            other => return other,
         }
     }
 }

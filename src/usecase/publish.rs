@@ -322,12 +322,22 @@ pub fn publish_pending(
     dry_run: bool,
 ) -> Result<usize> {
     let plan = pending(cfg, store)?;
-    publish_plan(cfg, store, database, user, out, dry_run, plan)
+    if dry_run {
+        for (target, build) in &plan {
+            out.print(&format!(
+                "would publish {} to {}",
+                build.full_hash, target.name
+            ))?;
+        }
+        return Ok(0);
+    }
+    publish_plan(cfg, store, database, user, out, plan, None)
 }
 
 /// Publishes what is pending for the targets named `targets` only: what a
 /// rollback does for the targets of the promotion it took back, so that
-/// none serves the build it took back.
+/// none serves the build it took back. It waits its turn at a target
+/// another publish holds.
 pub fn republish(
     cfg: &Config,
     store: &mut Store,
@@ -338,80 +348,47 @@ pub fn republish(
 ) -> Result<usize> {
     let mut plan = pending(cfg, store)?;
     plan.retain(|(t, _)| targets.contains(&t.name));
-    let mut failed = 0;
-    for (target, build) in plan {
-        // It waits its turn: a rollback returns once no target serves
-        // the build it took back.
-        let _lock = match crate::store::lock::RunLock::publish_waiting(
-            database,
-            &target.name,
-            REPUBLISH_WAIT,
-        ) {
-            Ok(l) => l,
-            Err(e) => {
-                failed += 1;
-                out.log(
-                    Level::Error,
-                    &format!("{} stays as it was: {e}", target.name),
-                );
-                continue;
-            }
-        };
-        // What it should show, read again under its lock.
-        let Some(now) = desired_build(cfg, store, target)? else {
-            continue;
-        };
-        if now.id != build.id {
-            continue;
-        }
-        match publish_target(cfg, store, target, &build, user, out) {
-            Ok(p) => out.log(Level::Info, &describe(&p)),
-            Err(e) => {
-                failed += 1;
-                out.log(Level::Error, &e.to_string());
-            }
-        }
-    }
-    Ok(failed)
+    publish_plan(cfg, store, database, user, out, plan, Some(REPUBLISH_WAIT))
 }
 
 /// How long a rollback waits for a target another publish holds.
 const REPUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Publishes (or, for a dry run, prints) each of `plan` under its
-/// target's own lock; how many could not finish.
+/// Publishes each of `plan` under its target's own lock, a long copy
+/// holding its target, not the release; how many could not finish. A
+/// target another process publishes to now is left to it, or, with
+/// `wait`, waited for (and one still held then is a failure).
 fn publish_plan(
     cfg: &Config,
     store: &mut Store,
     database: &std::path::Path,
     user: &str,
     out: &dyn Sink,
-    dry_run: bool,
     plan: Vec<(&PublishTarget, Build)>,
+    wait: Option<std::time::Duration>,
 ) -> Result<usize> {
-    if dry_run {
-        for (target, build) in &plan {
-            out.print(&format!(
-                "would publish {} to {}",
-                build.full_hash, target.name
-            ))?;
-        }
-        return Ok(0);
-    }
+    use crate::store::lock::RunLock;
     let mut failed = 0;
     for (target, build) in plan {
-        // Each target under its own lock: a long copy holds its target,
-        // not the release; a target another process publishes to now is
-        // left to it.
-        let _lock = match crate::store::lock::RunLock::publish(database, &target.name) {
+        let lock = match wait {
+            Some(w) => RunLock::publish_waiting(database, &target.name, w),
+            None => RunLock::publish(database, &target.name),
+        };
+        let _lock = match lock {
             Ok(l) => l,
-            Err(Error::Busy(why)) => {
+            Err(Error::Busy(why)) if wait.is_none() => {
+                let msg = format!(
+                    "not publishing {} to {}: {why}",
+                    build.full_hash, target.name
+                );
+                out.log(Level::Info, &msg);
+                continue;
+            }
+            Err(e @ Error::Busy(_)) => {
+                failed += 1;
                 out.log(
-                    Level::Info,
-                    &format!(
-                        "not publishing {} to {}: {why}",
-                        build.full_hash, target.name
-                    ),
+                    Level::Error,
+                    &format!("{} stays as it was: {e}", target.name),
                 );
                 continue;
             }

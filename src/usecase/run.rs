@@ -338,9 +338,7 @@ fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
         .map(|r| {
             let timeout = env
                 .cfg
-                .jobs
-                .iter()
-                .find(|j| j.instances().iter().any(|i| i.id.as_str() == r.job_id))
+                .job_of_instance(&r.job_id)
                 .map_or(Duration::ZERO, |j| j.timeout);
             (
                 r.executor_id.clone().unwrap_or_default(),

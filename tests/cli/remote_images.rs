@@ -163,14 +163,17 @@ promotions:
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // A build with no image directory there is blocked (images: required).
-    let why = ws.run(&[
-        "why",
-        "--promotion",
-        "tripleo-ci-testing",
-        "--hash",
-        "1c67b1ab8c6fe273d4e175a14f0df5d3cbbd0edc_8170b868",
-    ]);
+    let bare = "bae3a7b3075eca835bff1eca121d9c822ca32494_aa9b6c85";
+    std::fs::remove_dir_all(remote.join(bare)).unwrap();
+    let why = ws.run(&["why", "--promotion", "tripleo-ci-testing", "--hash", bare]);
     why.ok();
+    assert!(
+        why.stdout.starts_with(&format!(
+            "tripleo-ci-testing: {bare} is blocked: its images: it has no image directory in ssh://"
+        )),
+        "{}",
+        why.stdout
+    );
     // A corrupted image there blocks its build: checked with md5sum there.
     let img = remote.join(&newest).join("overcloud-full.tar");
     let mut bytes = std::fs::read(&img).unwrap();
