@@ -60,9 +60,14 @@ pub fn tested_repo(v: &Vote, b: &Build) -> Value {
         "success": v.success,
         "in_progress": v.in_progress,
         "timestamp": v.timestamp,
-        "user": v.user,
+        "user": dlrn_user(&v.user),
         "component": b.component,
     })
+}
+
+/// A vote's user as DLRN answers it: the builder's own votes have none.
+fn dlrn_user(user: &str) -> Option<&str> {
+    (user != crate::store::votes::BUILDER_USER).then_some(user)
 }
 
 /// A promotion, as `promotions` and `promote` return it.

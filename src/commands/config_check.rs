@@ -21,6 +21,13 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             jobs,
             c.publish.len()
         ))?;
+        // Where promotions will put their links, as the builder's own
+        // links show (PRODUCT.md, "Coming from DLRN").
+        let layout = match c.trunk.is_dir() {
+            true => crate::trunk::Layout::detect(&c.trunk).describe(),
+            false => "not there yet (created by the builder)",
+        };
+        ctx.print(&format!("trunk {}: {layout}", c.trunk.display()))?;
     }
     Ok(0)
 }

@@ -32,9 +32,12 @@ pub fn report_result(ctx: &Ctx, a: cli::ReportResult) -> Result<u8> {
         }
         (None, Some(h)) => {
             let h: AggHash = h.parse()?;
-            let id = store
-                .find_aggregate(h.as_str())?
-                .ok_or_else(|| Error::NotFound(format!("no aggregate with hash {h}")))?;
+            // DLRN's words: an aggregate is known once a promotion made it.
+            let id = store.find_aggregate(h.as_str())?.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "aggregate_hash not found: no promotion made an aggregate with hash {h}"
+                ))
+            })?;
             (VoteTarget::Aggregate(id), None, Some(h))
         }
         (None, None) => {
@@ -88,10 +91,11 @@ pub fn agg_status(ctx: &Ctx, a: cli::AggStatus) -> Result<u8> {
     let success = a.success;
     let hash: AggHash = a.agg_hash.parse()?;
     let store = ctx.store()?;
-    let id = store
-        .find_aggregate(hash.as_str())?
-        .ok_or_else(|| Error::NotFound(format!("no aggregate with hash {hash}")))?;
-    let votes = store.votes_of_aggregate(id, success)?;
+    // As DLRN: an aggregate nobody voted on (or nobody made) has no votes.
+    let votes = match store.find_aggregate(hash.as_str())? {
+        Some(id) => store.votes_of_aggregate(id, success)?,
+        None => Vec::new(),
+    };
     let out: Vec<Value> = votes
         .iter()
         .map(|v| api::aggregate_vote(v, hash.as_str()))
@@ -238,6 +242,15 @@ fn report_in_progress(ctx: &Ctx, store: &mut Store, build: &Build, job: &JobId) 
 }
 
 /// Refuses hashes that are not DLRN's shapes before any lookup.
+/// A `--promote-name`, refused in DLRN's words when it cannot be one.
+fn promote_name(name: &str) -> Result<Label> {
+    use crate::ident::IdError;
+    Label::promotable(name).map_err(|e| match e {
+        IdError::Refused(m) => Error::Refused(format!("Invalid promote_name {name}: {m}")),
+        IdError::Invalid(m) => Error::Invalid(format!("Invalid promote_name {name}: {m}")),
+    })
+}
+
 fn check_hashes(h: &cli::BuildHashes) -> Result<()> {
     h.commit_hash.parse::<CommitHash>()?;
     h.distro_hash.parse::<DistroHash>()?;
@@ -247,7 +260,7 @@ fn check_hashes(h: &cli::BuildHashes) -> Result<()> {
 
 /// `repo-promote`: one build to a label by hand; prints its history row.
 pub fn repo_promote(ctx: &Ctx, a: cli::RepoPromote) -> Result<u8> {
-    let label = Label::promotable(&a.promote_name)?;
+    let label = promote_name(&a.promote_name)?;
     check_hashes(&a.build)?;
     let trees = ctx.trees()?;
     let (_lock, mut store) = ctx.moving_labels()?;
@@ -332,6 +345,7 @@ fn promotion_row(
     build: &Build,
     user: &str,
 ) -> Result<PromotionRow> {
+    let trees = ctx.trees()?;
     if let Some(p) = last_promotion(store, label, build)? {
         return Ok(p);
     }
@@ -352,6 +366,7 @@ fn promotion_row(
                 previous_build_id: None,
                 aggregate_hash: None,
                 component: build.component.as_deref(),
+                label_component: trees.label_component(build),
                 kind: Kind::Manual,
                 timestamp: now,
                 user,
@@ -366,12 +381,27 @@ fn promotion_row(
 /// `repo-promote-batch`: several component builds to a label by hand, as
 /// one aggregate; prints its history row.
 pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
-    let label = Label::promotable(&a.promote_name)?;
+    let label = promote_name(&a.promote_name)?;
     let hashes = hash_pairs(&a.hash_pairs)?;
     for h in &hashes {
         check_hashes(h)?;
     }
     let trees = ctx.trees()?;
+    if trees.layout == crate::trunk::Layout::Flat && hashes.len() > 1 {
+        return Err(Error::Refused(format!(
+            "this trunk keeps its labels at the top ({}): {label} can hold one build, not a batch of {}; promote one build with repo-promote",
+            trees.layout.describe(),
+            hashes.len()
+        )));
+    }
+    if trees.layout == crate::trunk::Layout::Flat {
+        // One build: as repo-promote, with no aggregate (DLRN writes one
+        // only with use_components).
+        let build = hashes.into_iter().next().ok_or_else(|| {
+            Error::Invalid("--hash-pairs names no build".into())
+        })?;
+        return repo_promote(ctx, cli::RepoPromote { build, promote_name: a.promote_name });
+    }
     let (_lock, mut store) = ctx.moving_labels()?;
     let mut builds = Vec::new();
     for h in &hashes {

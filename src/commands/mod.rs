@@ -124,6 +124,7 @@ impl Ctx {
         let c = self.config()?;
         Ok(Trees {
             trunk: c.trunk.clone(),
+            layout: crate::trunk::Layout::detect(&c.trunk),
             images: c.images.clone(),
             remote_images: c.remote_images.as_ref().map(|(host, port, path)| {
                 crate::promote::remote_images::SshTree {
@@ -222,24 +223,33 @@ impl Ctx {
 
     /// Looks up a build by hashes given on the command line (validated
     /// here), or fails with "not found".
+    /// The build a dlrnapi command names by its hashes, found as DLRN's
+    /// `_get_commit` finds it: only a SUCCESS build answers. A build that
+    /// exists but is FAILED or RETRY is refused (exit 4), an unknown one is
+    /// not found (exit 3); both say what DLRN says.
     pub fn build_by_hashes(&self, store: &Store, h: &BuildHashes) -> Result<Build> {
+        const DLRN_SAYS: &str = "commit_hash+distro_hash+extended_hash combination not found";
         let commit: CommitHash = h.commit_hash.parse()?;
         let distro: DistroHash = h.distro_hash.parse()?;
         let extended = extended_hash(h.extended_hash.as_deref())?;
-        store
-            .find_build(
-                commit.as_str(),
-                distro.as_str(),
-                extended.as_ref().map(|e| e.as_str()),
-            )?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "no build with commit hash {commit} and distro hash {distro}{}",
-                    extended
-                        .map(|e| format!(" and extended hash {e}"))
-                        .unwrap_or_default()
-                ))
-            })
+        let build = store.find_build(
+            commit.as_str(),
+            distro.as_str(),
+            extended.as_ref().map(|e| e.as_str()),
+        )?;
+        match build {
+            Some(b) if b.succeeded() => Ok(b),
+            Some(b) => Err(Error::Refused(format!(
+                "{DLRN_SAYS}: build {} is {}, and only a SUCCESS build is answered for",
+                b.repo_dir, b.status
+            ))),
+            None => Err(Error::NotFound(format!(
+                "{DLRN_SAYS}: no build with commit hash {commit} and distro hash {distro}{}",
+                extended
+                    .map(|e| format!(" and extended hash {e}"))
+                    .unwrap_or_default()
+            ))),
+        }
     }
 }
 

@@ -126,7 +126,7 @@ fn explain(
     let assessment = assess::assess_as(store, cfg, p, now, aggregates)?;
     let component = forced
         .and_then(Candidate::build)
-        .and_then(|b| b.component.as_deref());
+        .and_then(|b| trees.label_component(b));
     let (label_now, on_label) =
         assess::label_candidate(store, &trees.trunk, p, component, aggregates)?;
     // The candidate to explain: the one asked for, else the newest

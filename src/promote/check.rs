@@ -20,7 +20,7 @@ pub fn check_promotable(trees: &Trees, build: &Build) -> Result<()> {
     }
     if build.purged() {
         return Err(Error::Refused(format!(
-            "build {} has been purged: its repo is gone, so it cannot be promoted",
+            "build {}: commit_hash+distro_hash+extended_hash has been purged, cannot promote it (its repo is gone)",
             build.full_hash
         )));
     }

@@ -87,7 +87,7 @@ pub(super) fn move_trunk(
     build: &Build,
     previous: Option<&str>,
 ) -> Result<()> {
-    let component = build.component.as_deref();
+    let component = trees.label_component(build);
     let dir = label_dir(&trees.trunk, component);
     if let Some(prev) = previous.filter(|p| *p != build.repo_dir) {
         let prev_target = label_target(prev, component);
@@ -111,7 +111,7 @@ pub(super) fn batch_members(
 ) -> Result<Vec<Member>> {
     let mut out = Vec::with_capacity(builds.len());
     for b in builds {
-        let c = b.component.as_deref();
+        let c = trees.label_component(b);
         let on_disk = current_target(&trees.trunk, label.as_str(), c)?;
         let previous = if on_disk.as_deref() == Some(b.repo_dir.as_str()) {
             let row = store.label(label.as_str(), c)?;
@@ -140,7 +140,7 @@ pub(super) fn batch_in_place(
     builds: &[Build],
 ) -> Result<bool> {
     for b in builds {
-        let c = b.component.as_deref();
+        let c = trees.label_component(b);
         let on_disk = current_target(&trees.trunk, label.as_str(), c)?;
         let recorded = store.label(label.as_str(), c)?.and_then(|r| r.build_id);
         if on_disk.as_deref() != Some(b.repo_dir.as_str()) || recorded != Some(b.id) {
@@ -160,7 +160,7 @@ impl Undo {
     /// Remembers `<name>` and `previous-<name>` of `build`'s component as
     /// they are now.
     pub fn remember(&mut self, trees: &Trees, label: &Label, build: &Build) -> Result<()> {
-        let dir = label_dir(&trees.trunk, build.component.as_deref());
+        let dir = label_dir(&trees.trunk, trees.label_component(build));
         for name in [label.previous(), label.to_string()] {
             let before = links::read(&dir, &name).at("read link", &dir.join(&name))?;
             self.links.push((dir.clone(), name, before));

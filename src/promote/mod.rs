@@ -32,9 +32,19 @@ pub use steps::Carried;
 #[derive(Debug, Clone)]
 pub struct Trees {
     pub trunk: PathBuf,
+    /// Where the trunk keeps its labels (detected from the builder's links).
+    pub layout: crate::trunk::Layout,
     pub images: PathBuf,
     /// The image tree, when it is on another host.
     pub remote_images: Option<remote_images::SshTree>,
+}
+
+impl Trees {
+    /// The component whose directory holds `build`'s labels, as the
+    /// trunk's layout has it (none: the top of the trunk).
+    pub fn label_component<'b>(&self, build: &'b Build) -> Option<&'b str> {
+        self.layout.label_component(build.component.as_deref())
+    }
 }
 
 /// Who moves a label, and why.
@@ -125,7 +135,7 @@ pub enum Outcome {
 pub fn promote(store: &mut Store, c: &Carry, r: &Request) -> Result<Outcome> {
     check::request(c.trees, r)?;
     let first = &r.builds[0];
-    let component = first.component.as_deref();
+    let component = c.trees.label_component(first);
     let now_trunk = crate::trunk::current_target(&c.trees.trunk, r.label.as_str(), component)?;
     let unchanged = match r.batch {
         None => now_trunk.as_deref() == Some(first.repo_dir.as_str()),

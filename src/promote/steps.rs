@@ -123,7 +123,7 @@ fn partly_moved(c: &Carry, attempt: &Attempt, label: &Label, builds: &[Build]) -
         return Ok(false);
     }
     for (m, b) in attempt.members.iter().zip(builds) {
-        let now = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;
+        let now = current_target(&c.trees.trunk, label.as_str(), c.trees.label_component(b))?;
         if now.as_deref() == Some(b.repo_dir.as_str()) && m.previous_repo_dir != now {
             return Ok(true);
         }
@@ -155,7 +155,7 @@ fn move_trunk(
     // for the next command to finish.
     let mut undo = Undo::default();
     for (m, b) in attempt.members.iter().zip(builds) {
-        let now = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;
+        let now = current_target(&c.trees.trunk, label.as_str(), c.trees.label_component(b))?;
         if now != m.previous_repo_dir && now.as_deref() != Some(b.repo_dir.as_str()) {
             let why = moved_by_someone(label, "trunk", &m.previous_repo_dir, &now);
             if resumed {
@@ -236,6 +236,7 @@ fn record(
                     previous_build_id: *prev,
                     aggregate_hash: agg_hash.or(a.aggregate_hash.as_deref()),
                     component: b.component.as_deref(),
+                    label_component: c.trees.label_component(b),
                     kind: a.kind,
                     timestamp: now,
                     user: a.user.as_deref().unwrap_or(c.user),
@@ -269,7 +270,7 @@ fn moved_since(
         }
     }
     for (m, b) in attempt.members.iter().zip(builds) {
-        let trunk = current_target(&c.trees.trunk, label.as_str(), b.component.as_deref())?;
+        let trunk = current_target(&c.trees.trunk, label.as_str(), c.trees.label_component(b))?;
         if trunk != m.previous_repo_dir && trunk.as_deref() != Some(b.repo_dir.as_str()) {
             let was = &m.previous_repo_dir;
             return Ok(Some(moved_by_someone(label, "trunk", was, &trunk)));

@@ -413,9 +413,15 @@ fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>)
             consistent += 1;
             tx.prepare_cached(
                 "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
-                 SELECT id, 'consistent', 1, 0, '', '', dt_build, 'dlrn', imported_at FROM builds WHERE id = ?1",
+                 SELECT id, ?2, 1, 0, '', '', dt_build, ?3, imported_at FROM builds WHERE id = ?1",
             )
-            .and_then(|mut st| st.execute([id]))
+            .and_then(|mut st| {
+                st.execute(rusqlite::params![
+                    id,
+                    super::votes::CONSISTENT_JOB,
+                    super::votes::BUILDER_USER
+                ])
+            })
             .context("failed to record the consistent vote")?;
         }
     }

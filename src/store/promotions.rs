@@ -45,7 +45,11 @@ pub struct NewPromotion<'a> {
     pub build_id: i64,
     pub previous_build_id: Option<i64>,
     pub aggregate_hash: Option<&'a str>,
+    /// The build's component, recorded as DLRN records it.
     pub component: Option<&'a str>,
+    /// The component whose directory holds the label's link: the build's
+    /// in component mode, none in a flat trunk.
+    pub label_component: Option<&'a str>,
     pub kind: Kind,
     pub timestamp: i64,
     pub user: &'a str,
@@ -235,7 +239,7 @@ pub(crate) fn record_promotion(tx: &Connection, p: &NewPromotion) -> Result<i64>
     )
     .and_then(|mut st| {
         st.execute(named_params! {
-            ":n": p.name, ":c": p.component.unwrap_or(""), ":b": p.build_id,
+            ":n": p.name, ":c": p.label_component.unwrap_or(""), ":b": p.build_id,
             ":pb": p.previous_build_id, ":t": p.timestamp,
         })
     })

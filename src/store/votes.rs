@@ -10,6 +10,11 @@ use crate::error::{DbContext, Result};
 /// The job id of the vote DLRN casts on every consistent build.
 pub const CONSISTENT_JOB: &str = "consistent";
 
+/// Who records the builder's votes (the `consistent` vote of the import).
+/// DLRN's builder records them with no user: the dlrnapi answers show
+/// this one as `null`, as DLRN's do.
+pub const BUILDER_USER: &str = "dlrn";
+
 /// A recorded vote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vote {

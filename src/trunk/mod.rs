@@ -43,6 +43,56 @@ fn prefix(s: &str, n: usize) -> &str {
     &s[..n.min(s.len())]
 }
 
+/// Where a trunk keeps its labels. DLRN with `use_components` on keeps
+/// each component's `current` and `consistent` (and every promoted label)
+/// in `component/<c>/`, and an aggregate repo at the top; with it off,
+/// every label is a link at the top of the trunk, also for builds that
+/// carry a component (`<trunk>/<label>` → `component/<c>/…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Every label at the top of the trunk.
+    Flat,
+    /// Labels per component, under `component/<c>/`.
+    Components,
+}
+
+impl Layout {
+    /// The layout the builder keeps: per component when any component
+    /// directory holds a `current` or `consistent` link of its own.
+    pub fn detect(trunk: &Path) -> Layout {
+        let Ok(dirs) = std::fs::read_dir(trunk.join("component")) else {
+            return Layout::Flat;
+        };
+        let per_component = dirs.flatten().any(|d| {
+            [crate::model::CURRENT, crate::model::CONSISTENT]
+                .iter()
+                .any(|l| std::fs::symlink_metadata(d.path().join(l)).is_ok_and(|m| m.is_symlink()))
+        });
+        if per_component {
+            Layout::Components
+        } else {
+            Layout::Flat
+        }
+    }
+
+    /// The component whose directory holds a build's labels: its own in
+    /// component mode, none (the top of the trunk) in a flat trunk.
+    pub fn label_component(self, component: Option<&str>) -> Option<&str> {
+        match self {
+            Layout::Components => component,
+            Layout::Flat => None,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layout::Flat => "labels at the top of the trunk (DLRN without use_components)",
+            Layout::Components => "labels per component under component/<c>/ (DLRN with use_components)",
+        }
+    }
+}
+
 /// The directory that holds the labels of a component (or of the whole
 /// trunk), and the link target of a hash directory seen from there.
 pub fn label_dir(root: &Path, component: Option<&str>) -> PathBuf {

@@ -872,7 +872,7 @@ fn next(
             current: None,
         });
     };
-    let component = build.component.as_deref();
+    let component = env.trees.label_component(build);
     let current = crate::trunk::current_target(&env.trees.trunk, &a.promotion, component)?;
     if current.as_deref() == Some(build.repo_dir.as_str()) {
         return Ok(Next::AlreadyThere {

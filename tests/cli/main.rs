@@ -9,6 +9,7 @@ mod crash;
 mod database;
 mod disk;
 mod dlrn_api;
+mod dlrn_diff;
 mod fuzz;
 mod help;
 mod hostile;

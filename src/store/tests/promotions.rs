@@ -10,6 +10,7 @@ fn promotion<'a>(name: &'a str, build_id: i64, previous: Option<i64>) -> NewProm
         previous_build_id: previous,
         aggregate_hash: None,
         component: None,
+        label_component: None,
         kind: Kind::Promote,
         timestamp: 1_700_000_000,
         user: "tester",
@@ -40,6 +41,7 @@ fn a_history_row_reads_back_with_its_build() {
             previous_build_id: Some(ids[0]),
             aggregate_hash: Some("0123abcd"),
             component: Some("tripleo"),
+            label_component: Some("tripleo"),
             kind: Kind::Rollback,
             timestamp: 1_700_000_123,
             user: "alice",
@@ -152,6 +154,7 @@ fn the_history_filters_by_name_build_aggregate_and_component_and_pages() {
         &NewPromotion {
             aggregate_hash: Some("feed"),
             component: Some("tripleo"),
+            label_component: Some("tripleo"),
             ..promotion("a", ids[2], None)
         },
     )
@@ -265,6 +268,7 @@ fn labels_are_listed_by_component_then_name() {
             &mut s,
             &NewPromotion {
                 component: comp,
+                label_component: comp,
                 ..promotion(name, ids[0], None)
             },
         )

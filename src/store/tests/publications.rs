@@ -38,6 +38,7 @@ fn promote(s: &mut Store, name: &str, build_id: i64, previous: Option<i64>) -> i
                 previous_build_id: previous,
                 aggregate_hash: None,
                 component: None,
+                label_component: None,
                 kind: Kind::Promote,
                 timestamp: 1,
                 user: "u",

@@ -15,6 +15,7 @@ fn promote(s: &mut Store, name: &str, build_id: i64, previous: Option<i64>, kind
                 previous_build_id: previous,
                 aggregate_hash: None,
                 component: None,
+                label_component: None,
                 kind,
                 timestamp: 1_700_000_000,
                 user: "tester",

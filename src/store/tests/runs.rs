@@ -282,6 +282,7 @@ fn an_attempt_is_linked_to_the_history_row_it_wrote() {
                     previous_build_id: None,
                     aggregate_hash: None,
                     component: None,
+                    label_component: None,
                     kind: Kind::Promote,
                     timestamp: 100,
                     user: "u",
