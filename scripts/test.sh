@@ -32,6 +32,11 @@ need dnf || apt_install dnf dnf-plugins-core
 { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && need sbatch; } \
     || apt_install slurm-wlm munge
 
+# The dlrnapi commands are compared with the real DLRN 0.26.1 API and
+# dlrnapi client (tests/cli/dlrn_diff.rs), from PyPI, in a venv.
+export DLRN_VENV="${DLRN_VENV:-/tmp/dlrn-venv}"
+scripts/bench/setup-dlrn.sh "$DLRN_VENV" >&2
+
 echo "== cargo fmt --check" >&2
 cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings" >&2
