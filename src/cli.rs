@@ -129,6 +129,24 @@ warning; the rest is imported (exit 0).
 Example:\n  promoter -c master.yaml import")]
     Import,
 
+    /// Take over a DLRN database: its builds, votes, aggregates and promotions
+    #[command(
+        name = "import-dlrn-db",
+        after_help = "\
+Reads a DLRN database in DLRN's own schema (commits, civotes, civotes_agg,
+promotions) and records here, in one transaction, every build (matched to the
+trunk's hash directories, which are imported first; a build with none is kept
+as purged), every vote with its user and time, every aggregate vote and the
+promotion history in DLRN's order. Labels are adopted as they are on disk: a
+label never moves back because the history remembers it elsewhere. Each DLRN
+row is taken once: a second import adds nothing. The DLRN file is only read.
+Exit 2 for a file that is not DLRN's database.
+
+Example:
+  promoter -c master.yaml import-dlrn-db /var/lib/dlrn/commits.sqlite"
+    )]
+    ImportDlrnDb(ImportDlrnDb),
+
     /// Record a CI job's result for a build or an aggregate (dlrnapi report-result)
     #[command(after_help = "\
 Example:
@@ -577,6 +595,44 @@ pub enum ConfigCommand {
     /// Validate the config and report every error at once
     #[command(after_help = "Example:\n  promoter -c master.yaml config check")]
     Check,
+    /// Convert the old promoter's config (its YAML or older INI) to a promoter.yaml on stdout
+    #[command(after_help = "\
+Reads the per-release config of the old promoter: the YAML of ci-config's
+dlrnapi_promoter (release, latest_hashes_count, promotions with candidate_label,
+criteria and alternative_criteria) or the older INI ([main], [promote_from], and
+one section of job names per target). Prints a promoter.yaml that `config check`
+accepts: the promotions in dependency order, the candidate labels no promotion
+moves declared in external_labels, and every key with no meaning here kept as a
+comment saying why. Nothing is written but stdout.
+
+Example:
+  promoter config import promoter-config_CentOS-9_master.yaml \\
+      --trunk /home/centos9-master/data/repos --images /var/www/images > master.yaml
+  promoter -c master.yaml config check")]
+    Import(ConfigImport),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportDlrnDb {
+    /// DLRN's database (its commits.sqlite)
+    #[arg(value_name = "DLRN.sqlite")]
+    pub dlrn_db: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigImport {
+    /// The old promoter's config file (YAML or INI)
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+    /// The trunk (the builder's repos directory) the new config names
+    #[arg(long, value_name = "DIR")]
+    pub trunk: Option<String>,
+    /// The image tree the new config names
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<String>,
+    /// The database the new config names (default: state/<release>.sqlite)
+    #[arg(long, value_name = "FILE")]
+    pub database: Option<String>,
 }
 
 /// A build named by its hashes.

@@ -1,4 +1,5 @@
-//! `config check`: validate the config, every error at once.
+//! `config check`: validate the config, every error at once; `config
+//! import`: the old promoter's config as a promoter.yaml.
 
 use super::Ctx;
 use crate::error::Result;
@@ -29,5 +30,42 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
         };
         ctx.print(&format!("trunk {}: {layout}", c.trunk.display()))?;
     }
+    Ok(0)
+}
+
+/// `config import OLD`: prints the converted config; the conversion is
+/// checked as `config check` would, and what it would say is a warning.
+pub fn import(ctx: &Ctx, a: crate::cli::ConfigImport) -> Result<u8> {
+    use crate::config::convert;
+    use crate::error::{Error, IoContext};
+    let text = std::fs::read_to_string(&a.old).at("read", &a.old)?;
+    let bad = |m: String| Error::Invalid(format!("{}: {m}", a.old.display()));
+    let old = convert::read(&text).map_err(bad)?;
+    let paths = convert::Paths {
+        trunk: a.trunk,
+        images: a.images,
+        database: a.database,
+    };
+    let out = convert::render(&old, &a.old.display().to_string(), &paths).map_err(bad)?;
+    let cwd = std::env::current_dir().at("read", std::path::Path::new("."))?;
+    if let Err(errors) = crate::config::Config::parse(&cwd.join("promoter.yaml"), &out) {
+        for e in errors.0 {
+            ctx.log(
+                super::Level::Warn,
+                &format!("the converted config needs an edit: {}", e.message),
+            );
+        }
+    }
+    if !old.dropped.is_empty() {
+        let keys: Vec<&str> = old.dropped.iter().map(|(k, _, _)| k.as_str()).collect();
+        ctx.log(
+            super::Level::Info,
+            &format!(
+                "not carried over: {} (each with why, in the comments at the end)",
+                keys.join(", ")
+            ),
+        );
+    }
+    ctx.print(out.trim_end())?;
     Ok(0)
 }

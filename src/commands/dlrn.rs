@@ -397,10 +397,17 @@ pub fn repo_promote_batch(ctx: &Ctx, a: cli::RepoPromoteBatch) -> Result<u8> {
     if trees.layout == crate::trunk::Layout::Flat {
         // One build: as repo-promote, with no aggregate (DLRN writes one
         // only with use_components).
-        let build = hashes.into_iter().next().ok_or_else(|| {
-            Error::Invalid("--hash-pairs names no build".into())
-        })?;
-        return repo_promote(ctx, cli::RepoPromote { build, promote_name: a.promote_name });
+        let build = hashes
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Invalid("--hash-pairs names no build".into()))?;
+        return repo_promote(
+            ctx,
+            cli::RepoPromote {
+                build,
+                promote_name: a.promote_name,
+            },
+        );
     }
     let (_lock, mut store) = ctx.moving_labels()?;
     let mut builds = Vec::new();

@@ -300,7 +300,9 @@ pub fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Init => init::run(&ctx),
         Command::Config(ConfigCommand::Check) => config_check::run(&ctx),
+        Command::Config(ConfigCommand::Import(a)) => config_check::import(&ctx, a),
         Command::Import => import::run(&ctx),
+        Command::ImportDlrnDb(a) => import::dlrn_db(&ctx, a),
         Command::ReportResult(a) => dlrn::report_result(&ctx, a),
         Command::RepoStatus(a) => dlrn::repo_status(&ctx, a),
         Command::AggStatus(a) => dlrn::agg_status(&ctx, a),

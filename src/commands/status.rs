@@ -228,6 +228,13 @@ fn next_candidate(l: &status::LabelStatus, c: Colours) -> String {
             DIM,
             &format!("up to date: nothing newer in {}", escaped(from)),
         ),
+        (None, None) if l.role == status::Role::External => c.paint(
+            DIM,
+            &match &l.moved_by {
+                Some(u) => format!("external: moved by {}", escaped(u)),
+                None => "external: not moved yet".to_string(),
+            },
+        ),
         (None, None) => String::new(),
     }
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::ident::{JobId, Label};
 
+pub mod convert;
 mod derive;
 mod executors;
 mod jobs;
@@ -105,6 +106,9 @@ pub struct Config {
     pub executors: Vec<ExecutorDef>,
     /// Image files every build's image directory must hold.
     pub images_required: Vec<String>,
+    /// Labels moved by CI elsewhere (`repo-promote`), never by a
+    /// promotion here; promotions may take their candidates from them.
+    pub external_labels: Vec<Label>,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,

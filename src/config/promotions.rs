@@ -31,6 +31,8 @@ struct Context<'a> {
     /// Promotions written before this one, valid or not: a promotion with
     /// an error of its own is still "earlier" for those after it.
     before: &'a [String],
+    /// Labels CI elsewhere moves (`external_labels`).
+    external: &'a [Label],
 }
 
 impl Reader<'_> {
@@ -39,6 +41,7 @@ impl Reader<'_> {
         v: &Value,
         jobs: &[JobDef],
         targets: &[PublishTarget],
+        external: &[Label],
     ) -> Vec<PromotionDef> {
         let Some(section) = self.mapping(v, &["promotions"]) else {
             return Vec::new();
@@ -54,6 +57,7 @@ impl Reader<'_> {
                 targets,
                 section,
                 before: &written_before,
+                external,
             };
             let promotion = self.promotion(&name, body, &cx);
             out.extend(promotion);
@@ -162,7 +166,9 @@ impl Reader<'_> {
                 return None;
             }
         };
-        let provided = c.is_builder_link() || cx.before.iter().any(|o| o == c.as_str());
+        let provided = c.is_builder_link()
+            || cx.before.iter().any(|o| o == c.as_str())
+            || cx.external.contains(&c);
         if c.as_str() == name {
             self.err(
                 &path,
@@ -270,7 +276,7 @@ impl Reader<'_> {
 /// Why no promotion before `name` provides its candidate label `c`.
 fn unprovided(section: &Mapping, c: &Label, name: &str) -> String {
     if !section.contains_key(c.as_str()) {
-        format!("no earlier promotion and no builder link provides \"{c}\" (the builder provides current and consistent)")
+        format!("no earlier promotion and no builder link provides \"{c}\" (the builder provides current and consistent); if CI elsewhere moves it with repo-promote, declare it: external_labels: [{c}]")
     } else if leads_back(section, c.as_str(), name) {
         format!("\"{c}\" takes its candidates, directly or not, from {name:?}: a cycle")
     } else {

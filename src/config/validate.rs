@@ -3,6 +3,7 @@
 //! the readers of single values they share. Every error is collected with
 //! its key and line; none stops the reading.
 
+use crate::ident::Label;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "push_timeout",
     "executors",
     "images_required",
+    "external_labels",
     "ssh",
     "jobs",
     "promotions",
@@ -119,15 +121,27 @@ impl Reader<'_> {
             Some(v) => self.file_names(v, &["images_required"]),
             None => Vec::new(),
         };
+        let external_labels = match top.get("external_labels") {
+            Some(v) => self.external_labels(v),
+            None => Vec::new(),
+        };
         let jobs = top.get("jobs").map(|v| self.jobs(v)).unwrap_or_default();
         self.check_job_executors(&jobs, &executors);
         let missing_tools = self.missing_tools(&executors);
         let publish = top.get("publish").map(|v| self.publish_targets(v));
         let publish = publish.unwrap_or_default();
         let promotions = match top.get("promotions") {
-            Some(v) => self.promotions(v, &jobs, &publish),
+            Some(v) => self.promotions(v, &jobs, &publish, &external_labels),
             None => Vec::new(),
         };
+        for p in &promotions {
+            if external_labels.contains(&p.name) {
+                self.err(
+                    &["external_labels"],
+                    format!("{:?} is promoted here (promotions.{}), so it is not external: an external label is moved only by CI elsewhere", p.name.as_str(), p.name),
+                );
+            }
+        }
         if self.remote_images.is_some() {
             for t in publish.iter().filter(|t| t.source == super::Source::Images) {
                 self.err(
@@ -158,6 +172,7 @@ impl Reader<'_> {
             push_timeout,
             executors,
             images_required,
+            external_labels,
             jobs,
             promotions,
             publish,
@@ -166,6 +181,21 @@ impl Reader<'_> {
             remote_images: self.remote_images.take(),
             ssh,
         })
+    }
+
+    /// `external_labels`: labels CI elsewhere moves (with `repo-promote`),
+    /// which promotions here may take candidates from.
+    fn external_labels(&mut self, v: &Value) -> Vec<Label> {
+        let path = ["external_labels"];
+        let mut out: Vec<Label> = Vec::new();
+        for name in self.string_list(v, &path) {
+            match Label::promotable(&name) {
+                Ok(l) if out.contains(&l) => self.err(&path, format!("{name:?} is listed twice")),
+                Ok(l) => out.push(l),
+                Err(e) => self.err(&path, e.to_string()),
+            }
+        }
+        out
     }
 
     fn release(&mut self, top: &Mapping) -> Option<String> {

@@ -182,6 +182,7 @@ fn label_row(h: &mut String, l: &LabelStatus, now: i64) {
     let role = match l.role {
         Role::Builder => " <small>(builder)</small>",
         Role::Promotion => "",
+        Role::External => " <small>(external)</small>",
         Role::Other => " <small>(by hand)</small>",
     };
     let _ = write!(
@@ -252,6 +253,16 @@ fn candidate_cell(h: &mut String, l: &LabelStatus) {
                 h,
                 "<td><span class=\"verdict idle\">up to date</span> <small>nothing newer in {}</small></td>",
                 esc(l.candidate_label.as_deref().unwrap_or(""))
+            );
+        }
+        (None, Role::External) => {
+            let _ = write!(
+                h,
+                "<td><small>moved by CI elsewhere{}</small></td>",
+                l.moved_by
+                    .as_deref()
+                    .map(|u| format!(", last by {}", esc(u)))
+                    .unwrap_or_default()
             );
         }
         (None, _) => h.push_str("<td class=\"none\">&ndash;</td>"),

@@ -53,6 +53,8 @@ pub enum Role {
     Builder,
     /// A promotion of the config.
     Promotion,
+    /// Declared in `external_labels`: CI elsewhere moves it.
+    External,
     /// A label moved only by hand (`repo-promote`) or by a replay.
     Other,
 }
@@ -71,6 +73,9 @@ pub struct LabelStatus {
     pub age_seconds: Option<i64>,
     /// Where it pointed before, as recorded.
     pub previous_full_hash: Option<FullHash>,
+    /// Who moved it last (the user of its newest history row), for a label
+    /// not kept by the builder.
+    pub moved_by: Option<String>,
     /// For promotions: the label its candidates come from.
     pub candidate_label: Option<String>,
     /// For promotions: candidates newer than any build ever promoted here.
@@ -233,6 +238,9 @@ fn label_names(
             names.push((b.to_string(), None, Role::Builder));
         }
     }
+    for l in &cfg.external_labels {
+        names.push((l.to_string(), None, Role::External));
+    }
     for p in &cfg.promotions {
         names.push((p.name.to_string(), None, Role::Promotion));
     }
@@ -291,6 +299,19 @@ fn label_status(
         Some(id) => store.build_by_id(id)?.map(|b| b.full_hash),
         None => None,
     };
+    let moved_by = match l.role {
+        Role::Builder => None,
+        _ => store
+            .promotions(&crate::store::promotions::PromotionFilter {
+                name: Some(&l.name),
+                component: l.component.as_deref(),
+                limit: 1,
+                ..Default::default()
+            })?
+            .into_iter()
+            .next()
+            .map(|p| p.user),
+    };
     let mut status = LabelStatus {
         label: l.name,
         component: l.component,
@@ -299,6 +320,7 @@ fn label_status(
         moved_at,
         age_seconds: moved_at.map(|t| now - t),
         previous_full_hash,
+        moved_by,
         candidate_label: None,
         candidates_waiting: None,
         newest_candidate: None,

@@ -428,7 +428,7 @@ fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>)
     Ok(consistent)
 }
 
-fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
+pub(crate) fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Option<i64>> {
     let r = &s.row;
     let full = FullHash::of(r.commit_hash.as_str(), r.distro_hash.as_str());
     tx.prepare_cached(

@@ -88,7 +88,9 @@ impl Layout {
     pub fn describe(self) -> &'static str {
         match self {
             Layout::Flat => "labels at the top of the trunk (DLRN without use_components)",
-            Layout::Components => "labels per component under component/<c>/ (DLRN with use_components)",
+            Layout::Components => {
+                "labels per component under component/<c>/ (DLRN with use_components)"
+            }
         }
     }
 }

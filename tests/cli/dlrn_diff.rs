@@ -187,16 +187,16 @@ pub fn differences(ws: &Workspace, ops: &[Vec<String>], answers: &[Answer]) -> V
                 let g: Value = match serde_json::from_str(&got.stdout) {
                     Ok(g) => g,
                     Err(e) => {
-                        diffs.push(format!("{what}: our output is not JSON ({e}): {}", got.stdout));
+                        diffs.push(format!(
+                            "{what}: our output is not JSON ({e}): {}",
+                            got.stdout
+                        ));
                         continue;
                     }
                 };
                 let (w, g) = (normalised(op, w), normalised(op, g));
                 if w != g {
-                    diffs.push(format!(
-                        "{what}:\n  dlrn:     {}\n  promoter: {}",
-                        w, g
-                    ));
+                    diffs.push(format!("{what}:\n  dlrn:     {}\n  promoter: {}", w, g));
                 }
             }
             (0, code) => diffs.push(format!(
@@ -234,8 +234,12 @@ fn build(ws: &Workspace, filter: &str) -> (String, String, String) {
     let dir: String = ws.sql(&format!(
         "SELECT repo_dir FROM builds WHERE {filter} ORDER BY id LIMIT 1"
     ));
-    let c: String = ws.sql(&format!("SELECT commit_hash FROM builds WHERE repo_dir = '{dir}'"));
-    let d: String = ws.sql(&format!("SELECT distro_hash FROM builds WHERE repo_dir = '{dir}'"));
+    let c: String = ws.sql(&format!(
+        "SELECT commit_hash FROM builds WHERE repo_dir = '{dir}'"
+    ));
+    let d: String = ws.sql(&format!(
+        "SELECT distro_hash FROM builds WHERE repo_dir = '{dir}'"
+    ));
     (dir, c, d)
 }
 
@@ -296,8 +300,19 @@ fn votes_and_their_refusals_answer_as_dlrn_does() {
     let (_, pc, pd) = build(&ws, "status = 'SUCCESS' AND flags = 2");
     let report = |job: &str, c: &str, d: &str, ts: &str, ok: &str| -> Vec<String> {
         [
-            "report-result", "--job-id", job, "--commit-hash", c, "--distro-hash", d,
-            "--info-url", "https://logs.example.org/1", "--timestamp", ts, "--success", ok,
+            "report-result",
+            "--job-id",
+            job,
+            "--commit-hash",
+            c,
+            "--distro-hash",
+            d,
+            "--info-url",
+            "https://logs.example.org/1",
+            "--timestamp",
+            ts,
+            "--success",
+            ok,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -309,30 +324,98 @@ fn votes_and_their_refusals_answer_as_dlrn_does() {
         report("periodic-fs001", &fc, &fd, "1700000200", "true"),
         report("periodic-fs001", &rc, &rd, "1700000300", "true"),
         report("periodic-fs001", &pc, &pd, "1700000400", "true"),
-        report("periodic-fs001", &sc, "0000000000000000000000000000000000000000", "1700000500", "true"),
+        report(
+            "periodic-fs001",
+            &sc,
+            "0000000000000000000000000000000000000000",
+            "1700000500",
+            "true",
+        ),
     ];
     list.extend(ops(&[
-        &["report-result", "--job-id", "j", "--agg-hash", "0123456789abcdef0123456789abcdef",
-          "--info-url", "u", "--timestamp", "1700000600", "--success", "true"],
+        &[
+            "report-result",
+            "--job-id",
+            "j",
+            "--agg-hash",
+            "0123456789abcdef0123456789abcdef",
+            "--info-url",
+            "u",
+            "--timestamp",
+            "1700000600",
+            "--success",
+            "true",
+        ],
         &["repo-status", "--commit-hash", &sc, "--distro-hash", &sd],
-        &["repo-status", "--commit-hash", &sc, "--distro-hash", &sd, "--success", "true"],
-        &["repo-status", "--commit-hash", &sc, "--distro-hash", &sd, "--success", "false"],
+        &[
+            "repo-status",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            &sd,
+            "--success",
+            "true",
+        ],
+        &[
+            "repo-status",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            &sd,
+            "--success",
+            "false",
+        ],
         &["repo-status", "--commit-hash", &fc, "--distro-hash", &fd],
         &["repo-status", "--commit-hash", &pc, "--distro-hash", &pd],
-        &["agg-status", "--agg-hash", "0123456789abcdef0123456789abcdef"],
-        &["agg-status", "--agg-hash", "0123456789abcdef0123456789abcdef", "--success", "true"],
+        &[
+            "agg-status",
+            "--agg-hash",
+            "0123456789abcdef0123456789abcdef",
+        ],
+        &[
+            "agg-status",
+            "--agg-hash",
+            "0123456789abcdef0123456789abcdef",
+            "--success",
+            "true",
+        ],
         &["repo-get", "--max-age", "0"],
         &["repo-get", "--max-age", "0", "--job-id", "periodic-fs002"],
         &["repo-get", "--max-age", "0", "--job-id", "nobody-ran-this"],
         &["repo-get", "--max-age", "0", "--success", "true"],
-        &["repo-get", "--max-age", "0", "--sequential-mode", "--previous-job-id", "periodic-fs001"],
-        &["repo-get", "--max-age", "0", "--sequential-mode", "--previous-job-id", "nobody-ran-this"],
-        &["repo-use", "--max-age", "0", "--reporting-job-id", "periodic-fs003"],
+        &[
+            "repo-get",
+            "--max-age",
+            "0",
+            "--sequential-mode",
+            "--previous-job-id",
+            "periodic-fs001",
+        ],
+        &[
+            "repo-get",
+            "--max-age",
+            "0",
+            "--sequential-mode",
+            "--previous-job-id",
+            "nobody-ran-this",
+        ],
+        &[
+            "repo-use",
+            "--max-age",
+            "0",
+            "--reporting-job-id",
+            "periodic-fs003",
+        ],
         &["repo-status", "--commit-hash", &sc, "--distro-hash", &sd],
     ]));
     let answers = peer.run(&db, &repos, BASEURL, &list);
     let diffs = differences(&ws, &list, &answers);
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 /// The link `name` in a trunk, as written.
@@ -345,19 +428,86 @@ fn promotions_and_their_refusals_answer_as_dlrn_does_and_move_the_same_links() {
     let Some(peer) = Peer::find() else { return };
     let (ws, db, repos) = both_sides(&peer);
     let (_, sc, sd) = build(&ws, "consistent = 1");
-    let (_, s2c, s2d) = build(&ws, "consistent = 1 AND id > (SELECT min(id) FROM builds WHERE consistent = 1)");
+    let (_, s2c, s2d) = build(
+        &ws,
+        "consistent = 1 AND id > (SELECT min(id) FROM builds WHERE consistent = 1)",
+    );
     let (_, fc, fd) = build(&ws, "status = 'FAILED'");
     let (_, pc, pd) = build(&ws, "status = 'SUCCESS' AND flags = 2");
     let list = ops(&[
         &["promotion-get"],
-        &["repo-promote", "--commit-hash", &sc, "--distro-hash", &sd, "--promote-name", "tripleo-ci-testing"],
-        &["repo-promote", "--commit-hash", &s2c, "--distro-hash", &s2d, "--promote-name", "tripleo-ci-testing"],
-        &["repo-promote", "--commit-hash", &s2c, "--distro-hash", &s2d, "--promote-name", "current-tripleo"],
-        &["repo-promote", "--commit-hash", &fc, "--distro-hash", &fd, "--promote-name", "tripleo-ci-testing"],
-        &["repo-promote", "--commit-hash", &pc, "--distro-hash", &pd, "--promote-name", "tripleo-ci-testing"],
-        &["repo-promote", "--commit-hash", &sc, "--distro-hash", &sd, "--promote-name", "consistent"],
-        &["repo-promote", "--commit-hash", &sc, "--distro-hash", &sd, "--promote-name", "current"],
-        &["repo-promote", "--commit-hash", &sc, "--distro-hash", "0000000000000000000000000000000000000000", "--promote-name", "x"],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            &sd,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &s2c,
+            "--distro-hash",
+            &s2d,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &s2c,
+            "--distro-hash",
+            &s2d,
+            "--promote-name",
+            "current-tripleo",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &fc,
+            "--distro-hash",
+            &fd,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &pc,
+            "--distro-hash",
+            &pd,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            &sd,
+            "--promote-name",
+            "consistent",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            &sd,
+            "--promote-name",
+            "current",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &sc,
+            "--distro-hash",
+            "0000000000000000000000000000000000000000",
+            "--promote-name",
+            "x",
+        ],
         &["promotion-get"],
         &["promotion-get", "--promote-name", "tripleo-ci-testing"],
         &["promotion-get", "--promote-name", "nobody-promoted-this"],
@@ -371,13 +521,25 @@ fn promotions_and_their_refusals_answer_as_dlrn_does_and_move_the_same_links() {
     ]);
     let answers = peer.run(&db, &repos, BASEURL, &list);
     let diffs = differences(&ws, &list, &answers);
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
-    for name in ["tripleo-ci-testing", "current-tripleo", "previous-tripleo-ci-testing"] {
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    for name in [
+        "tripleo-ci-testing",
+        "current-tripleo",
+        "previous-tripleo-ci-testing",
+    ] {
         let ours = link(&ws.trunk(), name);
         let dlrn = link(&repos, name);
         if name.starts_with("previous-") {
             // DLRN keeps no previous link; ours is an addition.
-            assert!(dlrn.is_none() && ours.is_some(), "{name}: {dlrn:?} {ours:?}");
+            assert!(
+                dlrn.is_none() && ours.is_some(),
+                "{name}: {dlrn:?} {ours:?}"
+            );
         } else {
             assert_eq!(ours, dlrn, "{name}");
         }
@@ -420,38 +582,314 @@ fn a_component_build_in_a_trunk_without_component_links_is_promoted_at_the_top_a
         "config check names the layout: {}",
         check.stdout
     );
-    let (dir, c, d) = build(&ws, "component = 'tripleo' AND status = 'SUCCESS' AND flags = 0");
-    let (_, c2, d2) = build(&ws, "component = 'baremetal' AND status = 'SUCCESS' AND flags = 0");
+    let (dir, c, d) = build(
+        &ws,
+        "component = 'tripleo' AND status = 'SUCCESS' AND flags = 0",
+    );
+    let (_, c2, d2) = build(
+        &ws,
+        "component = 'baremetal' AND status = 'SUCCESS' AND flags = 0",
+    );
     let list = ops(&[
-        &["repo-promote", "--commit-hash", &c, "--distro-hash", &d, "--promote-name", "tripleo-ci-testing"],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            &c,
+            "--distro-hash",
+            &d,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
         &["promotion-get", "--component", "tripleo"],
         &["promotion-get", "--component", "baremetal"],
-        &["report-result", "--job-id", "job-a", "--commit-hash", &c2, "--distro-hash", &d2,
-          "--info-url", "u", "--timestamp", "1700000000", "--success", "true"],
+        &[
+            "report-result",
+            "--job-id",
+            "job-a",
+            "--commit-hash",
+            &c2,
+            "--distro-hash",
+            &d2,
+            "--info-url",
+            "u",
+            "--timestamp",
+            "1700000000",
+            "--success",
+            "true",
+        ],
         &["repo-get", "--max-age", "0", "--component", "baremetal"],
         &["repo-status", "--commit-hash", &c2, "--distro-hash", &d2],
     ]);
     let answers = peer.run(&db, &repos, BASEURL, &list);
     let diffs = differences(&ws, &list, &answers);
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
     let ours = link(&ws.trunk(), "tripleo-ci-testing");
-    assert_eq!(ours, Some(PathBuf::from(&dir)), "at the top, to the whole path");
-    assert_eq!(ours, link(&repos, "tripleo-ci-testing"), "where DLRN puts it");
+    assert_eq!(
+        ours,
+        Some(PathBuf::from(&dir)),
+        "at the top, to the whole path"
+    );
+    assert_eq!(
+        ours,
+        link(&repos, "tripleo-ci-testing"),
+        "where DLRN puts it"
+    );
     assert!(
         link(&ws.trunk().join("component/tripleo"), "tripleo-ci-testing").is_none(),
         "no link in the component's directory"
     );
     // A batch of several builds cannot be one label here: refused, nothing moved.
     let pairs = format!("{c}_{d},{c2}_{d2}");
-    ws.run(&["repo-promote-batch", "--hash-pairs", &pairs, "--promote-name", "current-tripleo"])
-        .code(4)
-        .error_says("can hold one build");
+    ws.run(&[
+        "repo-promote-batch",
+        "--hash-pairs",
+        &pairs,
+        "--promote-name",
+        "current-tripleo",
+    ])
+    .code(4)
+    .error_says("can hold one build");
     assert!(link(&ws.trunk(), "current-tripleo").is_none());
     // The run promotes there too: the newest consistent build, a
     // baremetal one, passed its job.
-    let (newest, nc, nd) = build(&ws, "repo_dir = 'component/baremetal/cb/5e/cb5efad2011da3cfed604fd7fd831ee32ff08e0f_0d1fae34'");
+    let (newest, nc, nd) = build(
+        &ws,
+        "repo_dir = 'component/baremetal/cb/5e/cb5efad2011da3cfed604fd7fd831ee32ff08e0f_0d1fae34'",
+    );
     ws.vote("job-a", &nc, &nd, true);
     ws.run(&["run"]).ok();
-    assert_eq!(link(&ws.trunk(), "tripleo-ci-testing"), Some(PathBuf::from(newest)));
-    assert!(link(&ws.trunk().join("component/baremetal"), "tripleo-ci-testing").is_none());
+    assert_eq!(
+        link(&ws.trunk(), "tripleo-ci-testing"),
+        Some(PathBuf::from(newest))
+    );
+    assert!(link(
+        &ws.trunk().join("component/baremetal"),
+        "tripleo-ci-testing"
+    )
+    .is_none());
+}
+
+/// Counts of what a database holds, to see that a second import adds nothing.
+fn counts(ws: &Workspace) -> (i64, i64, i64, i64) {
+    (
+        ws.sql("SELECT count(*) FROM builds"),
+        ws.sql("SELECT count(*) FROM votes"),
+        ws.sql("SELECT count(*) FROM promotions"),
+        ws.sql("SELECT count(*) FROM aggregates"),
+    )
+}
+
+#[test]
+fn a_dlrn_database_filled_by_dlrn_is_taken_over_and_answers_as_the_dlrn_api_did() {
+    let Some(peer) = Peer::find() else { return };
+    // DLRN's side: DLRN's own sample commits, loaded by DLRN's models, with
+    // the builder's consistent votes, then votes and promotions made
+    // through DLRN's API by the dlrnapi client.
+    let ws = Workspace::sample();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dlrn/commits_1.yaml");
+    let mut consistent = Vec::new();
+    {
+        // What the builder would have marked consistent: the sample
+        // trunk's consistent hash directories, imported in a scratch copy.
+        let scratch = Workspace::sample();
+        scratch.run(&["import"]).ok();
+        let conn = rusqlite::Connection::open(scratch.db()).unwrap();
+        let mut s = conn
+            .prepare("SELECT repo_dir FROM builds WHERE consistent = 1")
+            .unwrap();
+        for r in s.query_map([], |r| r.get::<_, String>(0)).unwrap() {
+            consistent.push(r.unwrap());
+        }
+    }
+    let db = ws.path().join("dlrn.sqlite");
+    peer.load(&db, &[samples], &consistent);
+    let repos = ws.path().join("dlrn-repos");
+    std::fs::create_dir_all(&repos).unwrap();
+    let success: Vec<(String, String)> = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut s = conn
+            .prepare(
+                "SELECT commit_hash, distro_hash FROM commits WHERE status = 'SUCCESS' ORDER BY id",
+            )
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect()
+    };
+    assert!(success.len() >= 4, "the sample has successful commits");
+    let mut fill: Vec<Vec<String>> = Vec::new();
+    for (i, (c, d)) in success.iter().enumerate() {
+        // Distinct times: on equal ones DLRN's pick depends on SQLite's plan.
+        for (job, ok, at) in [
+            ("periodic-fs001", i % 2 == 0, 0),
+            ("periodic-fs002", i % 3 != 0, 50),
+        ] {
+            fill.push(
+                [
+                    "report-result",
+                    "--job-id",
+                    job,
+                    "--commit-hash",
+                    c,
+                    "--distro-hash",
+                    d,
+                    "--info-url",
+                    &format!("https://logs.example.org/{job}/{i}"),
+                    "--timestamp",
+                    &(1_600_000_000 + i as i64 * 100 + at).to_string(),
+                    "--success",
+                    if ok { "true" } else { "false" },
+                    "--notes",
+                    "from DLRN",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            );
+        }
+    }
+    let (c0, d0) = &success[0];
+    let (c1, d1) = &success[1];
+    fill.extend(ops(&[
+        &[
+            "repo-promote",
+            "--commit-hash",
+            c0,
+            "--distro-hash",
+            d0,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            c1,
+            "--distro-hash",
+            d1,
+            "--promote-name",
+            "tripleo-ci-testing",
+        ],
+        &[
+            "repo-promote",
+            "--commit-hash",
+            c1,
+            "--distro-hash",
+            d1,
+            "--promote-name",
+            "current-tripleo",
+        ],
+    ]));
+    for a in peer.run(&db, &repos, BASEURL, &fill) {
+        assert_eq!(a.exit, 0, "DLRN took the fill: {a:?}");
+    }
+
+    // Ours: the takeover, twice.
+    let first = ws.run(&["--json", "import-dlrn-db", db.to_str().unwrap()]);
+    first.ok();
+    let taken = first.json();
+    assert_eq!(taken["promotions"], 3, "{taken}");
+    assert_eq!(taken["votes"], success.len() * 2, "{taken}");
+    let dlrn_consistent: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM civotes WHERE ci_name = 'consistent'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(dlrn_consistent > 0);
+    assert_eq!(
+        taken["votes_present"], dlrn_consistent,
+        "the import's own consistent votes: {taken}"
+    );
+    assert!(taken["builds_matched"].as_u64().unwrap() > 0, "{taken}");
+    assert!(taken["builds_purged"].as_u64().unwrap() > 0, "{taken}");
+    let before = counts(&ws);
+    let second = ws.run(&["--json", "import-dlrn-db", db.to_str().unwrap()]);
+    second.ok();
+    let again = second.json();
+    for k in [
+        "builds_purged",
+        "votes",
+        "aggregates",
+        "aggregate_votes",
+        "promotions",
+        "skipped",
+    ] {
+        assert_eq!(again[k], 0, "a second import adds nothing: {again}");
+    }
+    assert_eq!(counts(&ws), before, "a second import adds nothing");
+    crate::harness::assert_database_sound(&ws.db());
+
+    // The four read commands answer as the DLRN API does on that database.
+    let mut read: Vec<Vec<String>> = Vec::new();
+    for (c, d) in &success {
+        read.push(ops(&[&["repo-status", "--commit-hash", c, "--distro-hash", d]]).remove(0));
+        read.push(
+            ops(&[&[
+                "repo-status",
+                "--commit-hash",
+                c,
+                "--distro-hash",
+                d,
+                "--success",
+                "false",
+            ]])
+            .remove(0),
+        );
+    }
+    read.extend(ops(&[
+        &["promotion-get"],
+        &["promotion-get", "--promote-name", "tripleo-ci-testing"],
+        &["promotion-get", "--commit-hash", c1, "--distro-hash", d1],
+        &["promotion-get", "--limit", "2"],
+        &["repo-get", "--max-age", "0"],
+        &["repo-get", "--max-age", "0", "--job-id", "periodic-fs002"],
+        &[
+            "repo-get",
+            "--max-age",
+            "0",
+            "--job-id",
+            "periodic-fs001",
+            "--success",
+            "true",
+        ],
+        &[
+            "repo-get",
+            "--max-age",
+            "0",
+            "--sequential-mode",
+            "--previous-job-id",
+            "periodic-fs001",
+        ],
+        &[
+            "agg-status",
+            "--agg-hash",
+            "0123456789abcdef0123456789abcdef",
+        ],
+    ]));
+    let answers = peer.run(&db, &repos, BASEURL, &read);
+    let diffs = differences(&ws, &read, &answers);
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+
+    // Not DLRN's database: refused, exit 2, and left as it was.
+    let ours = ws.db();
+    let size = std::fs::metadata(&ours).unwrap().len();
+    ws.run(&["import-dlrn-db", ours.to_str().unwrap()])
+        .code(2)
+        .error_says("is not DLRN's database");
+    ws.run(&["import-dlrn-db", ws.config().to_str().unwrap()])
+        .code(2);
+    assert_eq!(std::fs::metadata(&ours).unwrap().len(), size);
 }

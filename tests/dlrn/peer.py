@@ -8,7 +8,8 @@ venv that scripts/bench/setup-dlrn.sh makes.
       from DLRN-format YAML files (a hash directory's commit.yaml, or one
       of DLRN's test samples such as commits_1.yaml), each row through
       DLRN's model classes; for each --consistent hash directory, adds the
-      'consistent' vote DLRN's builder records for a consistent repo.
+      'consistent' vote DLRN's builder records for a consistent repo
+      (when a commit loaded has that hash directory).
 
   peer.py run DB --repos DIR [--baseurl URL] [--use-components] < OPS.json
       serves DLRN's Flask app on 127.0.0.1 (a free port, in a thread of
@@ -38,7 +39,7 @@ def value(v):
     YAML as a number: it is a string here too)."""
     if v is None or v == 'None':
         return None
-    return v if isinstance(v, str) else str(v)
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 def load(db, yamls, consistent):
@@ -62,10 +63,13 @@ def load(db, yamls, consistent):
                     row['type'] = 'rpm'
                 session.add(model(**row))
         session.commit()
+    commits = {c.getshardedcommitdir(): c for c in session.query(Commit).all()}
     for repo_dir in consistent:
-        # dlrn/shell.py: the vote the builder adds for a consistent repo
-        commit = next(c for c in session.query(Commit).all()
-                      if c.getshardedcommitdir() == repo_dir)
+        # dlrn/shell.py: the vote the builder adds for a consistent repo (a
+        # hash directory of no commit loaded here is left out)
+        commit = commits.get(repo_dir)
+        if commit is None:
+            continue
         session.add(CIVote(commit_id=commit.id, ci_name='consistent',
                            ci_url='', ci_vote=True, ci_in_progress=False,
                            timestamp=int(commit.dt_build), notes='',
