@@ -240,7 +240,7 @@ impl Ctx {
         match build {
             Some(b) if b.succeeded() => Ok(b),
             Some(b) => Err(Error::Refused(format!(
-                "{DLRN_SAYS}: build {} is {}, and only a SUCCESS build is answered for",
+                "{DLRN_SAYS}: build {} is {} (DLRN answers only for SUCCESS builds)",
                 b.repo_dir, b.status
             ))),
             None => Err(Error::NotFound(format!(

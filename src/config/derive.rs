@@ -220,6 +220,7 @@ mod tests {
             push_timeout: Duration::from_secs(7200),
             executors: Vec::new(),
             images_required: Vec::new(),
+            external_labels: Vec::new(),
             missing_tools: Vec::new(),
             warnings: Vec::new(),
             remote_images: None,

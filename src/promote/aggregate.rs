@@ -105,6 +105,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let trees = Trees {
             trunk: dir.path().join("trunk"),
+            layout: crate::trunk::Layout::Components,
             images: dir.path().join("images"),
             remote_images: None,
         };

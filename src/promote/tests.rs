@@ -22,6 +22,7 @@ fn fixture() -> Fixture {
     let cfg = Config::parse(&dir.path().join("promoter.yaml"), text).unwrap();
     let trees = Trees {
         trunk: cfg.trunk.clone(),
+        layout: crate::trunk::Layout::Flat,
         images: cfg.images.clone(),
         remote_images: None,
     };

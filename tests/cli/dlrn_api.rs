@@ -187,7 +187,7 @@ fn report_on_an_unknown_build_is_not_found() {
         "true",
     ])
     .code(3)
-    .error_says("no aggregate");
+    .error_says("aggregate_hash not found");
 }
 
 #[test]

@@ -303,10 +303,23 @@ fn every_command_line_value_gets_its_exit_code_and_one_line() {
             "aggregate hash",
         ),
         (
+            // agg-status of an unknown aggregate answers [], as DLRN does.
             "unknown agg hash",
-            with_db(&["agg-status", "--agg-hash", "abc"]),
+            with_db(&[
+                "report-result",
+                "--job-id",
+                "j",
+                "--agg-hash",
+                "abc",
+                "--info-url",
+                "u",
+                "--timestamp",
+                "1",
+                "--success",
+                "true",
+            ]),
             3,
-            "no aggregate",
+            "aggregate_hash not found",
         ),
         (
             "negative limit",

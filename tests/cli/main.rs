@@ -10,6 +10,7 @@ mod database;
 mod disk;
 mod dlrn_api;
 mod dlrn_diff;
+mod from_dlrn;
 mod fuzz;
 mod help;
 mod hostile;
