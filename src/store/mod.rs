@@ -43,7 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0007_batches.sql"),
     include_str!("../../schema/0008_executors.sql"),
     include_str!("../../schema/0009_image_sums.sql"),
-    include_str!("../../schema/0010_dlrn_takeover.sql"),
+    include_str!("../../schema/0012_dlrn_takeover.sql"),
 ];
 
 /// The schema version this binary writes.

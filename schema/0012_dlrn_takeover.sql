@@ -1,4 +1,4 @@
--- promoter schema 10: what `import-dlrn-db` took from a DLRN database, by
+-- promoter schema 12: what `import-dlrn-db` took from a DLRN database, by
 -- DLRN's own ids, so that a second import adds nothing.
 CREATE TABLE dlrn_taken (
     kind     TEXT    NOT NULL CHECK (kind IN ('commit', 'civote', 'civote_agg', 'promotion')),
