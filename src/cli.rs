@@ -403,7 +403,7 @@ pub struct Man {
     pub dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct Run {
     /// Only these promotions (repeat the flag for several), still in config order
     #[arg(long = "promotion", value_name = "NAME")]

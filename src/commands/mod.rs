@@ -20,6 +20,7 @@ mod import;
 mod init;
 mod man;
 mod publish;
+mod releases;
 mod replay;
 mod rollback;
 mod run;
@@ -58,10 +59,20 @@ impl Ctx {
 
     /// The database: `--db`, else the config's.
     pub fn store(&self) -> Result<Store> {
-        match &self.global.db {
-            Some(p) => Store::open(p),
-            None => Store::open(&self.config()?.database),
+        self.open_store(&self.db_path()?)
+    }
+
+    /// Opens the database at `path`; the config's database must be the
+    /// config's release's (recorded at first use), and is refused (exit 2,
+    /// nothing written) when another release's. `--db` alone, as CI
+    /// elsewhere uses it, names the file and no release.
+    pub fn open_store(&self, path: &std::path::Path) -> Result<Store> {
+        let mut store = Store::open(path)?;
+        if self.global.db.is_none() {
+            let c = self.config()?;
+            store.belongs_to(&c.release, c.distro.as_deref())?;
         }
+        Ok(store)
     }
 
     /// The database file: `--db`, else the config's.
@@ -79,7 +90,7 @@ impl Ctx {
     pub(crate) fn moving_labels(&self) -> Result<(crate::store::lock::RunLock, Store)> {
         let db = self.db_path()?;
         let lock = crate::store::lock::RunLock::acquire_waiting(&db, LABEL_LOCK_WAIT)?;
-        let mut store = Store::open(&db)?;
+        let mut store = self.open_store(&db)?;
         let trees = self.trees()?;
         let user = self.user();
         let c = self.carry(&trees, &user)?;
@@ -296,6 +307,11 @@ impl crate::usecase::Sink for Ctx {
 
 /// Runs the parsed command line; the exit status on success.
 pub fn run(cli: Cli) -> Result<u8> {
+    // `-c DIR` (or $PROMOTER_CONFIG naming a directory): every release in it.
+    let located = Config::locate(cli.global.config.as_deref());
+    if located.is_dir() && !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        return releases::run(cli, &located);
+    }
     let ctx = Ctx::new(cli.global);
     match cli.command {
         Command::Init => init::run(&ctx),

@@ -6,7 +6,6 @@ use crate::cli;
 use crate::error::{Error, Result};
 use crate::publish::verify;
 use crate::store::lock::RunLock;
-use crate::store::Store;
 use crate::usecase::publish::{describe, desired_build, publish_target};
 
 pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
@@ -31,7 +30,7 @@ pub fn publish(ctx: &Ctx, a: cli::Publish) -> Result<u8> {
         .unwrap_or_else(|| cfg.database.clone());
     // A publish holds its target, not the release: runs go on meanwhile.
     let _lock = RunLock::publish(&db, &target.name)?;
-    let mut store = Store::open(&db)?;
+    let mut store = ctx.open_store(&db)?;
     let build = match &a.hash {
         Some(h) => ctx.build_by_full_hash(&store, h)?,
         None => desired_build(cfg, &store, target)?.ok_or_else(|| {

@@ -8,7 +8,6 @@ use crate::cli;
 use crate::error::{Error, Result};
 use crate::store::lock::RunLock;
 use crate::store::runs::RunOutcome;
-use crate::store::Store;
 use crate::usecase::run::{Env, Options, Tally};
 
 pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
@@ -29,6 +28,8 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         }
     }
     let db_path = ctx.db_path()?;
+    // Another release's database is refused before the lock is taken.
+    let mut store = ctx.open_store(&db_path)?;
     // A dry run changes nothing, so it does not need the lock.
     let lock = match a.dry_run {
         true => None,
@@ -39,7 +40,6 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         // interrupted; the jobs it started go on under their supervisors.
         crate::signals::catch_stop_requests();
     }
-    let mut store = Store::open(&db_path)?;
     let started = Instant::now();
     if a.dry_run {
         // The import a dry run does is undone with the rest: it decides on

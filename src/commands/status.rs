@@ -59,7 +59,7 @@ pub enum Colours {
 impl Colours {
     /// On only when stdout is a terminal and `NO_COLOR` is unset or empty
     /// (https://no-color.org).
-    fn for_stdout() -> Colours {
+    pub(super) fn for_stdout() -> Colours {
         Colours::choose(
             std::io::stdout().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),
@@ -148,6 +148,83 @@ fn running_lines(s: &status::Status) -> String {
         );
         out.push_str(&escaped(&line));
         out.push('\n');
+    }
+    out
+}
+
+/// What the page of one release shows: its status, its criteria grids and
+/// its recent history.
+pub struct ReleasePage {
+    pub status: status::Status,
+    pub grids: Vec<status::Grid>,
+    pub timeline: Vec<status::Moved>,
+}
+
+/// One release's status (and, for the page, its grids and history).
+pub fn gather(ctx: &Ctx, page: bool) -> Result<ReleasePage> {
+    let cfg = ctx.config()?;
+    let store = ctx.store()?;
+    let trees = ctx.trees()?;
+    let now = clock::now();
+    let status = status::gather(&store, cfg, &trees, now)?;
+    let (grids, timeline) = match page {
+        true => (
+            status::grids(&store, cfg, &trees, now)?,
+            status::timeline(&store, TIMELINE_ROWS)?,
+        ),
+        false => (Vec::new(), Vec::new()),
+    };
+    Ok(ReleasePage {
+        status,
+        grids,
+        timeline,
+    })
+}
+
+/// The table of several releases: one line per release and label, the
+/// release first; then each release's last run.
+pub fn render_releases(all: &[status::Status], c: Colours) -> String {
+    let w = all
+        .iter()
+        .map(Widths::of)
+        .fold(Widths { label: 5, build: 9 }, |a, b| Widths {
+            label: a.label.max(b.label),
+            build: a.build.max(b.build),
+        });
+    let wr = all
+        .iter()
+        .map(|s| escaped(&s.release).len())
+        .chain(["RELEASE".len()])
+        .max()
+        .unwrap_or(7);
+    let mut out = format!(
+        "{}\n",
+        c.paint(
+            BOLD,
+            &format!(
+                "{:<wr$}  {:<wl$}  {:<wb$}  {:<10}  {:>7}  NEWEST CANDIDATE",
+                "RELEASE",
+                "LABEL",
+                "BUILD",
+                "MOVED",
+                "WAITING",
+                wl = w.label,
+                wb = w.build
+            )
+        )
+    );
+    for s in all {
+        for l in &s.labels {
+            let line = format!("{:<wr$}  {}", escaped(&s.release), label_line(l, w, c));
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    for s in all {
+        out.push_str(&format!("{}: {}", escaped(&s.release), last_run_line(s, c)));
+        for line in running_lines(s).lines() {
+            out.push_str(&format!("{}: {line}\n", escaped(&s.release)));
+        }
     }
     out
 }

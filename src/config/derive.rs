@@ -221,6 +221,7 @@ mod tests {
             executors: Vec::new(),
             images_required: Vec::new(),
             external_labels: Vec::new(),
+            testenv_db: None,
             missing_tools: Vec::new(),
             warnings: Vec::new(),
             remote_images: None,

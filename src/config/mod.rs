@@ -109,6 +109,9 @@ pub struct Config {
     /// Labels moved by CI elsewhere (`repo-promote`), never by a
     /// promotion here; promotions may take their candidates from them.
     pub external_labels: Vec<Label>,
+    /// The database every release of this host shares for test
+    /// environments and their leases; `None`: this release's own.
+    pub testenv_db: Option<PathBuf>,
     pub jobs: Vec<JobDef>,
     pub promotions: Vec<PromotionDef>,
     pub publish: Vec<PublishTarget>,

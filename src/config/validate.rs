@@ -32,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "executors",
     "images_required",
     "external_labels",
+    "testenv_db",
     "ssh",
     "jobs",
     "promotions",
@@ -121,6 +122,18 @@ impl Reader<'_> {
             Some(v) => self.file_names(v, &["images_required"]),
             None => Vec::new(),
         };
+        let testenv_db = match top.contains_key("testenv_db") {
+            true => self.path_key(top, base, "testenv_db", None),
+            false => None,
+        };
+        if let (Some(t), Some(d)) = (&testenv_db, &trees.database) {
+            if t == d {
+                self.err(
+                    &["testenv_db"],
+                    "the broker's database is shared by every release: it cannot be this release's own database",
+                );
+            }
+        }
         let external_labels = match top.get("external_labels") {
             Some(v) => self.external_labels(v),
             None => Vec::new(),
@@ -173,6 +186,7 @@ impl Reader<'_> {
             executors,
             images_required,
             external_labels,
+            testenv_db,
             jobs,
             promotions,
             publish,

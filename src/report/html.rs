@@ -57,26 +57,189 @@ ol.timeline li.rollback::before { background: #c62828; } ol.timeline li.manual::
 ol.timeline li.replay::before { background: #1565c0; }
 ol.timeline time { color: var(--muted); font-variant-numeric: tabular-nums; }
 ol.timeline .kind { font-size: 12px; color: var(--muted); }
+table.summary td.summary { width: 200px; max-width: 200px; }
+table.summary td.summary .verdict { max-width: 188px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; vertical-align: bottom; }
+table.summary th.release { white-space: nowrap; }
+a.verdict.blocked { color: inherit; }
+h2.release { font-size: 18px; margin-top: 32px; padding-top: 8px; border-top: 2px solid var(--line); }
 footer { padding: 12px 24px; color: var(--muted); border-top: 1px solid var(--line); font-size: 12px; }
 "#;
 
-/// The whole page.
+/// The whole page of one release.
 pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
     let mut h = String::with_capacity(32 * 1024);
-    let now = status.generated_at;
     let release = esc(&status.release);
+    head(&mut h, &format!("promoter: {release}"));
+    let _ = write!(
+        h,
+        "<header>\n<h1>promoter: {release}</h1>\n<p>Generated <time datetime=\"{iso}\">{short} UTC</time>. {run}</p>\n</header>\n<main>\n",
+        iso = clock::iso(status.generated_at),
+        short = clock::short(status.generated_at),
+        run = last_run(status),
+    );
+    body(&mut h, status, grids, timeline, "");
+    foot(&mut h);
+    h
+}
+
+/// One release's page, for the page of several releases.
+pub struct Release<'a> {
+    pub status: &'a Status,
+    pub grids: &'a [Grid],
+    pub timeline: &'a [Moved],
+}
+
+/// The page of several releases: a grid of releases × labels first (each
+/// cell the label's build, its age and what its newest candidate waits
+/// for; a blocked one links to its failing job's log), then each release
+/// as its own page shows it.
+pub fn render_all(releases: &[Release]) -> String {
+    let mut h = String::with_capacity(64 * 1024);
+    head(&mut h, "promoter: every release");
+    let now = releases
+        .iter()
+        .map(|r| r.status.generated_at)
+        .max()
+        .unwrap_or(0);
+    let _ = write!(
+        h,
+        "<header>\n<h1>promoter: {} releases</h1>\n<p>Generated <time datetime=\"{}\">{} UTC</time>.</p>\n</header>\n<main>\n",
+        releases.len(),
+        clock::iso(now),
+        clock::short(now),
+    );
+    summary(&mut h, releases);
+    for r in releases {
+        let id = format!("release-{}", esc(&r.status.release));
+        let _ = write!(
+            h,
+            "<section class=\"release\" id=\"{id}\">\n<h2 class=\"release\">{}</h2>\n<p>{}</p>\n",
+            esc(&r.status.release),
+            last_run(r.status)
+        );
+        body(&mut h, r.status, r.grids, r.timeline, &format!("{id}-"));
+        h.push_str("</section>\n");
+    }
+    foot(&mut h);
+    h
+}
+
+/// The grid of releases × labels.
+fn summary(h: &mut String, releases: &[Release]) {
+    let mut names: Vec<&str> = Vec::new();
+    for r in releases {
+        for l in r.status.labels.iter().filter(|l| l.component.is_none()) {
+            if !names.contains(&l.label.as_str()) {
+                names.push(&l.label);
+            }
+        }
+    }
+    h.push_str("<section id=\"summary\">\n<h2>Every release</h2>\n<div class=\"scroll\"><table class=\"summary\">\n<tr><th>Release</th>");
+    for n in &names {
+        let _ = write!(h, "<th>{}</th>", esc(n));
+    }
+    h.push_str("</tr>\n");
+    for r in releases {
+        let rel = esc(&r.status.release);
+        let _ = write!(
+            h,
+            "<tr><th class=\"release\"><a href=\"#release-{rel}\">{rel}</a></th>"
+        );
+        for n in &names {
+            let l = r
+                .status
+                .labels
+                .iter()
+                .find(|l| l.component.is_none() && l.label == *n);
+            match l {
+                Some(l) => summary_cell(h, l, &rel),
+                None => h.push_str("<td class=\"none\">&ndash;</td>"),
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table></div>\n</section>\n");
+}
+
+/// One cell of the summary: the label's build and age, and its newest
+/// candidate's verdict; a blocked candidate links to the log of the first
+/// job that failed it, else to the release's grid of that promotion.
+fn summary_cell(h: &mut String, l: &LabelStatus, rel: &str) {
+    let build = match (&l.build, &l.aggregate) {
+        (Some(b), _) => format!(
+            "<code class=\"hash\" title=\"{}\">{}</code>",
+            esc(&b.full_hash),
+            esc(short_hash(&b.full_hash))
+        ),
+        (None, Some(a)) => format!(
+            "<code class=\"hash\" title=\"aggregate {}\">{}</code>",
+            esc(a),
+            esc(short_hash(a))
+        ),
+        (None, None) => "<span class=\"none\">not set</span>".to_string(),
+    };
+    let moved = l
+        .age_seconds
+        .map(|a| format!(" <small>{} ago</small>", age(a)))
+        .unwrap_or_default();
+    let verdict = match &l.newest_candidate {
+        Some(c) if c.verdict == crate::model::Verdict::Blocked => {
+            let failed = c
+                .blocking
+                .iter()
+                .find_map(|j| j.state.vote().and_then(|v| href(&v.url)).map(|u| (j, u)));
+            match failed {
+                Some((j, url)) => format!(
+                    "<br><a class=\"verdict blocked\" href=\"{}\" title=\"{} {}: its log\">blocked: {}</a>",
+                    esc(&url),
+                    esc(&j.job_id),
+                    j.state.word(),
+                    esc(&j.job_id)
+                ),
+                None => format!(
+                    "<br><a class=\"verdict blocked\" href=\"#release-{rel}-promotion-{}\">blocked</a>",
+                    esc(&l.label)
+                ),
+            }
+        }
+        Some(_) => "<br><span class=\"verdict promotable\">promotable</span>".to_string(),
+        None if l.role == Role::Promotion => {
+            "<br><span class=\"verdict idle\">up to date</span>".to_string()
+        }
+        None => String::new(),
+    };
+    let _ = write!(h, "<td class=\"summary\">{build}{moved}{verdict}</td>");
+}
+
+fn short_hash(h: &str) -> &str {
+    &h[..h.len().min(8)]
+}
+
+fn head(h: &mut String, title: &str) {
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta http-equiv=\"refresh\" content=\"{REFRESH_SECONDS}\">\n\
          <meta name=\"generator\" content=\"promoter status\">\n\
-         <title>promoter: {release}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header>\n<h1>promoter: {release}</h1>\n<p>Generated <time datetime=\"{iso}\">{short} UTC</time>. {run}</p>\n</header>\n<main>\n",
-        iso = clock::iso(now),
-        short = clock::short(now),
-        run = last_run(status),
+         <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
     );
+}
+
+fn foot(h: &mut String) {
+    let _ = write!(
+        h,
+        "</main>\n<footer>Written by <code>promoter status --html</code>; reloads every {} minutes. \
+         Why a build is blocked, with log tails: <code>promoter why --promotion NAME</code>.</footer>\n\
+         </body>\n</html>\n",
+        REFRESH_SECONDS / 60
+    );
+}
+
+/// A release's sections; `p` prefixes their ids (empty on a release's own
+/// page).
+fn body(h: &mut String, status: &Status, grids: &[Grid], timeline: &[Moved], p: &str) {
+    let now = status.generated_at;
     if !status.warnings.is_empty() {
         h.push_str("<div class=\"warnings\"><strong>Warnings</strong><ul>");
         for w in &status.warnings {
@@ -84,9 +247,9 @@ pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
         }
         h.push_str("</ul></div>\n");
     }
-    labels(&mut h, status);
-    running_jobs(&mut h, status);
-    h.push_str("<section id=\"criteria\">\n<h2>Criteria</h2>\n");
+    labels(h, status, p);
+    running_jobs(h, status, p);
+    let _ = write!(h, "<section id=\"{p}criteria\">\n<h2>Criteria</h2>\n");
     h.push_str(
         "<p class=\"legend\"><span style=\"background:var(--passed)\">&#10003; passed</span>\
          <span style=\"background:var(--failed)\">&#10007; failed</span>\
@@ -97,27 +260,20 @@ pub fn render(status: &Status, grids: &[Grid], timeline: &[Moved]) -> String {
          <span style=\"background:var(--disabled)\">&empty; disabled</span></p>\n",
     );
     for g in grids {
-        grid(&mut h, g);
+        grid(h, g, p);
     }
     h.push_str("</section>\n");
-    history(&mut h, timeline, now);
-    let _ = write!(
-        h,
-        "</main>\n<footer>Written by <code>promoter status --html</code>; reloads every {} minutes. \
-         Why a build is blocked, with log tails: <code>promoter why --promotion NAME</code>.</footer>\n\
-         </body>\n</html>\n",
-        REFRESH_SECONDS / 60
-    );
-    h
+    history(h, timeline, now, p);
 }
 
 /// The jobs running now: where, since when, and how long they have left.
-fn running_jobs(h: &mut String, s: &Status) {
+fn running_jobs(h: &mut String, s: &Status, p: &str) {
     if s.running.is_empty() {
         return;
     }
+    let _ = write!(h, "<section id=\"{p}running\">");
     h.push_str(
-        "<section id=\"running\">\n<h2>Running jobs</h2>\n<div class=\"scroll\"><table>\n\
+        "\n<h2>Running jobs</h2>\n<div class=\"scroll\"><table>\n\
          <thead><tr><th>promotion</th><th>job</th><th>build</th><th>since</th><th>where</th><th>left</th></tr></thead>\n<tbody>\n",
     );
     for j in &s.running {
@@ -162,9 +318,10 @@ fn last_run(s: &Status) -> String {
     }
 }
 
-fn labels(h: &mut String, s: &Status) {
+fn labels(h: &mut String, s: &Status, p: &str) {
+    let _ = write!(h, "<section id=\"{p}labels\">");
     h.push_str(
-        "<section id=\"labels\">\n<h2>Labels</h2>\n<div class=\"scroll\"><table class=\"labels\">\n\
+        "\n<h2>Labels</h2>\n<div class=\"scroll\"><table class=\"labels\">\n\
          <tr><th>Label</th><th>Build</th><th>Moved</th><th>Waiting</th><th>Newest candidate</th></tr>\n",
     );
     for l in &s.labels {
@@ -269,11 +426,11 @@ fn candidate_cell(h: &mut String, l: &LabelStatus) {
     }
 }
 
-fn grid(h: &mut String, g: &Grid) {
+fn grid(h: &mut String, g: &Grid, p: &str) {
     let id = esc(&g.promotion);
     let _ = write!(
         h,
-        "<article class=\"promotion\" id=\"promotion-{id}\">\n<h3>{id} <small>candidates from {}</small></h3>\n",
+        "<article class=\"promotion\" id=\"{p}promotion-{id}\">\n<h3>{id} <small>candidates from {}</small></h3>\n",
         esc(&g.candidate_label)
     );
     if g.columns.is_empty() {
@@ -393,8 +550,8 @@ fn cell(h: &mut String, cell: &Cell) {
     h.push_str("</td>");
 }
 
-fn history(h: &mut String, timeline: &[Moved], now: i64) {
-    h.push_str("<section id=\"history\">\n<h2>History</h2>\n");
+fn history(h: &mut String, timeline: &[Moved], now: i64, p: &str) {
+    let _ = write!(h, "<section id=\"{p}history\">\n<h2>History</h2>\n");
     if timeline.is_empty() {
         h.push_str("<p>No promotion recorded yet.</p>\n</section>\n");
         return;

@@ -17,6 +17,44 @@ pub fn render(s: &Status) -> String {
     out
 }
 
+/// Several releases' metrics as one file: each family's `# HELP` and
+/// `# TYPE` once, followed by every release's series of it (the text
+/// format allows a family only once).
+pub fn merge(texts: &[String]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    for text in texts {
+        for line in text.lines() {
+            let (name, header) = match line.strip_prefix("# ") {
+                Some(rest) => (rest.split_whitespace().nth(1).unwrap_or(""), true),
+                None => (line.split(['{', ' ']).next().unwrap_or(""), false),
+            };
+            if name.is_empty() {
+                continue;
+            }
+            let f = families.entry(name.to_string()).or_insert_with(|| {
+                order.push(name.to_string());
+                (Vec::new(), Vec::new())
+            });
+            match header {
+                true if !f.0.iter().any(|h| h == line) => f.0.push(line.to_string()),
+                true => {}
+                false => f.1.push(line.to_string()),
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        let (headers, series) = &families[&name];
+        for l in headers.iter().chain(series) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The series of each label and its newest candidate.
 fn label_series(out: &mut String, release: &str, s: &Status) {
     let labels = |l: &LabelStatus| {

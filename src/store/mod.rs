@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::{DbContext, Error, IoContext, Result};
 
@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0008_executors.sql"),
     include_str!("../../schema/0009_image_sums.sql"),
     include_str!("../../schema/0012_dlrn_takeover.sql"),
+    include_str!("../../schema/0013_release.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -185,6 +186,53 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Checks that this database is `release`'s (and `distro`'s, when both
+    /// are known), recording it at first use. Another release's database
+    /// is refused (exit 2) and nothing is written.
+    pub fn belongs_to(&mut self, release: &str, distro: Option<&str>) -> Result<()> {
+        let owner: Option<(String, Option<String>)> = self
+            .conn
+            .query_row("SELECT name, distro FROM release WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .context("failed to read the database's release")?;
+        let refuse = |name: &str, theirs: Option<&str>| {
+            Error::BadDatabase(format!(
+                "database {} belongs to release {name}{}, not to {release}{}: give each release its own database; nothing was written",
+                self.path.display(),
+                theirs.map(|d| format!(" ({d})")).unwrap_or_default(),
+                distro.map(|d| format!(" ({d})")).unwrap_or_default(),
+            ))
+        };
+        match owner {
+            Some((name, _)) if name != release => Err(refuse(&name, None)),
+            Some((name, Some(d))) if distro.is_some_and(|c| c != d) => {
+                Err(refuse(&name, Some(d.as_str())))
+            }
+            Some(_) => Ok(()),
+            None => {
+                self.write(|tx| {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO release (id, name, distro, bound_at) VALUES (1, ?1, ?2, ?3)",
+                        (release, distro, crate::clock::now()),
+                    )
+                    .context("failed to record the database's release")
+                })?;
+                // Another release's process may have bound it first.
+                self.belongs_to(release, distro)
+            }
+        }
+    }
+
+    /// The release this database belongs to, once a config has opened it.
+    pub fn release(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT name FROM release WHERE id = 1", [], |r| r.get(0))
+            .optional()
+            .context("failed to read the database's release")
     }
 
     /// The connection, for read queries of the store's own modules.
