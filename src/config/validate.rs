@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "jobs",
     "promotions",
     "publish",
+    "containers",
 ];
 
 /// Reads and checks a parsed config; `path` names the file in errors and
@@ -124,10 +125,19 @@ impl Reader<'_> {
         let missing_tools = self.missing_tools(&executors);
         let publish = top.get("publish").map(|v| self.publish_targets(v));
         let publish = publish.unwrap_or_default();
+        let containers = top.get("containers").and_then(|v| self.containers(v, base));
         let promotions = match top.get("promotions") {
             Some(v) => self.promotions(v, &jobs, &publish),
             None => Vec::new(),
         };
+        if !top.contains_key("containers") {
+            for p in promotions.iter().filter(|p| p.containers) {
+                self.err(
+                    &["promotions", p.name.as_str(), "containers"],
+                    "there is no containers section to say which images and registries",
+                );
+            }
+        }
         if self.remote_images.is_some() {
             for t in publish.iter().filter(|t| t.source == super::Source::Images) {
                 self.err(
@@ -165,6 +175,7 @@ impl Reader<'_> {
             warnings: std::mem::take(&mut self.warnings),
             remote_images: self.remote_images.take(),
             ssh,
+            containers,
         })
     }
 
