@@ -40,9 +40,14 @@ impl std::fmt::Display for Tagged {
         let r = &self.requests;
         write!(
             f,
-            "tagged {} images in {} registries: {} requests ({} manifest puts, {} blobs moved)",
+            "tagged {} images in {} {}: {} requests ({} manifest puts, {} blobs moved)",
             self.images,
             self.registries,
+            if self.registries == 1 {
+                "registry"
+            } else {
+                "registries"
+            },
             r.total(),
             r.manifest_put,
             r.blobs_moved()

@@ -434,8 +434,16 @@ impl Client {
         for round in 0..2 {
             let authorization = self.authorization(call.registry, &call.scopes, &scope_key)?;
             let resp = self.send_once(&call, authorization.as_deref())?;
-            if resp.status().as_u16() != 401 || round == 1 {
+            if resp.status().as_u16() != 401 {
                 return Ok(resp);
+            }
+            if round == 1 {
+                return Err(format!(
+                    "{} {}: refused (401) after authenticating: the auth file's credentials for {} are wrong or lack access",
+                    call.method.as_str(),
+                    call.url,
+                    call.registry
+                ));
             }
             let challenge = header(&resp, "www-authenticate")
                 .and_then(|h| auth::parse_challenge(&h))
@@ -449,19 +457,7 @@ impl Client {
             // A token that no longer serves (expired) is asked for anew.
             st.tokens
                 .remove(&(call.registry.to_string(), scope_key.clone()));
-            let known = st
-                .challenges
-                .insert(call.registry.to_string(), challenge.clone());
-            drop(st);
-            if authorization.is_some()
-                && known.as_ref() == Some(&challenge)
-                && matches!(challenge, Challenge::Basic)
-            {
-                return Err(format!(
-                    "{}: the registry refused the credentials of the auth file (401)",
-                    call.registry
-                ));
-            }
+            st.challenges.insert(call.registry.to_string(), challenge);
         }
         unreachable!("the loop returns")
     }
@@ -681,6 +677,9 @@ fn encode(s: &str) -> String {
 
 /// Whether `h` can name a registry: `host[:port]`.
 pub fn check_host(h: &str) -> Result<(), String> {
+    if h.contains('/') {
+        return Err("not a registry host[:port] (no scheme, no path)".into());
+    }
     let (host, port) = match h.rsplit_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (h, None),
