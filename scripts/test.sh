@@ -31,6 +31,11 @@ need dnf || apt_install dnf dnf-plugins-core
 # (tests/cli/slurm.rs): Debian's slurm-wlm and munge.
 { [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ] && need sbatch; } \
     || apt_install slurm-wlm munge
+# Container promotions run against real registries the tests start
+# (tests/cli/containers.rs); skopeo is the baseline of
+# scripts/bench-containers.sh.
+[ -x /usr/bin/docker-registry ] || apt_install docker-registry
+need skopeo || apt_install skopeo
 
 # The dlrnapi commands are compared with the real DLRN 0.26.1 API and
 # dlrnapi client (tests/cli/dlrn_diff.rs), from PyPI, in a venv.

@@ -437,6 +437,10 @@ pub struct History {
     /// At most this many rows
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: i64,
+    /// The container tags the promotions made (image, registry, tag,
+    /// digest) instead of the label moves
+    #[arg(long)]
+    pub containers: bool,
 }
 
 #[derive(Debug, Args)]

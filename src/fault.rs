@@ -1,7 +1,8 @@
 //! Crash-test hook: `PROMOTER_FAULT=after-<point>[@N]` kills this process
 //! with SIGKILL right after it passes the named point for the N-th time
 //! (the first when `@N` is left out), as a power cut would. The points are
-//! the recorded promotion steps (`hooks`, `images`, `trunk`, `done`) and the
+//! the recorded promotion steps (`hooks`, `containers`, `images`, `trunk`,
+//! `done`), `containers-image` (after each image's tags), and the
 //! two boundaries of a publish: `publish-version` (the new version is
 //! complete beside `dest`, `dest` not yet switched) and `publish-switch`
 //! (`dest` switched, the publication not yet recorded); and

@@ -24,6 +24,7 @@ pub mod model;
 pub mod pool;
 pub mod promote;
 pub mod publish;
+pub mod registry;
 pub mod report;
 pub mod signals;
 pub mod store;

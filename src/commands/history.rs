@@ -16,6 +16,9 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         Label::any(n)?;
     }
     let store = ctx.store()?;
+    if a.containers {
+        return containers(ctx, &store, &a);
+    }
     let rows = store.promotions(&PromotionFilter {
         name: a.promotion.as_deref(),
         limit: a.limit,
@@ -35,6 +38,40 @@ pub fn run(ctx: &Ctx, a: cli::History) -> Result<u8> {
         return Ok(0);
     }
     ctx.print(&table(&rows))?;
+    Ok(0)
+}
+
+/// `history --containers`: the tags made, newest first.
+fn containers(ctx: &Ctx, store: &crate::store::Store, a: &cli::History) -> Result<u8> {
+    let rows = store.container_tags(a.promotion.as_deref(), a.limit)?;
+    if ctx.global.json {
+        return ctx
+            .print(&serde_json::to_string_pretty(&rows).expect("JSON"))
+            .map(|_| 0);
+    }
+    if rows.is_empty() {
+        ctx.print("no container tags recorded")?;
+        return Ok(0);
+    }
+    let mut out = format!(
+        "{:>6}  {:<16}  {:<20}  {:<49}  {:<32}  {:<20}  {}\n",
+        "ID", "TIME (UTC)", "LABEL", "BUILD", "IMAGE", "TAG", "DIGEST"
+    );
+    for t in &rows {
+        let row = format!(
+            "{:>6}  {:<16}  {:<20}  {:<49}  {:<32}  {:<20}  {}",
+            t.id,
+            crate::clock::short(t.tagged_at),
+            t.name,
+            t.full_hash,
+            format!("{}/{}", t.registry, t.repository),
+            t.tag,
+            t.digest
+        );
+        out.push_str(&crate::terminal::escaped(&row));
+        out.push('\n');
+    }
+    ctx.print(&out)?;
     Ok(0)
 }
 

@@ -174,6 +174,9 @@ fn explain(
         if let Some(reason) = promote::images::blocked(store, trees, b, &rule)? {
             e.verdict = Verdict::Blocked;
             e.summary = format!("{} is blocked: its images: {reason}", b.full_hash);
+        } else if let Some(reason) = promote::containers::blocked(store, cfg, trees, p, b)? {
+            e.verdict = Verdict::Blocked;
+            e.summary = format!("{} is blocked: its containers: {reason}", b.full_hash);
         }
     }
     if let Some(b) = c.build() {

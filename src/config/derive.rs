@@ -225,6 +225,7 @@ mod tests {
             missing_tools: Vec::new(),
             warnings: Vec::new(),
             remote_images: None,
+            containers: None,
             ssh: vec!["ssh".into()],
             jobs,
             promotions: Vec::new(),
@@ -246,6 +247,7 @@ mod tests {
             hooks: Vec::new(),
             images: None,
             images_required: Vec::new(),
+            containers: false,
         }
     }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::ident::{JobId, Label};
 
+mod containers;
 pub mod convert;
 mod derive;
 mod executors;
@@ -125,6 +126,38 @@ pub struct Config {
     pub remote_images: Option<(String, Option<u16>, String)>,
     /// The ssh command (and options) that reaches it.
     pub ssh: Vec<String>,
+    /// The build's container images and where they go (`containers:`).
+    pub containers: Option<ContainersDef>,
+}
+
+/// Where a build's container images are and where a promotion copies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainersDef {
+    /// Where CI pushed `<namespace>/<image>:<full_hash>`.
+    pub source: ContainerRepo,
+    pub images: ContainerImages,
+    /// Registries that receive copies, tagged `<full_hash>` and `<label>`.
+    pub push: Vec<ContainerRepo>,
+    /// Credentials, in the containers-auth.json format.
+    pub auth_file: Option<PathBuf>,
+    /// Registries (`host[:port]`) spoken to over plain HTTP.
+    pub insecure: Vec<String>,
+}
+
+/// A registry (`host[:port]`) and a namespace in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRepo {
+    pub registry: String,
+    pub namespace: String,
+}
+
+/// Which images a build has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerImages {
+    /// Listed in this file of the build's image directory, one a line.
+    From(String),
+    /// The same for every build.
+    Fixed(Vec<String>),
 }
 
 /// Where jobs run, as `executors.<name>` configures it.
@@ -205,6 +238,9 @@ pub struct PromotionDef {
     /// Image files a build's image directory must hold, besides the
     /// top-level `images_required`.
     pub images_required: Vec<String>,
+    /// Whether its build's container images are tagged and copied before
+    /// its links move (`containers: true`).
+    pub containers: bool,
 }
 
 /// Whether a promotion needs its build's image directory.

@@ -19,6 +19,7 @@ const PROMOTION_KEYS: &[&str] = &[
     "hooks",
     "images",
     "images_required",
+    "containers",
 ];
 
 /// What a promotion is checked against: the rest of the config, and the
@@ -119,7 +120,19 @@ impl Reader<'_> {
             Some(v) => self.file_names(v, &["promotions", name, "images_required"]),
             None => Vec::new(),
         };
+        let containers = match body.get("containers") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                self.err(
+                    &["promotions", name, "containers"],
+                    "expected true or false",
+                );
+                false
+            }
+        };
         Some(PromotionDef {
+            containers,
             name: label,
             candidate_label: candidate?,
             jobs,

@@ -359,3 +359,87 @@ fn push_and_hook_timeouts_default_and_are_read() {
         .to_string();
     assert!(e.contains("push_timeout"), "{e}");
 }
+
+const CONTAINERS: &str = "release: master
+trunk: trunk
+containers:
+  registry: trunk.registry.rdoproject.org
+  namespace: tripleomaster
+  images_from: containers-list
+  push:
+    - {registry: quay.io, namespace: tripleomastercentos9}
+  auth_file: auth.json
+  insecure: [registry.ci.example.org:5000]
+promotions:
+  tripleo-ci-testing:
+    candidate_label: consistent
+    criteria: [consistent]
+    containers: true
+";
+
+#[test]
+fn the_containers_section_is_read_with_its_push_registries_and_credentials() {
+    let c = parse(CONTAINERS).unwrap();
+    let d = c.containers.as_ref().unwrap();
+    assert_eq!(d.source.registry, "trunk.registry.rdoproject.org");
+    assert_eq!(d.source.namespace, "tripleomaster");
+    assert_eq!(d.images, ContainerImages::From("containers-list".into()));
+    assert_eq!(
+        d.push,
+        vec![ContainerRepo {
+            registry: "quay.io".into(),
+            namespace: "tripleomastercentos9".into()
+        }]
+    );
+    assert_eq!(
+        d.auth_file.as_deref(),
+        Some(Path::new("/etc/promoter/auth.json"))
+    );
+    assert_eq!(d.insecure, ["registry.ci.example.org:5000"]);
+    assert!(c.promotions[0].containers);
+}
+
+#[test]
+fn bad_containers_keys_and_values_are_errors_with_their_key() {
+    let text = CONTAINERS
+        .replace(
+            "  auth_file: auth.json\n",
+            "  auth_file: auth.json\n  mirror: x\n",
+        )
+        .replace("namespace: tripleomaster\n", "namespace: Tripleo/\n")
+        .replace("registry: quay.io,", "registry: https://quay.io,")
+        .replace("containers: true", "containers: yes please");
+    let e = parse(&text).unwrap_err().to_string();
+    for needle in [
+        "containers.mirror: unknown key",
+        "containers.namespace: \"Tripleo/\": not a repository name",
+        "containers.push.registry: \"https://quay.io\": not a registry host",
+        "promotions.tripleo-ci-testing.containers: expected true or false",
+    ] {
+        assert!(e.contains(needle), "{needle}\n{e}");
+    }
+    let both = CONTAINERS.replace(
+        "  images_from: containers-list\n",
+        "  images_from: l\n  images: [a]\n",
+    );
+    assert!(parse(&both).unwrap_err().to_string().contains("not both"));
+    let none = CONTAINERS.replace("  images_from: containers-list\n", "");
+    assert!(parse(&none)
+        .unwrap_err()
+        .to_string()
+        .contains("missing: images_from"));
+}
+
+#[test]
+fn containers_true_without_a_containers_section_is_an_error() {
+    let text = CONTAINERS
+        .split("promotions:")
+        .nth(1)
+        .map(|p| format!("release: master\ntrunk: trunk\npromotions:{p}"))
+        .unwrap();
+    let e = parse(&text).unwrap_err().to_string();
+    assert!(
+        e.contains("promotions.tripleo-ci-testing.containers: there is no containers section"),
+        "{e}"
+    );
+}

@@ -37,6 +37,7 @@ const TOP_KEYS: &[&str] = &[
     "jobs",
     "promotions",
     "publish",
+    "containers",
 ];
 
 /// Reads and checks a parsed config; `path` names the file in errors and
@@ -143,6 +144,7 @@ impl Reader<'_> {
         let missing_tools = self.missing_tools(&executors);
         let publish = top.get("publish").map(|v| self.publish_targets(v));
         let publish = publish.unwrap_or_default();
+        let containers = top.get("containers").and_then(|v| self.containers(v, base));
         let promotions = match top.get("promotions") {
             Some(v) => self.promotions(v, &jobs, &publish, &external_labels),
             None => Vec::new(),
@@ -152,6 +154,14 @@ impl Reader<'_> {
                 self.err(
                     &["external_labels"],
                     format!("{:?} is promoted here (promotions.{}), so it is not external: an external label is moved only by CI elsewhere", p.name.as_str(), p.name),
+                );
+            }
+        }
+        if !top.contains_key("containers") {
+            for p in promotions.iter().filter(|p| p.containers) {
+                self.err(
+                    &["promotions", p.name.as_str(), "containers"],
+                    "there is no containers section to say which images and registries",
                 );
             }
         }
@@ -194,6 +204,7 @@ impl Reader<'_> {
             warnings: std::mem::take(&mut self.warnings),
             remote_images: self.remote_images.take(),
             ssh,
+            containers,
         })
     }
 

@@ -18,6 +18,7 @@ use crate::store::Store;
 
 mod aggregate;
 mod check;
+pub mod containers;
 mod hooks;
 pub mod images;
 mod links;
@@ -120,6 +121,8 @@ pub enum Outcome {
         previous: Option<crate::ident::FullHash>,
         images: bool,
         aggregate_hash: Option<String>,
+        /// What its containers step did, when it had one.
+        containers: Option<containers::Tagged>,
     },
     /// The label already pointed at the build: nothing changed.
     Unchanged,
@@ -212,7 +215,7 @@ fn carry(
 ) -> Result<Carried> {
     let result = steps::carry_out(store, c, attempt, label, builds);
     if let Err(e) = &result {
-        if attempt.step <= Step::Hooks {
+        if attempt.step <= Step::Containers {
             store.set_step(attempt.id, Step::Stopped, &format!("stopped: {e}"))?;
             attempt.step = Step::Stopped;
         }
@@ -226,6 +229,7 @@ fn outcome(store: &Store, attempt: &Attempt, carried: Carried) -> Result<Outcome
             history_ids,
             images,
             aggregate_hash,
+            containers,
         } => {
             let previous = match &attempt.members[0].previous_repo_dir {
                 Some(r) => store.build_by_repo_dir(r)?.map(|b| b.full_hash),
@@ -236,6 +240,7 @@ fn outcome(store: &Store, attempt: &Attempt, carried: Carried) -> Result<Outcome
                 previous,
                 images,
                 aggregate_hash,
+                containers,
             })
         }
         Carried::Stopped { reason } => Ok(Outcome::Stopped { reason }),

@@ -83,6 +83,25 @@ impl SshTree {
         Ok(out.trim_end().ends_with("yes"))
     }
 
+    /// File `name` of the image directory `full_hash`, at most `limit`
+    /// bytes of it; `None` when there is no such file.
+    pub fn read_file(
+        &self,
+        full_hash: &str,
+        name: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let q = quote(&format!("{full_hash}/{name}"));
+        let out = self.run(&format!(
+            "if [ -f {q} ]; then echo Y; head -c {limit} -- {q}; else echo N; fi"
+        ))?;
+        match out.split_once('\n') {
+            Some(("Y", rest)) => Ok(Some(rest.as_bytes().to_vec())),
+            Some(("N", _)) => Ok(None),
+            _ => Err(format!("unexpected answer from {}", self.host)),
+        }
+    }
+
     /// Points `name` at `target`: a link under a temporary name renamed
     /// over the old one, then read back.
     pub fn swap(&self, name: &str, target: &str) -> Result<(), String> {

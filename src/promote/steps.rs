@@ -1,5 +1,5 @@
-//! Carrying out an attempt from its recorded step: hooks, image links,
-//! trunk links, then the aggregate (a batch) and the history rows with the
+//! Carrying out an attempt from its recorded step: hooks, container tags,
+//! image links, trunk links, then the aggregate (a batch) and the history rows with the
 //! `done` step in one transaction. Each step is recorded as it ends, so a
 //! killed command is completed by the next one, not repeated. Before each
 //! link move the links are read again: if someone else moved one since the
@@ -27,6 +27,8 @@ pub enum Carried {
         history_ids: Vec<i64>,
         images: bool,
         aggregate_hash: Option<String>,
+        /// What the containers step did, when this call carried it out.
+        containers: Option<super::containers::Tagged>,
     },
     /// Stopped before moving anything more; the reason says why.
     Stopped { reason: String },
@@ -57,10 +59,25 @@ pub(super) fn carry_out(
         }
         advance(store, attempt, Step::Hooks)?;
     }
-    let mut images = false;
+    let mut containers = None;
     if attempt.step == Step::Hooks {
-        // Both links, again: a hook may have taken long, and the image link
-        // must not move ahead of a trunk link someone else has moved.
+        // A batch tags none yet: its images are an aggregate's.
+        if !attempt.aggregate {
+            if let Some(reason) = moved_since(c, attempt, label, builds)? {
+                return stop(store, attempt, reason);
+            }
+            match super::containers::tag(store, c, attempt, label, &builds[0])? {
+                Ok(t) => containers = t,
+                Err(reason) => return stop(store, attempt, reason),
+            }
+        }
+        advance(store, attempt, Step::Containers)?;
+    }
+    let mut images = false;
+    if attempt.step == Step::Containers {
+        // Both links, again: a hook or the registries may have taken long,
+        // and the image link must not move ahead of a trunk link someone
+        // else has moved.
         if let Some(reason) = moved_since(c, attempt, label, builds)? {
             return stop(store, attempt, reason);
         }
@@ -88,6 +105,7 @@ pub(super) fn carry_out(
         history_ids,
         images,
         aggregate_hash: written.map(|w| w.hash).or(attempt.aggregate_hash.clone()),
+        containers,
     })
 }
 
@@ -109,7 +127,7 @@ fn still_promotable(
             }
         }
     }
-    if attempt.step <= Step::Hooks {
+    if attempt.step <= Step::Containers {
         return moved_since(c, attempt, label, builds);
     }
     Ok(None)

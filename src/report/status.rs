@@ -358,6 +358,11 @@ fn candidates(
             if let Some(reason) = crate::promote::images::blocked(store, trees, b, &rule)? {
                 cand.verdict = Verdict::Blocked;
                 cand.summary = format!("its images: {reason}");
+            } else if let Some(reason) =
+                crate::promote::containers::blocked(store, cfg, trees, p, b)?
+            {
+                cand.verdict = Verdict::Blocked;
+                cand.summary = format!("its containers: {reason}");
             }
         }
     }
@@ -547,6 +552,7 @@ fn grid(store: &Store, cfg: &Config, trees: &Trees, p: &PromotionDef, now: i64) 
             Ok(match c.build() {
                 Some(b) => {
                     crate::promote::images::blocked(store, trees, b, &cfg.images_rule(p))?.is_none()
+                        && crate::promote::containers::blocked(store, cfg, trees, p, b)?.is_none()
                 }
                 None => true,
             })

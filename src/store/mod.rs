@@ -20,6 +20,7 @@ use crate::error::{DbContext, Error, IoContext, Result};
 
 pub mod aggregates;
 pub mod builds;
+pub mod containers;
 pub mod dlrn_db;
 pub mod image_sums;
 pub mod jobs;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0007_batches.sql"),
     include_str!("../../schema/0008_executors.sql"),
     include_str!("../../schema/0009_image_sums.sql"),
+    include_str!("../../schema/0010_containers.sql"),
     include_str!("../../schema/0012_dlrn_takeover.sql"),
     include_str!("../../schema/0013_release.sql"),
 ];

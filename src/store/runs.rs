@@ -14,6 +14,9 @@ crate::stored_enum! {
     pub enum Step ("promotion step") {
         Decided = "decided",
         Hooks = "hooks",
+        /// The build's container images tagged and copied, every tag read
+        /// back.
+        Containers = "containers",
         Images = "images",
         Trunk = "trunk",
         Done = "done",

@@ -559,11 +559,14 @@ fn complete_attempts(
             }
             (Ok(carried), Some(b)) => {
                 let outcome = match carried {
-                    promote::Carried::Done { images, .. } => Outcome::Moved {
+                    promote::Carried::Done {
+                        images, containers, ..
+                    } => Outcome::Moved {
                         history_ids: Vec::new(),
                         previous: None,
                         images,
                         aggregate_hash: None,
+                        containers,
                     },
                     promote::Carried::Stopped { reason } => Outcome::Stopped { reason },
                 };
@@ -891,6 +894,13 @@ fn next(
             summary: format!("its images: {reason}"),
         });
     }
+    // The run is where the registry is asked; `why` reads the answer.
+    if let Some(reason) = promote::containers::check(store, env.cfg, env.trees, p, build)? {
+        return Ok(Next::Blocked {
+            what: build.full_hash.to_string(),
+            summary: format!("its containers: {reason}"),
+        });
+    }
     Ok(Next::Promote {
         candidate: Box::new(chosen.clone()),
         current,
@@ -1039,6 +1049,11 @@ fn settle(
             None => {
                 tally.promoted += 1;
                 out.print(&would_promote(name, &candidate, current.as_deref()))?;
+                if let Candidate::Build(b) = &*candidate {
+                    for line in promote::containers::plan(env.cfg, env.trees, p, b) {
+                        out.print(&format!("  {line}"))?;
+                    }
+                }
             }
             Some(s) => carry(env, store, &p.name, *candidate, s, out, tally)?,
         },
@@ -1112,8 +1127,13 @@ fn report(
 ) {
     let what = c.what();
     match outcome {
-        Outcome::Moved { images, .. } => {
+        Outcome::Moved {
+            images, containers, ..
+        } => {
             tally.promoted += 1;
+            if let Some(t) = containers {
+                out.log(Level::Info, &format!("{name}: {t}"));
+            }
             match c {
                 Candidate::Build(b) => {
                     warn_image_left_behind(env.trees, name, b, out);

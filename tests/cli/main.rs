@@ -5,6 +5,7 @@ mod util;
 
 mod components;
 mod config;
+mod containers;
 mod crash;
 mod database;
 mod disk;

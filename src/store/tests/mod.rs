@@ -6,6 +6,7 @@
 
 mod aggregates;
 mod builds;
+mod containers;
 mod jobs;
 mod lock;
 mod promotions;

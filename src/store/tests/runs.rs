@@ -5,9 +5,10 @@ use super::*;
 use crate::store::promotions::{record_promotion, Kind, NewPromotion};
 use crate::store::runs::{link_attempt, Attempt, Member, NewAttempt, RunOutcome, Step};
 
-const STEPS: [Step; 6] = [
+const STEPS: [Step; 7] = [
     Step::Decided,
     Step::Hooks,
+    Step::Containers,
     Step::Images,
     Step::Trunk,
     Step::Done,
@@ -253,7 +254,8 @@ fn steps_are_ordered_as_a_promotion_carries_them_out() {
     let mut sorted = STEPS;
     sorted.sort();
     assert_eq!(sorted, STEPS);
-    assert!(Step::Hooks < Step::Images && Step::Images < Step::Trunk);
+    assert!(Step::Hooks < Step::Containers && Step::Containers < Step::Images);
+    assert!(Step::Images < Step::Trunk);
 }
 
 #[test]
