@@ -413,10 +413,7 @@ pub fn render(old: &Old, source: &str, paths: &Paths) -> Result<String, String> 
         render_promotion(&mut o, p);
     }
     if !old.containers.is_empty() {
-        let _ = writeln!(o, "\n# Containers (for the containers: section):");
-        for (k, v) in &old.containers {
-            let _ = writeln!(o, "#   {k}: {v}");
-        }
+        containers(&mut o, old);
     }
     if !old.dropped.is_empty() {
         let _ = writeln!(o, "\n# Not carried over, and why:");
@@ -430,6 +427,42 @@ pub fn render(old: &Old, source: &str, paths: &Paths) -> Result<String, String> 
         }
     }
     Ok(o)
+}
+
+/// The old config's container settings as a `containers:` section to
+/// finish: the namespaces carried, the registries and image list to set
+/// (the old config named them elsewhere), commented out until then.
+fn containers(o: &mut String, old: &Old) {
+    let get = |k: &str| {
+        old.containers
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let source = get("source_namespace").unwrap_or("NAMESPACE");
+    let target = get("target_namespace").unwrap_or(source);
+    let _ = writeln!(
+        o,
+        "\n# Containers, from the old config's namespaces: set the registries and the"
+    );
+    let _ = writeln!(
+        o,
+        "# image list, uncomment, and add `containers: true` to the promotions that move tags."
+    );
+    let _ = writeln!(o, "# containers:");
+    let _ = writeln!(o, "#   registry: trunk.registry.rdoproject.org   # where CI pushed <namespace>/<image>:<full_hash>");
+    let _ = writeln!(o, "#   namespace: {source}");
+    let _ = writeln!(
+        o,
+        "#   images_from: containers-list               # a file in the build's image directory"
+    );
+    let _ = writeln!(o, "#   push:");
+    let _ = writeln!(o, "#     - {{registry: quay.io, namespace: {target}}}");
+    for (k, v) in &old.containers {
+        if k != "source_namespace" && k != "target_namespace" {
+            let _ = writeln!(o, "#   (old {k}: {v})");
+        }
+    }
 }
 
 fn render_promotion(o: &mut String, p: &OldPromotion) {

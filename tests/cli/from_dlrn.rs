@@ -82,15 +82,25 @@ fn the_old_promoters_yaml_converts_to_a_config_that_config_check_accepts() {
             "{key} listed with why:\n{text}"
         );
     }
-    for key in [
-        "source_namespace: tripleomastercentos9",
-        "target_namespace: tripleomastercentos9",
-    ] {
-        assert!(
-            text.contains(&format!("#   {key}")),
-            "{key} carried:\n{text}"
-        );
-    }
+    // The namespaces, carried into a containers section to finish.
+    assert!(text.contains("# containers:\n"), "{text}");
+    assert!(
+        text.contains("#   namespace: tripleomastercentos9\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#     - {registry: quay.io, namespace: tripleomastercentos9}\n"),
+        "{text}"
+    );
+    // Uncommented, it is a section config check takes.
+    let section: String = text
+        .lines()
+        .skip_while(|l| *l != "# containers:")
+        .take_while(|l| l.starts_with("# ") && !l.starts_with("#   (old"))
+        .map(|l| format!("{}\n", &l[2..]))
+        .collect();
+    ws.write_config(&format!("{text}\n{section}"));
+    ws.run(&["config", "check"]).ok();
 }
 
 #[test]
