@@ -71,6 +71,9 @@ impl Ctx {
         if self.global.db.is_none() {
             let c = self.config()?;
             store.belongs_to(&c.release, c.distro.as_deref())?;
+            if let Some(b) = &c.testenv_db {
+                return store.with_broker(b);
+            }
         }
         Ok(store)
     }

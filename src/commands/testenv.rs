@@ -49,8 +49,10 @@ fn add(ctx: &Ctx, a: cli::TestenvAdd) -> Result<u8> {
         ))
     })?;
     let mut store = ctx.store()?;
-    // Keep a copy beside the database: the job gets it as TE_DATAFILE.
+    // Keep a copy beside the broker's database: the job gets it as
+    // TE_DATAFILE.
     let dir = store
+        .leases()
         .path()
         .parent()
         .map(|p| p.join("testenvs"))

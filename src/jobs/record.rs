@@ -37,9 +37,21 @@ pub struct Finish {
     /// vote's url.
     pub logs: PathBuf,
     pub logs_url: Option<String>,
+    /// The shared broker that holds the lease (`testenv_db`), if any.
+    #[serde(default)]
+    pub broker: Option<PathBuf>,
 }
 
 impl Finish {
+    /// The release's database, with the broker that holds this run's lease.
+    pub fn open(&self, database: &Path) -> Result<Store> {
+        let store = Store::open(database)?;
+        match &self.broker {
+            Some(b) => store.with_broker(b),
+            None => Ok(store),
+        }
+    }
+
     pub fn new(cfg: &Config, job_run: i64, lease: Option<i64>, log_dir: &Path) -> Finish {
         Finish {
             job_run,
@@ -47,6 +59,7 @@ impl Finish {
             log_dir: log_dir.to_path_buf(),
             logs: cfg.logs.clone(),
             logs_url: cfg.logs_url.clone(),
+            broker: cfg.testenv_db.clone(),
         }
     }
 

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use super::record::{self, Finish};
 use crate::exec::{self, Spec, Stop};
 use crate::store::lock::{try_lock, Held};
-use crate::store::Store;
 
 /// The hidden command that runs a supervisor.
 pub const COMMAND: &str = "supervise";
@@ -226,7 +225,7 @@ fn record_end(
     let until = Instant::now() + RECORD_FOR;
     let mut pause = Duration::from_millis(100);
     loop {
-        let done = Store::open(&order.database).and_then(|mut store| match stopped_by {
+        let done = f.open(&order.database).and_then(|mut store| match stopped_by {
             Some(sig) => record::interrupted(
                 &mut store,
                 f,
@@ -300,7 +299,7 @@ fn supervise(order: &Order) -> crate::error::Result<()> {
             return Ok(());
         }
     };
-    let mut store = Store::open(&order.database)?;
+    let mut store = f.open(&order.database)?;
     let me = std::process::id();
     store.set_job_supervisor(f.job_run, me)?;
     if let Some(l) = f.lease {

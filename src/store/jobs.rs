@@ -124,6 +124,11 @@ impl Store {
     /// Records a job as started, with its in-progress vote. Returns the job
     /// run's id.
     pub fn start_job_run(&mut self, j: &NewJobRun, now: i64) -> Result<i64> {
+        // A lease of the shared broker is not a lease of this database.
+        let (own, broker) = match self.has_broker() {
+            true => (None, j.lease),
+            false => (j.lease, None),
+        };
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO votes (build_id, job_id, success, in_progress, url, notes, timestamp, user, recorded_at)
@@ -133,10 +138,10 @@ impl Store {
             .context("failed to record the in-progress vote")?;
             let vote = tx.last_insert_rowid();
             tx.execute(
-                "INSERT INTO job_runs (run_id, promotion, job_id, build_id, vote_id, runner_pid, testenv, lease_id, started_at, log_dir)
-                 VALUES (:r, :p, :j, :b, :v, :rp, :te, :le, :t, :l)",
+                "INSERT INTO job_runs (run_id, promotion, job_id, build_id, vote_id, runner_pid, testenv, lease_id, broker_lease_id, started_at, log_dir)
+                 VALUES (:r, :p, :j, :b, :v, :rp, :te, :le, :ble, :t, :l)",
                 named_params! {":r": j.run_id, ":p": j.promotion, ":j": j.job_id, ":b": j.build_id,
-                    ":v": vote, ":rp": std::process::id(), ":te": j.testenv, ":le": j.lease, ":t": now, ":l": j.log_dir},
+                    ":v": vote, ":rp": std::process::id(), ":te": j.testenv, ":le": own, ":ble": broker, ":t": now, ":l": j.log_dir},
             )
             .context("failed to record the job run")?;
             Ok(tx.last_insert_rowid())
@@ -217,7 +222,7 @@ impl Store {
             .conn()
             .prepare_cached(
                 "SELECT j.id, j.run_id, j.promotion, j.job_id, j.build_id, b.full_hash, j.pid,
-                        j.runner_pid, j.testenv, j.started_at, j.log_dir, j.lease_id,
+                        j.runner_pid, j.testenv, j.started_at, j.log_dir, COALESCE(j.lease_id, j.broker_lease_id),
                         j.executor, j.executor_id
                  FROM job_runs j JOIN builds b ON b.id = j.build_id
                  WHERE j.outcome = 'running' ORDER BY j.id",

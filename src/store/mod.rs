@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0010_containers.sql"),
     include_str!("../../schema/0012_dlrn_takeover.sql"),
     include_str!("../../schema/0013_release.sql"),
+    include_str!("../../schema/0015_broker.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -59,6 +60,9 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The broker every release shares for test environments and leases
+    /// (`testenv_db`), when not this database.
+    broker: Option<Box<Store>>,
 }
 
 impl Store {
@@ -93,6 +97,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            broker: None,
         };
         store.configure()?;
         if version < SCHEMA_VERSION {
@@ -107,6 +112,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: PathBuf::from(":memory:"),
+            broker: None,
         };
         store.configure()?;
         store.migrate()?;
@@ -188,6 +194,30 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Keeps test environments and leases in the shared broker database at
+    /// `path` (created and migrated like any database; it belongs to no
+    /// release) instead of this one.
+    pub fn with_broker(mut self, path: &Path) -> Result<Store> {
+        if path != self.path {
+            self.broker = Some(Box::new(Store::open(path)?));
+        }
+        Ok(self)
+    }
+
+    /// The database that holds test environments and leases: the broker,
+    /// else this one.
+    pub fn leases(&mut self) -> &mut Store {
+        match self.broker {
+            Some(ref mut b) => b,
+            None => self,
+        }
+    }
+
+    /// Whether leases live in a shared broker, not in this database.
+    pub fn has_broker(&self) -> bool {
+        self.broker.is_some()
     }
 
     /// Checks that this database is `release`'s (and `distro`'s, when both

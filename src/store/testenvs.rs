@@ -48,6 +48,9 @@ use super::lock::alive;
 
 impl Store {
     pub fn add_testenv(&mut self, name: &str, pool: &str, data_file: &str, now: i64) -> Result<()> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.add_testenv(name, pool, data_file, now);
+        }
         self.write(|tx| {
             let exists = tx
                 .prepare_cached("SELECT 1 FROM testenvs WHERE name = ?1")
@@ -69,6 +72,9 @@ impl Store {
 
     /// Removes an environment nobody holds; returns its descriptor's path.
     pub fn remove_testenv(&mut self, name: &str, now: i64) -> Result<String> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.remove_testenv(name, now);
+        }
         self.reclaim_leases(now)?;
         self.write(|tx| {
             let file: Option<String> = tx
@@ -103,6 +109,9 @@ impl Store {
     }
 
     pub fn testenvs(&self) -> Result<Vec<TestenvRow>> {
+        if let Some(b) = self.broker.as_deref() {
+            return b.testenvs();
+        }
         let mut stmt = self
             .conn()
             .prepare_cached(
@@ -138,6 +147,9 @@ impl Store {
     /// Takes back leases whose time ran out or whose local holder is gone.
     /// Returns how many.
     pub fn reclaim_leases(&mut self, now: i64) -> Result<usize> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.reclaim_leases(now);
+        }
         // (lease, holder pid, expiry, job marker)
         type Live = (i64, Option<i64>, Option<i64>, Option<String>);
         let live: Vec<Live> = {
@@ -186,6 +198,9 @@ impl Store {
     /// Names the job run a lease was taken for (its marker): the lease is
     /// then held while any process carrying the marker lives.
     pub fn set_lease_marker(&mut self, lease: i64, marker: &str) -> Result<()> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.set_lease_marker(lease, marker);
+        }
         self.write(|tx| {
             tx.execute(
                 "UPDATE leases SET marker = ?1 WHERE id = ?2",
@@ -199,6 +214,9 @@ impl Store {
     /// Makes `pid` the local holder of a lease: a job's supervisor, once
     /// detached, holds its job's lease.
     pub fn set_lease_pid(&mut self, lease: i64, pid: u32) -> Result<()> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.set_lease_pid(lease, pid);
+        }
         self.write(|tx| {
             tx.execute("UPDATE leases SET pid = ?1 WHERE id = ?2", (pid, lease))
                 .context("failed to record the lease's holder")?;
@@ -209,6 +227,9 @@ impl Store {
     /// Makes a lease its job run's alone, with no local holder: a job that
     /// runs elsewhere holds it until its executor says it ended.
     pub fn clear_lease_pid(&mut self, lease: i64) -> Result<()> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.clear_lease_pid(lease);
+        }
         self.write(|tx| {
             tx.execute("UPDATE leases SET pid = NULL WHERE id = ?1", [lease])
                 .context("failed to record the lease's holder")?;
@@ -220,6 +241,9 @@ impl Store {
     /// holds. A lease without a ttl (a job's) is refused: it lasts as long
     /// as its job.
     pub fn renew_lease(&mut self, id: i64, expires_at: i64, now: i64) -> Result<String> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.renew_lease(id, expires_at, now);
+        }
         self.reclaim_leases(now)?;
         self.write(|tx| {
             let live: Option<(String, Option<i64>)> = tx
@@ -253,6 +277,9 @@ impl Store {
         holder: &Holder,
         now: i64,
     ) -> Result<Option<Lease>> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.acquire_testenv(pool, holder, now);
+        }
         self.reclaim_leases(now)?;
         self.write(|tx| {
             let known = tx
@@ -292,6 +319,9 @@ impl Store {
 
     /// Ends a live lease.
     pub fn release_lease(&mut self, id: i64, reason: &str, now: i64) -> Result<String> {
+        if let Some(b) = self.broker.as_deref_mut() {
+            return b.release_lease(id, reason, now);
+        }
         self.write(|tx| {
             let env: Option<String> = tx
                 .query_row(
