@@ -12,6 +12,15 @@
                                (current/ and consistent/) DLRN writes
   gen-trunk.py synthetic OUT   a large trunk of the same shape, for benchmarks
                [--hashes 20000] [--packages 50] [--seed 1]
+  gen-trunk.py pipeline OUT    the quickstart's trunk, as it stands after the
+               --upto N         first N builds of a release's history: the real
+               --release R      builds of fixtures/dlrn/commits_1.yaml, then
+               --start EPOCH    builds of the same projects that go on from there
+                                (hashes made from the release and project names;
+                                the release's last one has a commit hash that
+                                starts with a digit), three hours apart from
+                                EPOCH; run again with a larger N, it adds the
+                                next builds and moves the links, as DLRN does
 
 Every hash directory is `<ch[0:2]>/<ch[2:4]>/<ch>_<dh[0:8]>[_<eh[0:8]>]` and
 holds commit.yaml (DLRN's exact format: all strings, None for NULL),
@@ -292,6 +301,48 @@ def sample(out, commits_file):
     return t
 
 
+def hash_starting(text, digit):
+    """sha1 of `text` (salted until its first character is a digit, or a
+    letter, as asked): the quickstart's jobs pass or fail by it."""
+    salt = 0
+    while True:
+        h = sha1("%s %d" % (text, salt) if salt else text)
+        if h[0].isdigit() == digit:
+            return h
+        salt += 1
+
+
+def pipeline_builds(release, start, commits_file):
+    """Every build of `release`'s history, in build order, retimed to three
+    hours apart from `start`."""
+    rows = [r for r in load_yaml_commits(commits_file) if not r.get("component")]
+    rows.sort(key=lambda r: int(r["dt_build"]))
+    projects = sorted({r["project_name"] for r in rows})
+    more = 12 if release == "master" else 8
+    builds = [dict(r) for r in rows]
+    for n in range(1, more + 1):
+        project = projects[n % len(projects)]
+        last = n == more and release == "master"
+        builds.append({
+            "commit_hash": hash_starting("%s %s commit %d" % (release, project, n), last),
+            "distro_hash": sha1("%s %s distro %d" % (release, project, n)),
+            "project_name": project, "status": "SUCCESS", "flags": "0",
+            "id": str(8000 + n)})
+    for i, b in enumerate(builds):
+        dt = start + i * 3 * 3600
+        b["dt_build"] = str(dt)
+        b["dt_commit"] = "%d.0" % (dt - 1800)
+        b["dt_distro"] = str(dt - 7200)
+    return builds
+
+
+def pipeline(out, upto, release, start, commits_file):
+    t = Trunk(out)
+    for b in pipeline_builds(release, start, commits_file)[:upto]:
+        t.build(b)
+    t.finish()
+
+
 def images(out, trunk_root, rels):
     """An image tree: <full_hash>/ with tiny images and their .md5 sidecars."""
     for rel in rels:
@@ -350,7 +401,18 @@ def main():
     y.add_argument("--hashes", type=int, default=20000)
     y.add_argument("--packages", type=int, default=50)
     y.add_argument("--seed", type=int, default=1)
+    q = sub.add_parser("pipeline")
+    q.add_argument("out")
+    q.add_argument("--upto", type=int, required=True)
+    q.add_argument("--release", default="master")
+    q.add_argument("--start", type=int, required=True)
+    q.add_argument("--commits", default=os.path.join(
+        os.path.dirname(__file__), "..", "fixtures", "dlrn", "commits_1.yaml"))
     a = ap.parse_args()
+    if a.mode == "pipeline":
+        os.makedirs(a.out, exist_ok=True)
+        pipeline(a.out, a.upto, a.release, a.start, a.commits)
+        return
     if os.path.exists(a.out) and os.listdir(a.out):
         sys.exit("%s exists and is not empty" % a.out)
     os.makedirs(a.out, exist_ok=True)
