@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use promoter::cli::Cli;
 use promoter::error::exit;
 
@@ -12,7 +11,7 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(promoter::jobs::supervisor::main());
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         // A value the command line refuses (a timestamp, a boolean) is a
         // failure like any other: one line that says what and why.
@@ -34,6 +33,8 @@ fn main() -> ExitCode {
             });
         }
     };
+    // One command per process: its database is left to the exit to close.
+    promoter::store::leave_open_at_exit();
     match promoter::commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -11,7 +11,9 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -52,8 +54,32 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// An open, migrated database.
 pub struct Store {
-    conn: Connection,
+    /// Closed on drop, unless [`leave_open_at_exit`] was called.
+    conn: ManuallyDrop<Connection>,
     path: PathBuf,
+}
+
+/// Set by the binary: each command is one short process, so a store
+/// dropped is one the process is done with.
+static LEAVE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Stores dropped from now on are not closed: the process exits next, and
+/// the kernel releases the file and its locks. Closing would only free the
+/// parsed schema and the cached statements, a third of a read command's
+/// own work. Safe at any point, as a crash is: what was committed is in the
+/// WAL, and a transaction still open is rolled back by the next opener,
+/// exactly as `sqlite3_close` would have rolled it back.
+pub fn leave_open_at_exit() {
+    LEAVE_OPEN.store(true, Ordering::Relaxed);
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if !LEAVE_OPEN.load(Ordering::Relaxed) {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.conn) }
+        }
+    }
 }
 
 impl Store {
@@ -86,7 +112,7 @@ impl Store {
             )));
         }
         let mut store = Store {
-            conn,
+            conn: ManuallyDrop::new(conn),
             path: path.to_path_buf(),
         };
         store.configure()?;
@@ -100,7 +126,7 @@ impl Store {
     pub fn in_memory() -> Result<Store> {
         let conn = Connection::open_in_memory().context("failed to open an in-memory database")?;
         let mut store = Store {
-            conn,
+            conn: ManuallyDrop::new(conn),
             path: PathBuf::from(":memory:"),
         };
         store.configure()?;
