@@ -44,6 +44,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0007_batches.sql"),
     include_str!("../../schema/0008_executors.sql"),
     include_str!("../../schema/0009_image_sums.sql"),
+    // 0010 is the containers' migration, on its own branch: on merge, it
+    // goes before this one.
+    include_str!("../../schema/0011_hot_indexes.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -100,6 +103,8 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| not_a_database(path, e))?;
+        let mut conn = conn;
+        crate::fault::log_statements(&mut conn);
         conn.busy_timeout(BUSY_TIMEOUT)
             .context("failed to set the busy timeout")?;
         let version: i64 = conn

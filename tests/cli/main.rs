@@ -18,6 +18,7 @@ mod load;
 mod mirror;
 mod pipeline;
 mod publish;
+mod query_plans;
 mod remote_images;
 mod slurm;
 mod snapshots;
