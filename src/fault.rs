@@ -51,20 +51,6 @@ fn parse(spec: &str) -> Option<(&str, usize)> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_point_and_its_occurrence() {
-        assert_eq!(parse("after-images"), Some(("images", 1)));
-        assert_eq!(parse("after-publish-switch@3"), Some(("publish-switch", 3)));
-        assert_eq!(parse("after-trunk@0"), None);
-        assert_eq!(parse("after-trunk@x"), None);
-        assert_eq!(parse("before-trunk"), None);
-    }
-}
-
 /// `PROMOTER_SQL_LOG=<file>`: every statement the connection runs, its
 /// parameters written in, is appended to the file, one per line (newlines
 /// inside a statement become spaces), for the test that explains each hot
@@ -93,5 +79,19 @@ fn log_statement(sql: &str) {
         .open(path)
     {
         let _ = writeln!(f, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_point_and_its_occurrence() {
+        assert_eq!(parse("after-images"), Some(("images", 1)));
+        assert_eq!(parse("after-publish-switch@3"), Some(("publish-switch", 3)));
+        assert_eq!(parse("after-trunk@0"), None);
+        assert_eq!(parse("after-trunk@x"), None);
+        assert_eq!(parse("before-trunk"), None);
     }
 }
