@@ -45,26 +45,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-impl Cli {
-    /// The process's arguments, parsed. Each call is a short process: the
-    /// command tree built for parsing (every command's arguments and help)
-    /// is left to the process's exit instead of being freed piece by piece,
-    /// which costs as much as a quarter of building it.
-    pub fn parse_args() -> Result<Cli, clap::Error> {
-        use clap::{CommandFactory, FromArgMatches};
-        let mut cmd = Cli::command();
-        let parsed = cmd
-            .try_get_matches_from_mut(std::env::args_os())
-            .and_then(|mut matches| {
-                let cli = Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd));
-                std::mem::forget(matches);
-                cli
-            });
-        std::mem::forget(cmd);
-        parsed
-    }
-}
-
 /// Options every command takes, before or after its name.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Global {
