@@ -52,6 +52,37 @@ fn parse(spec: &str) -> Option<(&str, usize)> {
     }
 }
 
+/// `PROMOTER_SQL_LOG=<file>`: every statement the connection runs, its
+/// parameters written in, is appended to the file, one per line (newlines
+/// inside a statement become spaces), for the test that explains each hot
+/// query's plan. Nothing in a build without the `fault` feature.
+#[cfg(not(feature = "fault"))]
+#[inline(always)]
+pub fn log_statements(_conn: &mut rusqlite::Connection) {}
+
+#[cfg(feature = "fault")]
+pub fn log_statements(conn: &mut rusqlite::Connection) {
+    if std::env::var_os("PROMOTER_SQL_LOG").is_some() {
+        conn.trace(Some(log_statement));
+    }
+}
+
+#[cfg(feature = "fault")]
+fn log_statement(sql: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("PROMOTER_SQL_LOG") else {
+        return;
+    };
+    let line = sql.replace(['\n', '\r'], " ");
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

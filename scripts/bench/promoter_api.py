@@ -16,6 +16,9 @@
      "max_rss_upper_bound": true); one JSON line per op on stdout:
        {"tool":"promoter","op":"repo-status","median_ms":..,"p90_ms":..,
         "n":..,"max_rss_kib":..}
+     Then the floors, timed by the same runner (half of their samples
+     before the ops, half after): {"tool":"floor","op":"/bin/true",..} and
+     {"tool":"floor","op":"--version",..}.
      An op the binary does not have prints {"tool":"promoter","op":..,
      "skipped":..}; an op that fails (exit status not 0, or stdout not JSON)
      prints {"tool":"promoter","op":..,"error":..,"command":..,"stderr":..},
@@ -338,6 +341,41 @@ def max_rss_kib(argv):
             subprocess.CompletedProcess(argv, p.returncode, out, err))
 
 
+FLOORS = (('/bin/true', ['/bin/true']), ('--version', None))
+
+
+def floors(binary, n, warmup):
+    """The floor of every per-call figure, timed by the same runner as the
+    ops: /bin/true (starting a process) and `promoter --version` (starting
+    this binary).  Their samples are split, half before the ops and half
+    after (see main), so a load that changes during the run shifts them
+    as it shifts the ops."""
+    out = {}
+    for name, argv in FLOORS:
+        argv = argv or [binary, '--version']
+        for k in range(warmup + n):
+            t0 = time.perf_counter()
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                               capture_output=True)
+            ms = (time.perf_counter() - t0) * 1000.0
+            if r.returncode != 0:
+                raise Fatal('%s failed (exit %d)' % (shlex.join(argv), r.returncode))
+            if k >= warmup:
+                out.setdefault(name, []).append(ms)
+    return out
+
+
+def print_floors(samples, n, binary):
+    for name, argv in FLOORS:
+        times = sorted(samples[name])
+        argv = argv or [binary, '--version']
+        print(json.dumps({'tool': 'floor', 'op': name,
+                          'median_ms': round(statistics.median(times), 3),
+                          'p90_ms': round(percentile(times, 90), 3),
+                          'n': len(times), 'command': shlex.join(argv)}),
+              flush=True)
+
+
 def bench(client, wl, ops, n, warmup, skip):
     """Time each op; print one JSON line per op; return how many failed."""
     failed = 0
@@ -435,8 +473,12 @@ def main(argv=None):
                 for o in ops if not has_command(binary, o)}
         log('data: %d builds, %d votes, seed %d; n=%d, warmup %d; %s'
             % (a.builds, a.votes, a.seed, a.n, a.warmup, binary))
+        half = max(1, (a.n + 1) // 2)
+        before = floors(binary, half, a.warmup)
         failed = bench(Client(binary, db_path, config), wl, ops, a.n, a.warmup,
                        skip)
+        after = floors(binary, half, a.warmup)
+        print_floors({k: before[k] + after[k] for k in before}, a.n, binary)
     finally:
         if a.keep_workdir:
             log('workdir kept: %s' % workdir)

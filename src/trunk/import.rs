@@ -235,53 +235,118 @@ fn read_links(
     links
 }
 
+/// The hash directories under `<root>/<base_rel>`: `<xx>/<yy>/<hash dir>`.
+/// The first level is listed here; each `<xx>` shard (its `<yy>` shards and
+/// their hash directories) is listed by the pool, so the walk, a few
+/// hundred thousand `getdents` on a big trunk, runs on every core. The
+/// result is in the order the first level was listed, whatever the threads.
 fn find_hash_dirs(root: &Path, base_rel: &str, scan: &mut Scan) {
     let base = root.join(base_rel);
-    // No min_depth: walkdir does not pass entries above min_depth to the
-    // filter, and the shard levels are exactly what must be filtered.
-    let walker = WalkDir::new(&base)
-        .max_depth(3)
-        .follow_links(false)
-        .into_iter()
-        .filter_entry(|e| {
-            let t = e.file_type();
-            e.depth() == 0
-                || (t.is_dir() && (e.depth() == 3 || e.file_name().len() == 2))
-                || (t.is_symlink() && e.depth() == 3)
-        });
-    for entry in walker {
-        let entry = match entry {
-            Ok(e) if e.depth() < 3 => continue,
-            Ok(e) => e,
-            Err(e) => {
-                if e.io_error().map(|i| i.kind()) != Some(std::io::ErrorKind::NotFound)
-                    || e.depth() > 0
-                {
-                    scan.warnings
-                        .push(format!("{}: skipped: {e}", base.display()));
+    let shards = match std::fs::read_dir(&base) {
+        Ok(entries) => {
+            let mut shards = Vec::new();
+            for e in entries {
+                match e {
+                    Ok(e) if is_shard(&e) => shards.push(e.path()),
+                    Ok(_) => {}
+                    Err(e) => scan
+                        .warnings
+                        .push(format!("{}: skipped: {e}", base.display())),
                 }
+            }
+            shards
+        }
+        // No such component or trunk: nothing to import from it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            scan.warnings
+                .push(format!("{}: skipped: {e}", base.display()));
+            return;
+        }
+    };
+    let listed = Pool::new(pool::threads().clamp(1, 4)).batch(8).map(
+        &shards,
+        || (),
+        |_, shard| Ok::<_, std::convert::Infallible>(list_shard(root, shard)),
+    );
+    let Ok(listed) = listed;
+    for l in listed {
+        scan.hash_dirs.extend(l.hash_dirs);
+        scan.warnings.extend(l.warnings);
+    }
+}
+
+/// What one `<xx>` shard holds.
+#[derive(Default)]
+struct Listing {
+    hash_dirs: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// A shard level's entry: a directory with a two-letter name (a link there
+/// is not followed, as anywhere above a hash directory).
+fn is_shard(e: &std::fs::DirEntry) -> bool {
+    e.file_name().len() == 2 && e.file_type().is_ok_and(|t| t.is_dir())
+}
+
+/// The hash directories of one `<xx>` shard, relative to `root`.
+fn list_shard(root: &Path, shard: &Path) -> Listing {
+    let mut l = Listing::default();
+    let entries = match std::fs::read_dir(shard) {
+        Ok(entries) => entries,
+        Err(e) => {
+            l.warnings
+                .push(format!("{}: skipped: {e}", shard.display()));
+            return l;
+        }
+    };
+    for e in entries {
+        let sub = match e {
+            Ok(e) if is_shard(&e) => e.path(),
+            Ok(_) => continue,
+            Err(e) => {
+                l.warnings
+                    .push(format!("{}: skipped: {e}", shard.display()));
                 continue;
             }
         };
-        let rel = match entry.path().strip_prefix(root).map(|p| p.to_str()) {
-            Ok(Some(s)) => s.to_string(),
-            _ => {
-                scan.warnings.push(format!(
-                    "{}: skipped: the path is not UTF-8",
-                    entry.path().display()
+        let dirs = match std::fs::read_dir(&sub) {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                l.warnings.push(format!("{}: skipped: {e}", sub.display()));
+                continue;
+            }
+        };
+        for d in dirs {
+            let d = match d {
+                Ok(d) => d,
+                Err(e) => {
+                    l.warnings.push(format!("{}: skipped: {e}", sub.display()));
+                    continue;
+                }
+            };
+            let Ok(t) = d.file_type() else { continue };
+            if !t.is_dir() && !t.is_symlink() {
+                continue;
+            }
+            let path = d.path();
+            if t.is_symlink() {
+                l.warnings.push(format!(
+                    "{}: skipped: a symbolic link where a hash directory belongs",
+                    path.display()
                 ));
                 continue;
             }
-        };
-        if entry.file_type().is_symlink() {
-            scan.warnings.push(format!(
-                "{}: skipped: a symbolic link where a hash directory belongs",
-                entry.path().display()
-            ));
-            continue;
+            match path.strip_prefix(root).map(|p| p.to_str()) {
+                Ok(Some(rel)) => l.hash_dirs.push(rel.to_string()),
+                _ => l.warnings.push(format!(
+                    "{}: skipped: the path is not UTF-8",
+                    path.display()
+                )),
+            }
         }
-        scan.hash_dirs.push(rel);
     }
+    l
 }
 
 enum HashDir {

@@ -18,7 +18,7 @@ use crate::ident::Label;
 use crate::jobs::{Executor, Planned, Supervised};
 use crate::promote::{self, Actor, AggregateSource, Carry, Outcome, Request, Trees};
 use crate::store::builds::Build;
-use crate::store::jobs::JobOutcome;
+use crate::store::jobs::{JobOutcome, RunningJob};
 use crate::store::lock::RunLock;
 use crate::store::promotions::Kind;
 use crate::store::Store;
@@ -214,9 +214,14 @@ fn pass(
     // Promotions whose unfinished attempt could not be completed: they wait
     // for it, instead of deciding anew on top of it.
     let mut unfinished = HashSet::new();
+    // The job runs recorded as running, read once per pass: what collecting,
+    // recovering and stopping superseded jobs look at, less those this pass
+    // records as ended.
+    let mut running = Vec::new();
     if !opts.dry_run {
-        collect_remote(env, store, out)?;
-        recover_jobs(env, store, out)?;
+        running = store.running_job_runs()?;
+        collect_remote(env, store, &mut running, out)?;
+        recover_jobs(env, store, &mut running, out)?;
         unfinished = complete_attempts(env, store, out, tally)?;
     }
     let snapshot = passes.snapshot.get_or_insert_with(|| snapshot(env)).clone();
@@ -248,7 +253,7 @@ fn pass(
         // One promotion that cannot proceed (a link someone pointed outside
         // the trunk, a name the filesystem refuses) is reported; the
         // others go on.
-        match promotion(&step, store, exec, out, tally) {
+        match promotion(&step, store, exec, &mut running, out, tally) {
             Ok(Progress {
                 promoted,
                 waiting,
@@ -307,14 +312,34 @@ fn cancel_remote(
 /// Records how the jobs of Slurm executors that left the queue ended: one
 /// `squeue` call for all of them, as a local job's supervisor would record
 /// its own end.
-fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
+fn collect_remote(
+    env: &Env,
+    store: &mut Store,
+    running: &mut Vec<RunningJob>,
+    out: &dyn Sink,
+) -> Result<()> {
     let mut remote = Vec::new();
-    for r in store.running_job_runs()? {
+    let mut ended = Vec::new();
+    let result = collect_remote_of(env, store, running, &mut remote, &mut ended, out);
+    running.retain(|r| !ended.contains(&r.id));
+    result
+}
+
+/// [`collect_remote`]'s work; `ended` gets the job runs it recorded.
+fn collect_remote_of(
+    env: &Env,
+    store: &mut Store,
+    running: &[RunningJob],
+    remote: &mut Vec<RunningJob>,
+    ended: &mut Vec<i64>,
+    out: &dyn Sink,
+) -> Result<()> {
+    for r in running {
         if r.is_local() {
             continue;
         }
         if r.executor_id.is_some() {
-            remote.push(r);
+            remote.push(r.clone());
             continue;
         }
         // Recorded, but the run that submitted it died before sbatch said
@@ -328,6 +353,7 @@ fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
                 &finish,
                 "its run died while submitting it to Slurm; submitted again",
             )?;
+            ended.push(r.id);
         }
     }
     if remote.is_empty() {
@@ -357,15 +383,16 @@ fn collect_remote(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
             return Ok(());
         }
     };
-    for r in remote {
+    for r in remote.iter() {
         let id = r.executor_id.clone().unwrap_or_default();
-        let Some(crate::jobs::slurm::State::Ended(ended)) = states.get(&id) else {
+        let Some(crate::jobs::slurm::State::Ended(end)) = states.get(&id) else {
             continue;
         };
         let finish =
             crate::jobs::record::Finish::new(env.cfg, r.id, r.lease_id, Path::new(&r.log_dir));
         let seconds = (crate::clock::now() - r.started_at) as f64;
-        crate::jobs::record::finish(store, &finish, ended, seconds)?;
+        crate::jobs::record::finish(store, &finish, end, seconds)?;
+        ended.push(r.id);
         log_end(store, r.id, out)?;
     }
     Ok(())
@@ -483,15 +510,23 @@ fn stop_requested(what: impl FnOnce() -> String) -> Result<()> {
 /// marked interrupted, and what is left of them is stopped: their
 /// processes carry their marker, wherever they went. The next plan runs
 /// them again.
-fn recover_jobs(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
+fn recover_jobs(
+    env: &Env,
+    store: &mut Store,
+    running: &mut Vec<RunningJob>,
+    out: &dyn Sink,
+) -> Result<()> {
+    // A Slurm job is found by its id at each run, not by a supervisor.
+    let orphans: Vec<RunningJob> = running
+        .iter()
+        .filter(|r| r.is_local() && !crate::jobs::supervisor::supervised(env.database, r.id))
+        .cloned()
+        .collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
     let origin = store.origin()?;
-    let mut any = false;
-    for r in store.running_job_runs()? {
-        // A Slurm job is found by its id at each run, not by a supervisor.
-        if !r.is_local() || crate::jobs::supervisor::supervised(env.database, r.id) {
-            continue;
-        }
-        any = true;
+    for r in &orphans {
         // Only when its supervisor is gone: a copy of this database on the
         // same host must not kill the jobs of the original's.
         if !crate::exec::alive(r.runner_pid) {
@@ -503,6 +538,7 @@ fn recover_jobs(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
         );
         let finish = crate::jobs::record::Finish::new(env.cfg, r.id, None, Path::new(&r.log_dir));
         crate::jobs::record::interrupted(store, &finish, &note)?;
+        running.retain(|x| x.id != r.id);
         let pid = r.pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
         out.log(
             Level::Warn,
@@ -512,10 +548,8 @@ fn recover_jobs(env: &Env, store: &mut Store, out: &dyn Sink) -> Result<()> {
             ),
         );
     }
-    if any {
-        // Their leases, now that nothing of their jobs is left.
-        store.reclaim_leases(crate::clock::now())?;
-    }
+    // Their leases, now that nothing of their jobs is left.
+    store.reclaim_leases(crate::clock::now())?;
     Ok(())
 }
 
@@ -641,6 +675,7 @@ fn promotion(
     step: &Step,
     store: &mut Store,
     exec: &mut Supervised,
+    running: &mut Vec<RunningJob>,
     out: &dyn Sink,
     tally: &mut Tally,
 ) -> Result<Progress> {
@@ -665,7 +700,7 @@ fn promotion(
         settle(env, store, p, plan.next, None, out, tally)?;
         return Ok(progress);
     }
-    stop_superseded(env, store, p, &plan.candidates, exec, out)?;
+    stop_superseded(env, store, p, &plan.candidates, running, exec, out)?;
     let mut restart = Vec::new();
     if !step.rerun.is_empty() {
         restart = stop_rerun(env, store, p, &plan.jobs, exec, out)?;
@@ -717,14 +752,22 @@ fn stop_superseded(
     store: &mut Store,
     p: &PromotionDef,
     candidates: &HashSet<i64>,
+    running: &mut Vec<RunningJob>,
     exec: &mut Supervised,
     out: &dyn Sink,
 ) -> Result<()> {
-    for r in store.running_job_runs()? {
-        if r.promotion != p.name.as_str() || candidates.contains(&r.build_id) {
-            continue;
-        }
+    let superseded: Vec<RunningJob> = running
+        .iter()
+        .filter(|r| r.promotion == p.name.as_str() && !candidates.contains(&r.build_id))
+        .cloned()
+        .collect();
+    for r in superseded {
         if stop(env, store, &r, exec, "superseded")? {
+            // A Slurm job is recorded as it is cancelled; a local one by
+            // its supervisor, later.
+            if !r.is_local() {
+                running.retain(|x| x.id != r.id);
+            }
             out.log(
                 Level::Info,
                 &format!(

@@ -21,6 +21,7 @@ mod load;
 mod mirror;
 mod pipeline;
 mod publish;
+mod query_plans;
 mod releases;
 mod remote_images;
 mod slurm;
