@@ -504,10 +504,11 @@ fn every_command_line_value_gets_its_exit_code_and_one_line() {
             "cannot read the config",
         ),
         (
+            // A directory is a set of release configs; this one has none.
             "config is a directory",
             vec!["-c".into(), "/".into(), "run".into()],
             2,
-            "cannot read the config",
+            "holds no release config",
         ),
         (
             "database is a directory",
