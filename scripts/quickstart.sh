@@ -22,7 +22,8 @@ fi
 
 rm -rf "$ws"
 mkdir -p "$ws/etc" "$ws/jobs" "$ws/www"
-cp -a fixtures/quickstart/jobs/. "$ws/jobs/"
+# The sample trunk's jobs, and the two the quickstart adds.
+cp -a fixtures/jobs/repo-check.sh fixtures/jobs/build-images.sh fixtures/quickstart/jobs/. "$ws/jobs/"
 for r in master wallaby; do
     sed "s/@RELEASE@/$r/g" fixtures/quickstart/release.yaml > "$ws/etc/$r.yaml"
 done

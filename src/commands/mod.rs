@@ -235,8 +235,6 @@ impl Ctx {
             .ok_or_else(|| Error::NotFound(format!("no build with full hash {full}")))
     }
 
-    /// Looks up a build by hashes given on the command line (validated
-    /// here), or fails with "not found".
     /// The build a dlrnapi command names by its hashes, found as DLRN's
     /// `_get_commit` finds it: only a SUCCESS build answers. A build that
     /// exists but is FAILED or RETRY is refused (exit 4), an unknown one is

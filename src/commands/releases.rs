@@ -109,8 +109,7 @@ fn status(g: &Global, files: &[PathBuf], a: crate::cli::Status) -> Result<u8> {
             serde_json::to_string_pretty(&serde_json::json!({ "releases": all }))
                 .expect("a status serializes")
         } else {
-            let owned: Vec<_> = pages.iter().map(|p| p.status.clone()).collect();
-            status_cmd::render_releases(&owned, Colours::for_stdout())
+            status_cmd::render_releases(&all, Colours::for_stdout())
         };
         out.print(&text)?;
     }

@@ -183,10 +183,10 @@ pub fn gather(ctx: &Ctx, page: bool) -> Result<ReleasePage> {
 
 /// The table of several releases: one line per release and label, the
 /// release first; then each release's last run.
-pub fn render_releases(all: &[status::Status], c: Colours) -> String {
+pub fn render_releases(all: &[&status::Status], c: Colours) -> String {
     let w = all
         .iter()
-        .map(Widths::of)
+        .map(|s| Widths::of(s))
         .fold(Widths { label: 5, build: 9 }, |a, b| Widths {
             label: a.label.max(b.label),
             build: a.build.max(b.build),

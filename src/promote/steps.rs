@@ -238,7 +238,7 @@ fn record(
                 tx,
                 &NewAggregate {
                     agg_hash: w.hash.clone(),
-                    repo_dir: w.repo_dir.clone(),
+                    repo_dir: Some(w.repo_dir.clone()),
                     created_at: w.created_at,
                     build_ids: builds.iter().map(|b| b.id).collect(),
                 },

@@ -25,7 +25,9 @@ pub struct Aggregate {
 #[derive(Debug, Clone)]
 pub struct NewAggregate {
     pub agg_hash: String,
-    pub repo_dir: String,
+    /// Its directory, relative to the trunk; `None` for one known only from
+    /// a history (a DLRN database taken over).
+    pub repo_dir: Option<String>,
     pub created_at: i64,
     pub build_ids: Vec<i64>,
 }

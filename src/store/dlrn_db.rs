@@ -314,20 +314,33 @@ impl Takeover<'_> {
                 self.skip("civote", v.id, why)?;
                 continue;
             }
-            let target = super::votes::VoteTarget::Build(build);
-            let local = match self.same_vote(target, &v)? {
-                Some(id) => {
-                    self.taken.votes_present += 1;
-                    id
-                }
-                None => {
-                    self.taken.votes += 1;
-                    self.insert_vote(target, &v)?
-                }
-            };
-            self.mark("civote", v.id, Some(local))?;
+            self.take_vote("civote", super::votes::VoteTarget::Build(build), &v)?;
         }
         Ok(())
+    }
+
+    /// Takes DLRN's vote `v` (of table `kind`) on `target`: the same vote
+    /// found here, else a new one.
+    fn take_vote(
+        &mut self,
+        kind: &str,
+        target: super::votes::VoteTarget,
+        v: &DlrnVote,
+    ) -> Result<()> {
+        let local = match self.same_vote(target, v)? {
+            Some(id) => {
+                self.taken.votes_present += 1;
+                id
+            }
+            None => {
+                match target {
+                    super::votes::VoteTarget::Build(_) => self.taken.votes += 1,
+                    super::votes::VoteTarget::Aggregate(_) => self.taken.aggregate_votes += 1,
+                }
+                self.insert_vote(target, v)?
+            }
+        };
+        self.mark(kind, v.id, Some(local))
     }
 
     /// A vote here that is the same as DLRN's `v`: the import's own
@@ -476,28 +489,16 @@ impl Takeover<'_> {
 
     /// The aggregate `hash` (created if new, with `members`).
     fn aggregate(&mut self, hash: &str, created_at: i64, members: &[i64]) -> Result<i64> {
-        let existing: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT id FROM aggregates WHERE agg_hash = ?1")
-            .and_then(|mut s| s.query_row([hash], |r| r.get(0)).optional())
-            .context("failed to read aggregates")?;
-        if let Some(id) = existing {
-            return Ok(id);
-        }
-        self.tx
-            .prepare_cached(
-                "INSERT INTO aggregates (agg_hash, repo_dir, created_at) VALUES (?1, NULL, ?2)",
-            )
-            .and_then(|mut s| s.execute((hash, created_at)))
-            .context("failed to record an aggregate")?;
-        let id = self.tx.last_insert_rowid();
-        for b in members {
-            self.tx
-                .prepare_cached("INSERT OR IGNORE INTO aggregate_builds (aggregate_id, build_id) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute((id, b)))
-                .context("failed to record an aggregate's builds")?;
-        }
-        self.taken.aggregates += 1;
+        let (id, new) = super::aggregates::insert_aggregate(
+            self.tx,
+            &super::aggregates::NewAggregate {
+                agg_hash: hash.to_string(),
+                repo_dir: None,
+                created_at,
+                build_ids: members.to_vec(),
+            },
+        )?;
+        self.taken.aggregates += usize::from(new);
         Ok(id)
     }
 
@@ -535,18 +536,7 @@ impl Takeover<'_> {
             // DLRN answers the votes of any hash it was given; an aggregate
             // no promotion made is recorded without its builds.
             let agg = self.aggregate(hash.as_str(), v.timestamp, &[])?;
-            let target = super::votes::VoteTarget::Aggregate(agg);
-            let local = match self.same_vote(target, &v)? {
-                Some(id) => {
-                    self.taken.votes_present += 1;
-                    id
-                }
-                None => {
-                    self.taken.aggregate_votes += 1;
-                    self.insert_vote(target, &v)?
-                }
-            };
-            self.mark("civote_agg", v.id, Some(local))?;
+            self.take_vote("civote_agg", super::votes::VoteTarget::Aggregate(agg), &v)?;
         }
         Ok(())
     }

@@ -303,14 +303,6 @@ impl Store {
         }
     }
 
-    /// The release this database belongs to, once a config has opened it.
-    pub fn release(&self) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT name FROM release WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .context("failed to read the database's release")
-    }
-
     /// The connection, for read queries of the store's own modules.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn

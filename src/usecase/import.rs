@@ -212,7 +212,7 @@ fn import_aggregates(
         }
         new.push(crate::store::aggregates::NewAggregate {
             agg_hash: agg.agg_hash,
-            repo_dir: agg.repo_dir,
+            repo_dir: Some(agg.repo_dir),
             created_at,
             build_ids: ids,
         });

@@ -223,6 +223,23 @@ pub fn differences(ws: &Workspace, ops: &[Vec<String>], answers: &[Answer]) -> V
     diffs
 }
 
+fn op(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `repo-promote` of the build `(c, d)` to `name`.
+fn promote(c: &str, d: &str, name: &str) -> Vec<String> {
+    op(&[
+        "repo-promote",
+        "--commit-hash",
+        c,
+        "--distro-hash",
+        d,
+        "--promote-name",
+        name,
+    ])
+}
+
 fn ops(list: &[&[&str]]) -> Vec<Vec<String>> {
     list.iter()
         .map(|op| op.iter().map(|s| s.to_string()).collect())
@@ -434,91 +451,27 @@ fn promotions_and_their_refusals_answer_as_dlrn_does_and_move_the_same_links() {
     );
     let (_, fc, fd) = build(&ws, "status = 'FAILED'");
     let (_, pc, pd) = build(&ws, "status = 'SUCCESS' AND flags = 2");
-    let list = ops(&[
-        &["promotion-get"],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &sc,
-            "--distro-hash",
-            &sd,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &s2c,
-            "--distro-hash",
-            &s2d,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &s2c,
-            "--distro-hash",
-            &s2d,
-            "--promote-name",
-            "current-tripleo",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &fc,
-            "--distro-hash",
-            &fd,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &pc,
-            "--distro-hash",
-            &pd,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &sc,
-            "--distro-hash",
-            &sd,
-            "--promote-name",
-            "consistent",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &sc,
-            "--distro-hash",
-            &sd,
-            "--promote-name",
-            "current",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &sc,
-            "--distro-hash",
-            "0000000000000000000000000000000000000000",
-            "--promote-name",
-            "x",
-        ],
-        &["promotion-get"],
-        &["promotion-get", "--promote-name", "tripleo-ci-testing"],
-        &["promotion-get", "--promote-name", "nobody-promoted-this"],
-        &["promotion-get", "--commit-hash", &sc, "--distro-hash", &sd],
-        &["promotion-get", "--commit-hash", &fc, "--distro-hash", &fd],
-        &["promotion-get", "--limit", "1"],
-        &["promotion-get", "--offset", "1"],
-        &["promotion-get", "--offset", "1", "--limit", "1"],
-        &["promotion-get", "--commit-hash", &sc],
-        &["repo-get", "--max-age", "0"],
-    ]);
+    let list = vec![
+        op(&["promotion-get"]),
+        promote(&sc, &sd, "tripleo-ci-testing"),
+        promote(&s2c, &s2d, "tripleo-ci-testing"),
+        promote(&s2c, &s2d, "current-tripleo"),
+        promote(&fc, &fd, "tripleo-ci-testing"),
+        promote(&pc, &pd, "tripleo-ci-testing"),
+        promote(&sc, &sd, "consistent"),
+        promote(&sc, &sd, "current"),
+        promote(&sc, "0000000000000000000000000000000000000000", "x"),
+        op(&["promotion-get"]),
+        op(&["promotion-get", "--promote-name", "tripleo-ci-testing"]),
+        op(&["promotion-get", "--promote-name", "nobody-promoted-this"]),
+        op(&["promotion-get", "--commit-hash", &sc, "--distro-hash", &sd]),
+        op(&["promotion-get", "--commit-hash", &fc, "--distro-hash", &fd]),
+        op(&["promotion-get", "--limit", "1"]),
+        op(&["promotion-get", "--offset", "1"]),
+        op(&["promotion-get", "--offset", "1", "--limit", "1"]),
+        op(&["promotion-get", "--commit-hash", &sc]),
+        op(&["repo-get", "--max-age", "0"]),
+    ];
     let answers = peer.run(&db, &repos, BASEURL, &list);
     let diffs = differences(&ws, &list, &answers);
     assert!(
@@ -590,16 +543,8 @@ fn a_component_build_in_a_trunk_without_component_links_is_promoted_at_the_top_a
         &ws,
         "component = 'baremetal' AND status = 'SUCCESS' AND flags = 0",
     );
-    let list = ops(&[
-        &[
-            "repo-promote",
-            "--commit-hash",
-            &c,
-            "--distro-hash",
-            &d,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
+    let mut list = vec![promote(&c, &d, "tripleo-ci-testing")];
+    list.extend(ops(&[
         &["promotion-get", "--component", "tripleo"],
         &["promotion-get", "--component", "baremetal"],
         &[
@@ -619,7 +564,7 @@ fn a_component_build_in_a_trunk_without_component_links_is_promoted_at_the_top_a
         ],
         &["repo-get", "--max-age", "0", "--component", "baremetal"],
         &["repo-status", "--commit-hash", &c2, "--distro-hash", &d2],
-    ]);
+    ]));
     let answers = peer.run(&db, &repos, BASEURL, &list);
     let diffs = differences(&ws, &list, &answers);
     assert!(
@@ -756,35 +701,11 @@ fn a_dlrn_database_filled_by_dlrn_is_taken_over_and_answers_as_the_dlrn_api_did(
     }
     let (c0, d0) = &success[0];
     let (c1, d1) = &success[1];
-    fill.extend(ops(&[
-        &[
-            "repo-promote",
-            "--commit-hash",
-            c0,
-            "--distro-hash",
-            d0,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            c1,
-            "--distro-hash",
-            d1,
-            "--promote-name",
-            "tripleo-ci-testing",
-        ],
-        &[
-            "repo-promote",
-            "--commit-hash",
-            c1,
-            "--distro-hash",
-            d1,
-            "--promote-name",
-            "current-tripleo",
-        ],
-    ]));
+    fill.extend([
+        promote(c0, d0, "tripleo-ci-testing"),
+        promote(c1, d1, "tripleo-ci-testing"),
+        promote(c1, d1, "current-tripleo"),
+    ]);
     for a in peer.run(&db, &repos, BASEURL, &fill) {
         assert_eq!(a.exit, 0, "DLRN took the fill: {a:?}");
     }

@@ -12,7 +12,7 @@ fn hash(n: u32) -> String {
 fn aggregate(n: u32, under: &str, created_at: i64, build_ids: &[i64]) -> NewAggregate {
     let h = hash(n);
     NewAggregate {
-        repo_dir: format!("{under}/{}/{}/{h}", &h[..2], &h[2..4]),
+        repo_dir: Some(format!("{under}/{}/{}/{h}", &h[..2], &h[2..4])),
         agg_hash: h,
         created_at,
         build_ids: build_ids.to_vec(),
@@ -63,7 +63,7 @@ fn an_aggregate_reads_back_with_its_builds_by_component() {
     let want = Aggregate {
         id,
         agg_hash: new.agg_hash.clone(),
-        repo_dir: Some(new.repo_dir.clone()),
+        repo_dir: new.repo_dir.clone(),
         created_at: 1_600_000_002,
     };
     assert_eq!(

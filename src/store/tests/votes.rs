@@ -108,7 +108,7 @@ fn votes_on_an_aggregate_are_kept_apart_from_its_builds_votes() {
     let (mut s, ids) = with_builds(2);
     s.record_aggregates(&[NewAggregate {
         agg_hash: "0123456789abcdef0123456789abcdef".into(),
-        repo_dir: "consistent/01/23/0123456789abcdef0123456789abcdef".into(),
+        repo_dir: Some("consistent/01/23/0123456789abcdef0123456789abcdef".into()),
         created_at: 1,
         build_ids: ids.clone(),
     }])
