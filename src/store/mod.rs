@@ -332,15 +332,24 @@ impl Store {
 
     /// Starts a transaction that [`Store::end_dry_run`] rolls back: every
     /// write in between is seen by later reads and then undone.
+    /// The shared broker (`testenv_db`), when there is one, is in the dry
+    /// run too: a lease or a swept lease there is undone with the rest.
     pub fn begin_dry_run(&mut self) -> Result<()> {
         // Deferred: the write lock is taken at the first write (an import),
         // not held from the start of the dry run.
         self.conn
             .execute_batch("BEGIN")
-            .context("failed to start the dry run's transaction")
+            .context("failed to start the dry run's transaction")?;
+        if let Some(broker) = &mut self.broker {
+            broker.begin_dry_run()?;
+        }
+        Ok(())
     }
 
     pub fn end_dry_run(&mut self) -> Result<()> {
+        if let Some(broker) = &mut self.broker {
+            broker.end_dry_run()?;
+        }
         self.conn
             .execute_batch("ROLLBACK")
             .context("failed to roll the dry run back")
