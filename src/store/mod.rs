@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0012_dlrn_takeover.sql"),
     include_str!("../../schema/0013_release.sql"),
     include_str!("../../schema/0015_broker.sql"),
+    include_str!("../../schema/0016_aggregate_labels.sql"),
 ];
 
 /// The schema version this binary writes.
