@@ -15,7 +15,6 @@ baseline and to /bin/true (timed by the same runner in the same run, as is
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -26,15 +25,28 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def timed(argv, **kw):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
-    dt = time.perf_counter() - t
-    if r.returncode != 0:
-        sys.exit("failed (exit %d): %s\n%s" % (r.returncode, " ".join(argv), r.stderr.decode()[-2000:]))
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, max(rss, before)
+TIME_BIN = "/usr/bin/time"
+
+
+def timed(argv, rss=True, **kw):
+    """Seconds and peak RSS (KiB) of one run of argv. The peak is the
+    command's own, from GNU time (Debian's time) when present, else from
+    wait4 on that one child: never another child's, such as the generator
+    of the trunk."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss_file:
+        wrap = [TIME_BIN, "-f", "%M", "-o", rss_file.name] if rss and os.access(TIME_BIN, os.X_OK) else []
+        t = time.perf_counter()
+        p = subprocess.Popen(wrap + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            sys.exit("failed (exit %d): %s\n%s" % (code, " ".join(argv), err.decode()[-2000:]))
+        peak = usage.ru_maxrss
+        if wrap:
+            peak = int(rss_file.read().split()[-1])
+    return dt, peak
 
 
 def main():
@@ -80,8 +92,8 @@ def main():
 
     # The floor, timed by the same runner: starting a process, and starting
     # this binary.
-    floor_t = statistics.median(timed(["/bin/true"])[0] for _ in range(a.floor_runs))
-    version_t = statistics.median(timed([a.bin, "--version"])[0] for _ in range(a.floor_runs))
+    floor_t = statistics.median(timed(["/bin/true"], rss=False)[0] for _ in range(a.floor_runs))
+    version_t = statistics.median(timed([a.bin, "--version"], rss=False)[0] for _ in range(a.floor_runs))
 
     rows = [
         ("/bin/true", floor_t, floor_t / base_t, None, None),

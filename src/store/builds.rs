@@ -113,6 +113,45 @@ impl Store {
             .context("failed to read the recorded builds")
     }
 
+    /// Keeps, in their order, the hash directories of `dirs` not recorded
+    /// yet. The recorded ones are read in the order of their index and
+    /// merged with `dirs` sorted, so memory holds `dirs` and a number per
+    /// entry, never a second copy of the trunk's names (at 200,000 hash
+    /// directories, that copy alone was 25 MiB).
+    pub fn retain_unrecorded(&self, dirs: &mut Vec<String>) -> Result<()> {
+        let mut order: Vec<usize> = (0..dirs.len()).collect();
+        order.sort_unstable_by(|&a, &b| dirs[a].cmp(&dirs[b]));
+        let mut recorded = vec![false; dirs.len()];
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT repo_dir FROM builds ORDER BY repo_dir")
+            .context("failed to read the recorded builds")?;
+        let mut rows = stmt
+            .query([])
+            .context("failed to read the recorded builds")?;
+        let mut next = 0;
+        while next < order.len() {
+            let Some(row) = rows.next().context("failed to read the recorded builds")? else {
+                break;
+            };
+            let dir = row
+                .get_ref(0)
+                .and_then(|v| v.as_str().map_err(Into::into))
+                .context("failed to read the recorded builds")?;
+            // Both sides in byte order: SQLite's BINARY collation is str's.
+            while next < order.len() && dirs[order[next]].as_str() < dir {
+                next += 1;
+            }
+            while next < order.len() && dirs[order[next]] == dir {
+                recorded[order[next]] = true;
+                next += 1;
+            }
+        }
+        let mut recorded = recorded.into_iter();
+        dirs.retain(|_| !recorded.next().unwrap_or(false));
+        Ok(())
+    }
+
     /// The build with these hashes. Without an extended hash, like DLRN,
     /// any extended hash matches and the newest successful build wins.
     pub fn find_build(
@@ -357,30 +396,63 @@ type Order = (i64, i64, i64);
 /// reached (see [`Store::record_import`]); returns how many became
 /// consistent.
 fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>) -> Result<usize> {
-    let unsettled: Vec<(i64, Option<String>, Order)> = tx
-        .prepare_cached(
-            "SELECT id, component, seq, dt_order FROM builds WHERE settled = 0 ORDER BY id",
-        )
-        .and_then(|mut st| {
-            st.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, (r.get(2)?, r.get(3)?, r.get(0)?)))
-            })
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        })
-        .context("failed to read the builds not settled yet")?;
     // Per component: None when it has no consistent link (the package
     // lists decide), Some(None) when the link names a build not recorded
     // (nothing settles), Some(Some(build)) otherwise.
-    let mut reach: HashMap<Option<String>, Option<Option<(i64, Order)>>> = HashMap::new();
+    let mut reach: Reach = HashMap::new();
+    let mut consistent = 0;
+    let mut unsettled = Vec::new();
+    let mut after = i64::MIN;
+    // A chunk at a time, in id order: a first import of a big trunk has
+    // every build unsettled, and memory must not grow with the trunk.
+    loop {
+        unsettled.clear();
+        tx.prepare_cached(
+            "SELECT id, component, seq, dt_order FROM builds WHERE settled = 0 AND id > ?1
+             ORDER BY id LIMIT 4096",
+        )
+        .and_then(|mut st| {
+            let rows = st.query_map([after], |r| {
+                Ok((r.get(0)?, r.get(1)?, (r.get(2)?, r.get(3)?, r.get(0)?)))
+            })?;
+            for row in rows {
+                unsettled.push(row?);
+            }
+            Ok(())
+        })
+        .context("failed to read the builds not settled yet")?;
+        let Some(&(last, _, _)) = unsettled.last() else {
+            break;
+        };
+        after = last;
+        consistent += settle_chunk(tx, links, verdicts, &mut reach, &unsettled)?;
+    }
+    Ok(consistent)
+}
+
+/// What the reach of each component's consistent link is, as [`settle`]
+/// finds it: looked up once per component.
+type Reach = HashMap<Option<String>, Option<Option<(i64, Order)>>>;
+
+/// Settles one chunk of [`settle`]'s unsettled builds; returns how many
+/// became consistent.
+fn settle_chunk(
+    tx: &Connection,
+    links: &[BuilderLink],
+    verdicts: &HashMap<i64, bool>,
+    reach: &mut Reach,
+    unsettled: &[(i64, Option<String>, Order)],
+) -> Result<usize> {
     let mut consistent = 0;
     for (id, component, order) in unsettled {
+        let (id, order) = (*id, *order);
         let Some(&verdict) = verdicts.get(&id) else {
             continue;
         };
-        if !reach.contains_key(&component) {
+        if !reach.contains_key(component) {
             let link = links
                 .iter()
-                .find(|l| l.name == crate::model::CONSISTENT && l.component == component);
+                .find(|l| l.name == crate::model::CONSISTENT && l.component == *component);
             let r = match link.and_then(|l| l.repo_dir.as_deref()) {
                 None => None,
                 Some(dir) => Some(
@@ -396,7 +468,7 @@ fn settle(tx: &Connection, links: &[BuilderLink], verdicts: &HashMap<i64, bool>)
             };
             reach.insert(component.clone(), r);
         }
-        let is_consistent = match &reach[&component] {
+        let is_consistent = match &reach[component] {
             None => verdict,
             Some(None) => continue,
             Some(Some((link_id, link_order))) => {
@@ -472,17 +544,26 @@ pub(crate) fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Opt
     .context("failed to record a build")
 }
 
-/// Package versions seen during one import, so each distinct row of the
-/// many `versions.csv` files costs one lookup.
+/// Package versions seen lately during one import, so each distinct row of
+/// the many `versions.csv` files costs one lookup while builds near each
+/// other share it. Bounded: a trunk of 200,000 builds has millions of
+/// distinct rows, and memory must not grow with the trunk.
 #[derive(Default)]
 struct PackageCache {
     ids: HashMap<crate::trunk::versions_csv::PackageRow, i64>,
 }
 
+/// Rows [`PackageCache`] keeps before it starts again: a few MiB, and
+/// more than the packages of several builds (a DLRN build lists ~400).
+const PACKAGE_CACHE_ROWS: usize = 16 * 1024;
+
 impl PackageCache {
     fn id(&mut self, tx: &Connection, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
         if let Some(id) = self.ids.get(p) {
             return Ok(*id);
+        }
+        if self.ids.len() >= PACKAGE_CACHE_ROWS {
+            self.ids.clear();
         }
         let f: Vec<&str> = (0..10).map(|i| p.field(i)).collect();
         let id: i64 = tx

@@ -64,18 +64,15 @@ pub fn import(
             trunk.display()
         )));
     }
-    let found = scan(trunk);
-    let todo: Vec<String> = if found.hash_dirs.is_empty() {
-        Vec::new()
-    } else {
-        let known = store.known_repo_dirs()?;
-        found
-            .hash_dirs
-            .iter()
-            .filter(|d| !known.contains(*d))
-            .cloned()
-            .collect()
-    };
+    let mut found = scan(trunk);
+    // The walk's list becomes the list of what to read (one copy of the
+    // trunk's names in memory, not two).
+    let hash_dirs = found.hash_dirs.len();
+    let mut todo = std::mem::take(&mut found.hash_dirs);
+    if !todo.is_empty() {
+        store.retain_unrecorded(&mut todo)?;
+        todo.shrink_to_fit();
+    }
     let mut skipped = found.warnings.len();
     for w in &found.warnings {
         out.log(Level::Warn, w);
@@ -142,12 +139,12 @@ pub fn import(
             } else {
                 String::new()
             },
-            found.hash_dirs.len(),
+            hash_dirs,
             trunk.display()
         ),
     );
     Ok(Summary {
-        hash_dirs: found.hash_dirs.len(),
+        hash_dirs,
         new_builds,
         new_aggregates: aggregates,
         consistent,

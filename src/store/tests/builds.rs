@@ -421,3 +421,30 @@ fn a_hash_read_back_that_is_not_valid_is_an_error_not_taken_as_it_is() {
     }
     assert!(s.build_by_id(ids[0]).unwrap().is_some());
 }
+
+#[test]
+fn the_unrecorded_hash_directories_are_kept_in_the_walks_order() {
+    let mut s = store();
+    builds(&mut s, 3);
+    let mut recorded: Vec<String> = s.known_repo_dirs().unwrap().into_iter().collect();
+    recorded.sort();
+    let mut dirs: Vec<String> = vec![
+        "zz/zz/new-last".into(),
+        recorded[2].clone(),
+        "00/00/new-first".into(),
+        recorded[0].clone(),
+        "mm/mm/new-middle".into(),
+        recorded[1].clone(),
+    ];
+    s.retain_unrecorded(&mut dirs).unwrap();
+    assert_eq!(
+        dirs,
+        ["zz/zz/new-last", "00/00/new-first", "mm/mm/new-middle"]
+    );
+    let mut none: Vec<String> = Vec::new();
+    s.retain_unrecorded(&mut none).unwrap();
+    assert!(none.is_empty());
+    let mut all = recorded.clone();
+    s.retain_unrecorded(&mut all).unwrap();
+    assert!(all.is_empty(), "every recorded one goes");
+}
