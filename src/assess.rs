@@ -220,9 +220,10 @@ pub fn evaluate(
     c: &Candidate,
     now: i64,
 ) -> Result<Evaluation> {
+    let requirements = cfg.required_jobs(p);
     let (votes, waivers) = match c {
         Candidate::Build(b) => (
-            store.vote_facts(b.id)?,
+            store.vote_facts(b.id, &decision_jobs(&requirements))?,
             store.live_waivers(p.name.as_str(), now)?,
         ),
         Candidate::Aggregate(a) => (
@@ -231,7 +232,7 @@ pub fn evaluate(
         ),
     };
     Ok(decide::evaluate(
-        &cfg.required_jobs(p),
+        &requirements,
         c.id(),
         &votes,
         &waivers,
@@ -250,6 +251,15 @@ fn aggregate_waivers(
         .into_iter()
         .filter(|w| w.build_id.is_none())
         .collect())
+}
+
+/// The jobs whose votes decide: each requirement and its alternatives.
+fn decision_jobs(requirements: &[crate::config::Requirement]) -> Vec<&str> {
+    requirements
+        .iter()
+        .flat_map(|r| std::iter::once(&r.id).chain(&r.alternatives))
+        .map(|j| j.as_str())
+        .collect()
 }
 
 /// Decides on `candidates` (newest first) with their votes: the step both
@@ -309,6 +319,8 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
     let ids = decide::candidates(&history, &promoted, cfg.latest_hashes_count);
     let mut candidates = Vec::with_capacity(ids.len());
     let mut votes = HashMap::new();
+    let requirements = cfg.required_jobs(p);
+    let jobs = decision_jobs(&requirements);
     for id in ids {
         let b = store.build_by_id(id)?.ok_or_else(|| {
             Error::Failed(format!("build {id} is in the history but not recorded"))
@@ -320,7 +332,7 @@ pub fn assess(store: &Store, cfg: &Config, p: &PromotionDef, now: i64) -> Result
         if after.is_some_and(|o| b.order() <= o) {
             continue;
         }
-        votes.insert(id, store.vote_facts(id)?);
+        votes.insert(id, store.vote_facts(id, &jobs)?);
         candidates.push(b);
     }
     let waivers = store.live_waivers(p.name.as_str(), now)?;

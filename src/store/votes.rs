@@ -166,20 +166,37 @@ impl Store {
         Ok(Some((vote, build)))
     }
 
-    /// What the decision needs of the votes of a build.
-    pub fn vote_facts(&self, build_id: i64) -> Result<Vec<crate::decide::VoteFact>> {
+    /// What the decision needs of the votes of a build: the votes of
+    /// `jobs` (the required jobs and their alternatives), oldest first. A
+    /// build with a long record of other jobs' votes costs no more to
+    /// decide on than one without.
+    pub fn vote_facts(&self, build_id: i64, jobs: &[&str]) -> Result<Vec<crate::decide::VoteFact>> {
         let timed_out = self.timed_out_votes(build_id)?;
-        Ok(self
-            .votes_of_build(build_id, None)?
-            .into_iter()
-            .map(|v| {
+        let mut jobs = jobs.to_vec();
+        jobs.sort_unstable();
+        jobs.dedup();
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {VOTE_COLUMNS} FROM votes v WHERE v.build_id = :id AND v.job_id = :j"
+            ))
+            .context("failed to read votes")?;
+        let mut out = Vec::new();
+        for job in jobs {
+            let rows = stmt
+                .query_map(named_params! {":id": build_id, ":j": job}, vote_from_row)
+                .context("failed to read votes")?;
+            for v in rows {
+                let v = v.context("failed to read votes")?;
                 let late = timed_out.contains(&v.id);
-                crate::decide::VoteFact {
+                out.push(crate::decide::VoteFact {
                     timed_out: late,
                     ..v.into()
-                }
-            })
-            .collect())
+                });
+            }
+        }
+        out.sort_unstable_by_key(|v| v.id);
+        Ok(out)
     }
 
     /// The votes of `build_id` cast by job runs that ran out of time.

@@ -92,15 +92,19 @@ fn the_votes_of_a_build_are_oldest_first_and_filter_by_success() {
         .map(|v| v.id)
         .collect();
     assert_eq!(failed, vec![v1]);
-    let facts = s.vote_facts(ids[1]).unwrap();
+    let facts = s.vote_facts(ids[1], &["job-b", "job-a", "job-b"]).unwrap();
     assert_eq!(
         facts.iter().map(|f| f.id).collect::<Vec<_>>(),
-        s.votes_of_build(ids[1], None)
-            .unwrap()
-            .iter()
-            .map(|v| v.id)
-            .collect::<Vec<_>>()
+        vec![v1, v2, v3],
+        "the named jobs' votes, each once, oldest first"
     );
+    let facts = s.vote_facts(ids[1], &["job-b", "job-z"]).unwrap();
+    assert_eq!(
+        facts.iter().map(|f| f.id).collect::<Vec<_>>(),
+        vec![v3],
+        "only the named jobs' votes"
+    );
+    assert!(s.vote_facts(ids[1], &[]).unwrap().is_empty());
 }
 
 #[test]
