@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "promotions",
     "publish",
     "containers",
+    "updates",
 ];
 
 /// Reads and checks a parsed config; `path` names the file in errors and
@@ -173,6 +174,9 @@ impl Reader<'_> {
                 );
             }
         }
+        let updates = top
+            .get("updates")
+            .and_then(|v| self.updates(v, base, &jobs, &publish));
         let (trunk, images) = (trees.trunk.as_deref(), trees.images.as_deref());
         let labels = derive::labels_in_use(&promotions);
         self.check_dests(&publish, base, trunk, images, &labels);
@@ -205,6 +209,7 @@ impl Reader<'_> {
             remote_images: self.remote_images.take(),
             ssh,
             containers,
+            updates,
         })
     }
 

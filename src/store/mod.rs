@@ -32,6 +32,7 @@ pub mod publications;
 pub mod replay;
 pub mod runs;
 pub mod testenvs;
+pub mod updates;
 pub mod votes;
 pub mod waivers;
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0012_dlrn_takeover.sql"),
     include_str!("../../schema/0013_release.sql"),
     include_str!("../../schema/0015_broker.sql"),
+    include_str!("../../schema/0016_updates.sql"),
 ];
 
 /// The schema version this binary writes.
