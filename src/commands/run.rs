@@ -70,7 +70,30 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         dry_run: a.dry_run,
         wait: a.wait,
     };
-    let result = crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally);
+    // The updates' flow runs under the release's lock, before the
+    // promotions: one flow at a time.
+    let updates = match (&cfg.updates, a.dry_run) {
+        (Some(u), false) => {
+            let flow = crate::usecase::updates::Flow {
+                cfg,
+                u,
+                user: &user,
+                phase2_now: a.phase2,
+                out: ctx,
+            };
+            Some(crate::usecase::updates::advance(&flow, &mut store))
+        }
+        _ => None,
+    };
+    let result = match updates {
+        Some(Err(e)) => Err(e),
+        Some(Ok(done)) => {
+            tally.failed += done.errors as i64;
+            tally.updates = Some(done);
+            crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally)
+        }
+        None => crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally),
+    };
     let summary = summary(&tally, started.elapsed().as_secs_f64());
     let outcome = match &result {
         Ok(()) => RunOutcome::Completed,
@@ -103,8 +126,15 @@ fn summary(t: &Tally, seconds: f64) -> String {
         (s, 0) => format!(", {s} job(s) started"),
         (s, r) => format!(", {s} job(s) started ({r} still running)"),
     };
+    let updates = match &t.updates {
+        Some(u) => format!(
+            "; updates: {} passed phase 1, {} failed it, {} ready, {} failed phase 2, {} staged, {} released",
+            u.phase1_passed, u.phase1_failed, u.ready, u.failed_in_phase2, u.staged, u.released
+        ),
+        None => String::new(),
+    };
     format!(
-        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed}{jobs} in {seconds:.2}s",
+        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed}{jobs}{updates} in {seconds:.2}s",
         t.run_id, t.promoted, t.blocked, t.stopped, t.idle
     )
 }

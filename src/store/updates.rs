@@ -308,6 +308,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The update file as it was submitted.
+    pub fn update_file_text(&self, id: i64) -> Result<String> {
+        self.conn()
+            .query_row(
+                "SELECT file_text FROM updates WHERE id = :id",
+                named_params! {":id": id},
+                |r| r.get(0),
+            )
+            .context("failed to read the update file")
+    }
+
     pub fn update_builds(&self, id: i64) -> Result<Vec<UpdateBuild>> {
         let mut stmt = self
             .conn()
