@@ -95,7 +95,10 @@ pub fn submit(cfg: &Config, store: &mut Store, file: &Path, user: &str) -> Resul
         .filter(|s| !s.is_empty() && !s.starts_with('.'))
         .ok_or_else(|| Error::Invalid(format!("{}: no name for the update", file.display())))?;
     let shown = file.display();
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let dir = std::fs::canonicalize(dir).at("read the directory of", file)?;
     let builds =
         upd::parse_file(&text, &dir).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;

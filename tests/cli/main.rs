@@ -28,3 +28,4 @@ mod slurm;
 mod snapshots;
 mod status;
 mod trust;
+mod updates;
