@@ -280,6 +280,9 @@ pub struct Flow<'a> {
     pub out: &'a dyn Sink,
 }
 
+/// One step of the flow.
+type Step = fn(&Flow, &mut Store, &mut Advanced) -> Result<()>;
+
 /// Takes every update as far as it goes: phase 1, phase 2 (when due),
 /// stage, production.
 pub fn advance(flow: &Flow, store: &mut Store) -> Result<Advanced> {
@@ -291,8 +294,7 @@ pub fn advance(flow: &Flow, store: &mut Store) -> Result<Advanced> {
             &format!("{closed} phase job(s) of an earlier run ended with it"),
         );
     }
-    let steps: [(&str, fn(&Flow, &mut Store, &mut Advanced) -> Result<()>); 3] =
-        [("phase 1", phase1), ("phase 2", phase2), ("stage", stage)];
+    let steps: [(&str, Step); 3] = [("phase 1", phase1), ("phase 2", phase2), ("stage", stage)];
     for (what, step) in steps {
         if let Err(e) = step(flow, store, &mut done) {
             if matches!(e, Error::Interrupted { .. }) {
