@@ -614,10 +614,14 @@ pub struct Enable {
 #[derive(Debug, Subcommand)]
 pub enum MustProvisionCommand {
     /// Add a package (an RPM name)
-    #[command(after_help = "Example:\n  promoter -c juno.yaml must-provision add openstack-puppet-modules")]
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml must-provision add openstack-puppet-modules"
+    )]
     Add(MustProvisionPackage),
     /// Remove a package
-    #[command(after_help = "Example:\n  promoter -c juno.yaml must-provision remove openstack-puppet-modules")]
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml must-provision remove openstack-puppet-modules"
+    )]
     Remove(MustProvisionPackage),
     /// Every package of the list
     #[command(after_help = "Example:\n  promoter -c juno.yaml must-provision list")]

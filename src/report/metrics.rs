@@ -298,6 +298,7 @@ mod tests {
             publications: Vec::new(),
             warnings: vec![],
             running: Vec::new(),
+            updates: None,
         };
         let text = render(&s);
         assert!(text.lines().all(|l| l.starts_with("# ")), "{text}");

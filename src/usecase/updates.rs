@@ -48,31 +48,7 @@ pub fn work_dir(cfg: &Config) -> PathBuf {
     cfg.database.with_extension("updates")
 }
 
-/// Why `c` is disabled at `now` (the config's `disabled:`, or by hand),
-/// with until when.
-pub fn disabled(
-    u: &UpdatesDef,
-    store: &Store,
-    c: &Combination,
-    now: i64,
-) -> Result<Option<(String, Option<i64>)>> {
-    if let Some(d) = u.disabled_reason(c, now) {
-        return Ok(Some((d.reason.clone(), d.until)));
-    }
-    Ok(store
-        .disabled_combinations(now)?
-        .into_iter()
-        .find(|d| d.release == c.release && d.dist == c.dist)
-        .map(|d| (d.reason, d.expires_at)))
-}
-
-/// "disabled until 2015-02-03T00:00:00Z: f20 images broken".
-pub fn describe_disabled(reason: &str, until: Option<i64>) -> String {
-    match until {
-        Some(t) => format!("disabled until {}: {reason}", crate::clock::iso(t)),
-        None => format!("disabled: {reason}"),
-    }
-}
+pub use crate::updates::{describe_disabled, disabled};
 
 /// What `update submit` recorded.
 #[derive(Debug, Serialize)]

@@ -414,6 +414,14 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
         files_in(&ws.path().join("rdo-update/updates")),
         ["extra-1.0.yml"]
     );
+    // status shows them by state, over all and per combination.
+    let r = ws.run(&["status"]);
+    r.ok();
+    assert!(
+        r.stdout.contains("updates: 1 failed, 1 pooled, 2 ready\n  juno/epel-7: 1 failed, 1 pooled, 2 ready\n  juno/fedora-21: none\n"),
+        "{}",
+        r.stdout
+    );
     // One screen says why, with the failing log's tail.
     let r = ws.run(&["update", "show", &app.to_string()]);
     r.ok();
