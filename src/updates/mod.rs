@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Combination;
 use crate::store::updates::Rpm;
 
+pub mod metadata;
 pub mod repo;
 pub mod rpm;
 

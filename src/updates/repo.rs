@@ -1,12 +1,15 @@
 //! Yum repos of updates: a directory made to hold exactly a set of RPMs
 //! (hard links to the promoter's copies), then its `repodata/` made with
 //! `createrepo_c --update`, which reads again only the packages that
-//! changed since the last time. The repo of phase 1, each combination's
-//! pool of phase 2 and the stage tree are all made this way.
+//! changed since the last time: the repo of each update's phase 1 and the
+//! stage tree. The pool of phase 2 takes its packages' metadata from their
+//! phase-1 repos instead ([`make_pool`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use super::metadata::{self, RepoMetadata};
 
 /// How long `createrepo_c` may take on one repo.
 const TIMEOUT: Duration = Duration::from_secs(3600);
@@ -18,13 +21,88 @@ pub struct Made {
     pub added: usize,
     pub removed: usize,
     pub seconds: f64,
+    /// The metadata was put together from the packages' own, not made by
+    /// `createrepo_c`.
+    pub merged: bool,
 }
 
 /// Makes `dir` hold exactly the RPM files `rpms` (by file name; a file
 /// already there with the same name, size and modification time is kept),
-/// then its metadata.
+/// then its metadata with `createrepo_c`.
 pub fn make(dir: &Path, rpms: &[PathBuf]) -> Result<Made, String> {
     let started = Instant::now();
+    let (added, removed) = sync_files(dir, rpms)?;
+    let fresh = !dir.join("repodata/repomd.xml").is_file();
+    if fresh || added > 0 || removed > 0 {
+        createrepo(dir, !fresh)?;
+    }
+    Ok(Made {
+        packages: rpms.len(),
+        added,
+        removed,
+        seconds: started.elapsed().as_secs_f64(),
+        merged: false,
+    })
+}
+
+/// Makes the pool `dir`: exactly the RPMs of `rpms`, each given with the
+/// repo whose metadata describes it (its update's phase-1 repo), and its
+/// metadata put together from theirs without reading an RPM; with
+/// `createrepo_c --update` when some of theirs cannot be read. `cache`
+/// keeps the metadata read, for the next pool of the same phase 2.
+pub fn make_pool(
+    dir: &Path,
+    rpms: &[(PathBuf, PathBuf)],
+    cache: &mut HashMap<PathBuf, RepoMetadata>,
+) -> Result<Made, String> {
+    let started = Instant::now();
+    let files: Vec<PathBuf> = rpms.iter().map(|(f, _)| f.clone()).collect();
+    let (added, removed) = sync_files(dir, &files)?;
+    let merged = merge(dir, rpms, cache);
+    if merged.is_err() {
+        createrepo(dir, dir.join("repodata/repomd.xml").is_file())?;
+    }
+    Ok(Made {
+        packages: rpms.len(),
+        added,
+        removed,
+        seconds: started.elapsed().as_secs_f64(),
+        merged: merged.is_ok(),
+    })
+}
+
+/// Writes the metadata of the pool `dir` from its packages' own repos.
+fn merge(
+    dir: &Path,
+    rpms: &[(PathBuf, PathBuf)],
+    cache: &mut HashMap<PathBuf, RepoMetadata>,
+) -> Result<(), String> {
+    for (_, repo) in rpms {
+        if !cache.contains_key(repo) {
+            cache.insert(repo.clone(), metadata::read(repo)?);
+        }
+    }
+    let mut packages = Vec::new();
+    for (file, repo) in rpms {
+        let href = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let p = cache[repo]
+            .packages
+            .get(&href)
+            .ok_or_else(|| format!("{href} is not in the metadata of {}", repo.display()))?;
+        packages.push(p);
+    }
+    let Some((_, first)) = rpms.first() else {
+        return Err("an empty pool has no metadata to take".into());
+    };
+    let like = &cache[first];
+    metadata::write(dir, like, &packages)
+}
+
+/// Makes `dir` hold exactly the RPM files `rpms`: (added, removed).
+fn sync_files(dir: &Path, rpms: &[PathBuf]) -> Result<(usize, usize), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     let wanted: BTreeSet<String> = rpms
         .iter()
@@ -57,16 +135,7 @@ pub fn make(dir: &Path, rpms: &[PathBuf]) -> Result<Made, String> {
         }
         added += 1;
     }
-    let fresh = !dir.join("repodata/repomd.xml").is_file();
-    if fresh || added > 0 || removed > 0 {
-        createrepo(dir, !fresh)?;
-    }
-    Ok(Made {
-        packages: wanted.len(),
-        added,
-        removed,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok((added, removed))
 }
 
 /// Runs `createrepo_c` on `dir` (`--update`: the metadata of unchanged

@@ -665,7 +665,8 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
     )?;
     let mut probes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let n = pool.len();
-    let all = probe(flow, store, &pool, n)?;
+    let mut cache = MetadataCache::new();
+    let all = probe(flow, store, &pool, n, &mut cache)?;
     if all.is_empty() {
         ready(flow, store, &pool, "phase 2 passed")?;
         done.ready += n;
@@ -679,7 +680,7 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
             Level::Info,
             &format!("updates: phase 2 failed: probing the first {k} of {n} updates"),
         );
-        let failed = probe(flow, store, &pool, k)?;
+        let failed = probe(flow, store, &pool, k, &mut cache)?;
         b.record(k, failed.is_empty());
         if !failed.is_empty() {
             probes.insert(k, failed);
@@ -745,19 +746,47 @@ fn ready(flow: &Flow, store: &mut Store, updates: &[UpdateRow], note: &str) -> R
     Ok(())
 }
 
-/// The RPMs of `updates` on `c`, each package at its newest.
-fn pooled_rpms(store: &Store, updates: &[UpdateRow], c: &Combination) -> Result<Vec<Rpm>> {
+/// The metadata of the phase-1 repos read by one phase 2, by repo.
+type MetadataCache = std::collections::HashMap<PathBuf, crate::updates::metadata::RepoMetadata>;
+
+/// The repo phase 1 made of update `id`'s RPMs for `c`.
+fn phase1_repo(work: &Path, id: i64, c: &Combination) -> PathBuf {
+    work.join("phase1")
+        .join(id.to_string())
+        .join(&c.release)
+        .join(&c.dist)
+}
+
+/// The RPMs of `updates` on `c`, each package at its newest, with the
+/// update it comes from.
+fn pooled_rpms(store: &Store, updates: &[UpdateRow], c: &Combination) -> Result<Vec<(Rpm, i64)>> {
     let mut all = Vec::new();
+    let mut from = std::collections::HashMap::new();
     for u in updates {
-        all.extend(store.update_rpms(u.id, c)?);
+        for r in store.update_rpms(u.id, c)? {
+            from.insert(r.path.clone(), u.id);
+            all.push(r);
+        }
     }
-    Ok(upd::newest(all))
+    Ok(upd::newest(all)
+        .into_iter()
+        .map(|r| {
+            let id = from[&r.path];
+            (r, id)
+        })
+        .collect())
 }
 
 /// One phase-2 run on the first `k` updates of `pool`: each enabled
 /// combination's pool repo made (incrementally), the phase-2 jobs run on
 /// production plus it. The jobs that did not pass, described.
-fn probe(flow: &Flow, store: &mut Store, pool: &[UpdateRow], k: usize) -> Result<Vec<String>> {
+fn probe(
+    flow: &Flow,
+    store: &mut Store,
+    pool: &[UpdateRow],
+    k: usize,
+    cache: &mut MetadataCache,
+) -> Result<Vec<String>> {
     let set = &pool[..k];
     let mut combos: Vec<Combination> = Vec::new();
     for u in set {
@@ -776,15 +805,23 @@ fn probe(flow: &Flow, store: &mut Store, pool: &[UpdateRow], k: usize) -> Result
     for c in &enabled {
         let rpms = pooled_rpms(store, set, c)?;
         let dir = work.join("pool").join(&c.release).join(&c.dist);
-        let paths: Vec<PathBuf> = rpms.iter().map(|r| PathBuf::from(&r.path)).collect();
-        let made = repo::make(&dir, &paths).map_err(Error::Failed)?;
+        let paths: Vec<(PathBuf, PathBuf)> = rpms
+            .iter()
+            .map(|(r, id)| (PathBuf::from(&r.path), phase1_repo(&work, *id, c)))
+            .collect();
+        let made = repo::make_pool(&dir, &paths, cache).map_err(Error::Failed)?;
         flow.out.log(
             Level::Info,
             &format!(
-                "updates: pool of {c}: {} packages of {k} update(s) ({} added, {} removed) in {:.3}s",
-                made.packages, made.added, made.removed, made.seconds
+                "updates: pool of {c}: {} packages of {k} update(s) ({} added, {} removed) in {:.3}s{}",
+                made.packages,
+                made.added,
+                made.removed,
+                made.seconds,
+                if made.merged { "" } else { " (createrepo_c)" }
             ),
         );
+        let rpms: Vec<Rpm> = rpms.into_iter().map(|(r, _)| r).collect();
         for job in &flow.u.phase2_jobs {
             plans.push(JobPlan {
                 phase: Phase::Phase2,
