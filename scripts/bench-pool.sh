@@ -101,14 +101,22 @@ for i in $(seq 1 "$UPDATES"); do
     done
     "$BIN" -q -c promoter.yaml update submit "incoming/u$i.yml" >/dev/null
 done
-# The state before the run, to run it again under callgrind.
-cp -al state state.before
+# The state before the run, to run it again under callgrind: the RPMs
+# linked, the database copied.
+snapshot() {
+    cp -al "$1" "$2"
+    for f in "$1"/*.sqlite*; do
+        rm -f "$2/$(basename "$f")"
+        cp -a "$f" "$2/"
+    done
+}
+snapshot state state.before
 "$BIN" -c promoter.yaml run 2> run.log || true
 if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null; then
     # The same run again, from the same state, its own instructions
     # counted (not its children's: createrepo_c of phase 1, the jobs).
     rm -rf state rdo-update logs
-    cp -al state.before state
+    snapshot state.before state
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" -c promoter.yaml run 2> callgrind.log || true
 fi
 grep -q "pool of" run.log || { cat run.log >&2; echo "bench-pool: phase 2 made no pool" >&2; exit 1; }
