@@ -76,11 +76,13 @@ impl Reader<'_> {
             ("stage", &stage_jobs),
         ] {
             for j in list {
-                if !jobs.iter().any(|d| &d.name == j) {
-                    self.err(
+                match jobs.iter().find(|d| &d.name == j) {
+                    None => self.err(&["updates", key, "jobs"], format!("no job {j:?} under jobs")),
+                    Some(d) if !d.matrix.is_empty() => self.err(
                         &["updates", key, "jobs"],
-                        format!("no job {j:?} under jobs"),
-                    );
+                        format!("job {j:?} has a matrix: a phase job runs once per combination, as <job>-<release>-<dist>"),
+                    ),
+                    Some(_) => {}
                 }
             }
         }

@@ -680,3 +680,53 @@ fn an_update_that_does_not_install_fails_phase1_and_its_file_goes_to_failed() {
         r.stdout
     );
 }
+
+#[test]
+fn a_combination_whose_flow_holds_its_lock_is_not_run_twice_at_once() {
+    if !tools() {
+        return;
+    }
+    if Command::new("flock").arg("--version").output().is_err() {
+        eprintln!("skipped: flock is not installed (Debian's util-linux)");
+        return;
+    }
+    let ws = sample(Some(TWO_PHASES));
+    build(&ws, "tool-1.0-1", &[&rpm(&ws, "tool", "1.0", "")]);
+    let id = submit(
+        &ws,
+        &update_file(&ws, "tool", &[("tool-1.0-1", "juno", "epel-7")]),
+    );
+    // Another flow of juno/epel-7 holds the combination's lock until its
+    // stdin closes.
+    let lock = ws.path().join("state/juno.updates/locks/juno-epel-7.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["-c", "echo held; read _"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "held\n");
+    let r = ws.run(&["run"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains(
+            "updates: phase 1 could not proceed: another flow of juno/epel-7 holds its lock"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(jobs(&ws, id).is_empty());
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    // Once it is free, the next run takes the update on.
+    ws.run(&["run"]).ok();
+    assert_eq!(state(&ws, id), "ready");
+}
