@@ -475,6 +475,19 @@ impl Store {
             .context("failed to read the phase jobs")
     }
 
+    /// The phase jobs recorded as running, by id.
+    pub fn running_phase_jobs(&self) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT id FROM update_job_runs WHERE outcome = 'running' ORDER BY id")
+            .context("failed to read the phase jobs")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .context("failed to read the phase jobs")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read the phase jobs")
+    }
+
     /// Phase jobs left running by a run that died: they ended without an
     /// outcome.
     pub fn interrupt_phase_jobs(&mut self, now: i64) -> Result<usize> {

@@ -263,6 +263,11 @@ type Step = fn(&Flow, &mut Store, &mut Advanced) -> Result<()>;
 /// stage, production.
 pub fn advance(flow: &Flow, store: &mut Store) -> Result<Advanced> {
     let mut done = Advanced::default();
+    // Phase jobs of a run that died: what is left of them is stopped,
+    // and they are recorded as ended with it.
+    for id in store.running_phase_jobs()? {
+        exec::kill_marked(&marker(flow.cfg, id));
+    }
     let closed = store.interrupt_phase_jobs(crate::clock::now())?;
     if closed > 0 {
         flow.out.log(
@@ -411,10 +416,7 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                 env.push(("PROMOTER_UPDATE_ID".into(), u.to_string()));
             }
             env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-            env.push((
-                exec::MARKER_VAR.into(),
-                crate::jobs::marker(&format!("{}#updates", cfg.database.display()), run),
-            ));
+            env.push((exec::MARKER_VAR.into(), marker(cfg, run)));
             let spec = exec::Spec {
                 program: crate::build_env::resolve_program(&cfg.dir, &def.command[0]),
                 args: def.command[1..].to_vec(),
@@ -471,6 +473,11 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
         }
     }
     Ok(ended)
+}
+
+/// The marker every process of phase job `run` carries.
+fn marker(cfg: &Config, run: i64) -> String {
+    crate::jobs::marker(&format!("{}#updates", cfg.database.display()), run)
 }
 
 fn ids_text(pool: &[i64], one: Option<i64>) -> String {

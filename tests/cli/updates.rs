@@ -143,7 +143,9 @@ fn jobs(ws: &Workspace, id: i64) -> Vec<(String, String, String)> {
 
 /// The packages dnf finds in the repo at `repo`, as name-version-release.
 fn dnf_packages(ws: &Workspace, repo: &Path) -> Vec<String> {
-    let root = ws.path().join("client");
+    // A client of its own each time: dnf keeps the metadata it read.
+    let client = tempfile::tempdir_in(ws.path()).unwrap();
+    let root = client.path();
     let out = Command::new("dnf")
         .arg("-q")
         .arg(format!("--installroot={}", root.display()))
@@ -414,6 +416,13 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
         files_in(&ws.path().join("rdo-update/updates")),
         ["extra-1.0.yml"]
     );
+    // The pool holds what its last probe tested, the newest of each
+    // package, as dnf reads its metadata.
+    let pool = ws.path().join("state/juno.updates/pool/juno/epel-7");
+    assert_eq!(
+        dnf_packages(&ws, &pool),
+        ["app-1.0-1", "libfoo-2.0-1", "tool-1.0-1"]
+    );
     // status shows them by state, over all and per combination.
     let r = ws.run(&["status"]);
     r.ok();
@@ -445,6 +454,7 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
         "{}",
         r.stderr
     );
+    assert_eq!(dnf_packages(&ws, &pool), ["extra-1.0-1"]);
 }
 
 #[test]
@@ -729,4 +739,51 @@ fn a_combination_whose_flow_holds_its_lock_is_not_run_twice_at_once() {
     // Once it is free, the next run takes the update on.
     ws.run(&["run"]).ok();
     assert_eq!(state(&ws, id), "ready");
+}
+
+#[test]
+fn when_the_stage_jobs_fail_production_is_left_as_it_was_and_the_staged_updates_fail() {
+    if !tools() {
+        return;
+    }
+    let ws = sample(None);
+    ws.script(
+        "jobs/stage-red.sh",
+        "[ \"$PROMOTER_PHASE\" != stage ] || { echo 'stage: the deployment failed'; exit 1; }",
+    );
+    let config = std::fs::read_to_string(ws.config())
+        .unwrap()
+        .replace("  installable: {command: jobs/installable.sh, timeout: 10m}", "  installable: {command: jobs/installable.sh, timeout: 10m}\n  stage-red: {command: jobs/stage-red.sh}")
+        .replace("stage: {publish: stage, jobs: [installable]}", "stage: {publish: stage, jobs: [stage-red]}");
+    ws.write_config(&config);
+    let production = ws.path().join("production/openstack-juno/epel-7");
+    seed_production(&ws, &production, &[&rpm(&ws, "libfoo", "1.0", "")]);
+    build(&ws, "libfoo-2.0-1", &[&rpm(&ws, "libfoo", "2.0", "")]);
+    let id = submit(&ws, &ws.path().join("rdo-update/libfoo-2.0.yml"));
+    ws.run(&["run"]).ok();
+    let s = show(&ws, id);
+    assert_eq!(s["state"], "failed");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stage: stage-red-juno-epel-7 failed ("),
+        "{s}"
+    );
+    // Stage shows the update; production still serves its seed.
+    assert_eq!(
+        dnf_packages(&ws, &ws.path().join("stage/openstack-juno/epel-7")),
+        ["libfoo-2.0-1"]
+    );
+    assert_eq!(dnf_packages(&ws, &production), ["libfoo-1.0-1"]);
+    assert_eq!(
+        files_in(&ws.path().join("rdo-update/failed")),
+        ["libfoo-2.0.yml"]
+    );
+    let r = ws.run(&["update", "show", &id.to_string()]);
+    assert!(
+        r.stdout.contains("    | stage: the deployment failed"),
+        "{}",
+        r.stdout
+    );
 }
