@@ -466,7 +466,7 @@ pub struct Run {
     #[arg(long, conflicts_with = "dry_run")]
     pub wait: bool,
     /// Run phase 2 of the updates now, whether or not `every` has passed
-    #[arg(long, conflicts_with = "dry_run")]
+    #[arg(long)]
     pub phase2: bool,
 }
 

@@ -72,6 +72,18 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     };
     // The updates' flow runs under the release's lock, before the
     // promotions: one flow at a time.
+    if let (Some(u), true) = (&cfg.updates, a.dry_run) {
+        let flow = crate::usecase::updates::Flow {
+            cfg,
+            u,
+            user: &user,
+            phase2_now: a.phase2,
+            out: ctx,
+        };
+        for line in crate::usecase::updates::plan(&flow, &store)? {
+            ctx.print(&line)?;
+        }
+    }
     let updates = match (&cfg.updates, a.dry_run) {
         (Some(u), false) => {
             let flow = crate::usecase::updates::Flow {

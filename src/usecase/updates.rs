@@ -291,6 +291,76 @@ pub fn advance(flow: &Flow, store: &mut Store) -> Result<Advanced> {
     Ok(done)
 }
 
+/// What [`advance`] would do now, one line a step, for `run --dry-run`.
+pub fn plan(flow: &Flow, store: &Store) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let job_ids = |jobs: &[String], combos: &[Combination]| -> String {
+        let ids: Vec<String> = combos
+            .iter()
+            .flat_map(|c| jobs.iter().map(move |j| job_id(j, c)))
+            .collect();
+        match ids.is_empty() {
+            true => "no jobs".into(),
+            false => ids.join(", "),
+        }
+    };
+    for u in store.updates_in(&[UpdateState::Submitted, UpdateState::Testing])? {
+        let (enabled, skipped) = enabled_of(flow, store, store.update_combinations(u.id)?)?;
+        let skipped = match skipped.is_empty() {
+            true => String::new(),
+            false => format!("; skipped: {}", skipped.join("; ")),
+        };
+        out.push(match enabled.is_empty() {
+            true => format!(
+                "update {} ({}): waits: every combination it has is disabled{skipped}",
+                u.id, u.name
+            ),
+            false => format!(
+                "would run phase 1 of update {} ({}): {}{skipped}",
+                u.id,
+                u.name,
+                job_ids(&flow.u.phase1_jobs, &enabled)
+            ),
+        });
+    }
+    let pool = store.updates_in(&[UpdateState::Passed, UpdateState::Pooled])?;
+    if !pool.is_empty() {
+        let ids: Vec<i64> = pool.iter().map(|u| u.id).collect();
+        let every = flow.u.phase2_every.as_secs() as i64;
+        let next = store.last_phase2()?.map(|t| t + every);
+        let now = crate::clock::now();
+        out.push(match next {
+            Some(t) if t > now && !flow.phase2_now => format!(
+                "phase 2 of updates {} waits until {} (run --phase2 to run it now)",
+                ids_text(&ids, None),
+                crate::clock::iso(t)
+            ),
+            _ => format!(
+                "would run phase 2 on the pool of updates {} (in the order they passed phase 1)",
+                ids_text(&ids, None)
+            ),
+        });
+    }
+    let ready = store.updates_in(&[UpdateState::Ready, UpdateState::Staged])?;
+    if !ready.is_empty() {
+        let ids: Vec<i64> = ready.iter().map(|u| u.id).collect();
+        out.push(match (&flow.u.stage_publish, &flow.u.production_publish) {
+            (None, _) => format!(
+                "updates {} are ready: no stage target to publish them to",
+                ids_text(&ids, None)
+            ),
+            (Some(s), p) => format!(
+                "would publish updates {} to {s}, run the stage jobs{}",
+                ids_text(&ids, None),
+                p.as_ref()
+                    .map(|p| format!(", then publish to {p}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    Ok(out)
+}
+
 /// A phase job to run.
 struct JobPlan {
     phase: Phase,

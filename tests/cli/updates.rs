@@ -362,6 +362,17 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
         })
         .collect();
     let (libfoo, tool, app, extra) = (ids[0], ids[1], ids[2], ids[3]);
+    // A dry run says what the run will do, and does none of it.
+    let r = ws.run(&["run", "--dry-run"]);
+    r.ok();
+    assert!(
+        r.stdout.starts_with(&format!(
+            "would run phase 1 of update {libfoo} (libfoo-2.0): installable-juno-epel-7\n"
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(jobs(&ws, libfoo).is_empty());
     let r = ws.run(&["run"]);
     r.ok();
     for id in &ids {
@@ -444,6 +455,20 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
 
     // Phase 2 is not due again for a day; --phase2 runs it now.
     ws.run(&["run"]).ok();
+    let r = ws.run(&["run", "--dry-run"]);
+    assert!(
+        r.stdout
+            .contains(&format!("phase 2 of updates {extra} waits until ")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "updates {libfoo} {tool} are ready: no stage target to publish them to"
+        )),
+        "{}",
+        r.stdout
+    );
     assert_eq!(state(&ws, extra), "pooled");
     let r = ws.run(&["run", "--phase2"]);
     r.ok();
