@@ -428,13 +428,48 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
         .map(|m| m.package)
         .collect();
     let mut pending: Vec<JobPlan> = plans.into_iter().rev().collect();
-    let mut running: Vec<(exec::Child, i64, JobPlan, String, PathBuf)> = Vec::new();
+    let mut running: Vec<Running> = Vec::new();
     let mut ended = Vec::new();
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(10);
     loop {
+        // Jobs waiting for a test environment another holder has.
+        let mut waiting: Vec<JobPlan> = Vec::new();
         while running.len() < cfg.max_parallel_jobs {
             let Some(p) = pending.pop() else { break };
             let id = job_id(&p.job, &p.combination);
             let def = cfg.job(&p.job).expect("phase jobs are configured jobs");
+            let lease = match &def.testenv {
+                None => None,
+                Some(pool) => {
+                    let holder = format!("{} job {id}", p.phase.as_str());
+                    let holder = crate::store::testenvs::Holder {
+                        name: &holder,
+                        pid: Some(std::process::id()),
+                        expires_at: None,
+                    };
+                    match store.acquire_testenv(pool, &holder, crate::clock::now())? {
+                        Some(l) => Some(l),
+                        None if started.elapsed() < cfg.testenv_wait => {
+                            waiting.push(p);
+                            continue;
+                        }
+                        None => {
+                            let why = format!(
+                                "no test environment of pool {pool} was free in {}",
+                                crate::duration::format_secs(cfg.testenv_wait.as_secs() as i64)
+                            );
+                            flow.out.log(Level::Error, &format!("{id}: {why}"));
+                            ended.push(JobEnd {
+                                job_id: id,
+                                outcome: PhaseOutcome::Error,
+                                log: PathBuf::new(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
             let log_dir = cfg.logs.join("updates").join(&p.key).join(&id);
             std::fs::create_dir_all(&log_dir).at("make the log directory", &log_dir)?;
             let log = log_dir.join("console.log");
@@ -485,6 +520,9 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
             if let Some(u) = p.update_id {
                 env.push(("PROMOTER_UPDATE_ID".into(), u.to_string()));
             }
+            if let Some(l) = &lease {
+                env.push(("TE_DATAFILE".into(), l.data_file.clone()));
+            }
             env.extend(def.env.iter().map(|(k, v)| (k.clone(), v.clone())));
             env.push((exec::MARKER_VAR.into(), marker(cfg, run)));
             let spec = exec::Spec {
@@ -496,9 +534,17 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                 timeout: def.timeout,
                 grace: cfg.kill_grace,
             };
+            let lease = lease.map(|l| l.id);
             match exec::start(&spec) {
-                Ok(child) => running.push((child, run, p, id, log)),
+                Ok(child) => running.push(Running {
+                    child,
+                    run,
+                    id,
+                    log,
+                    lease,
+                }),
                 Err(e) => {
+                    release(store, lease)?;
                     store.finish_phase_job(run, PhaseOutcome::Error, &e, crate::clock::now())?;
                     flow.out
                         .log(Level::Error, &format!("{id}: could not start: {e}"));
@@ -510,17 +556,36 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                 }
             }
         }
+        let waits = !waiting.is_empty();
+        pending.extend(waiting.into_iter().rev());
         if running.is_empty() {
-            break;
+            if !waits {
+                break;
+            }
+            // Every job left waits for an environment held elsewhere.
+            stop_requested()?;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+            continue;
         }
-        exec::wait_any(running.iter().map(|r| &r.0), Some(Duration::from_secs(1)));
+        exec::wait_any(
+            running.iter().map(|r| &r.child),
+            Some(Duration::from_secs(1)),
+        );
         let mut i = 0;
         while i < running.len() {
-            let Some(end) = running[i].0.poll() else {
+            let Some(end) = running[i].child.poll() else {
                 i += 1;
                 continue;
             };
-            let (_, run, _, id, log) = running.swap_remove(i);
+            let Running {
+                run,
+                id,
+                log,
+                lease,
+                ..
+            } = running.swap_remove(i);
+            release(store, lease)?;
             let outcome = outcome(&end);
             store.finish_phase_job(run, outcome, &end.to_string(), crate::clock::now())?;
             let level = if outcome == PhaseOutcome::Passed {
@@ -538,11 +603,28 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
         }
         if crate::signals::stop_requested().is_some() {
             for r in &mut running {
-                r.0.cancel(exec::Stop::Term);
+                r.child.cancel(exec::Stop::Term);
             }
         }
     }
     Ok(ended)
+}
+
+/// A phase job started: its process, its record, its lease.
+struct Running {
+    child: exec::Child,
+    run: i64,
+    id: String,
+    log: PathBuf,
+    lease: Option<i64>,
+}
+
+/// Gives a job's test environment back.
+fn release(store: &mut Store, lease: Option<i64>) -> Result<()> {
+    if let Some(l) = lease {
+        store.release_lease(l, "its phase job ended", crate::clock::now())?;
+    }
+    Ok(())
 }
 
 /// The marker every process of phase job `run` carries.

@@ -812,3 +812,71 @@ fn when_the_stage_jobs_fail_production_is_left_as_it_was_and_the_staged_updates_
         r.stdout
     );
 }
+
+#[test]
+fn phase_jobs_that_need_a_test_environment_lease_it_one_at_a_time_and_give_it_back() {
+    if !tools() {
+        return;
+    }
+    let config = TWO_PHASES.replace(
+        "  installable: {command: jobs/installable.sh, timeout: 10m}",
+        "  installable: {command: jobs/on-testenv.sh, timeout: 10m, testenv: ovb}",
+    );
+    let ws = sample(Some(&config));
+    // The job holds a directory while it runs: a second one at the same
+    // time could not make it.
+    let busy = ws.path().join("busy");
+    ws.script(
+        "jobs/on-testenv.sh",
+        &format!(
+            "mkdir {busy} || {{ echo 'another job holds the environment'; exit 3; }}\necho \"environment: $(cat \"$TE_DATAFILE\")\"\n\"$(dirname \"$0\")/installable.sh\"; rc=$?\nrmdir {busy}\nexit $rc",
+            busy = busy.display()
+        ),
+    );
+    std::fs::write(ws.path().join("ovb-1.json"), "{\"name\": \"ovb-1\"}").unwrap();
+    ws.run(&[
+        "testenv",
+        "add",
+        "ovb-1",
+        "--pool",
+        "ovb",
+        "--data",
+        "ovb-1.json",
+    ])
+    .ok();
+    build(&ws, "tool-1.0-1", &[&rpm(&ws, "tool", "1.0", "")]);
+    let id = submit(
+        &ws,
+        &update_file(
+            &ws,
+            "tool",
+            &[
+                ("tool-1.0-1", "juno", "epel-7"),
+                ("tool-1.0-1", "juno", "fedora-21"),
+            ],
+        ),
+    );
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert_eq!(state(&ws, id), "ready", "{}", r.stderr);
+    let s = show(&ws, id);
+    let phase1: Vec<&serde_json::Value> = s["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["phase"] == "phase1")
+        .collect();
+    assert_eq!(phase1.len(), 2);
+    for j in phase1 {
+        let log = std::fs::read_to_string(j["log"].as_str().unwrap()).unwrap();
+        assert!(log.contains("environment: {\"name\": \"ovb-1\"}"), "{log}");
+    }
+    let r = ws.run(&["--json", "testenv", "list"]);
+    r.ok();
+    assert_eq!(
+        r.json()[0]["lease"],
+        serde_json::Value::Null,
+        "{}",
+        r.stdout
+    );
+}
