@@ -78,6 +78,10 @@ impl Reader<'_> {
             for j in list {
                 match jobs.iter().find(|d| &d.name == j) {
                     None => self.err(&["updates", key, "jobs"], format!("no job {j:?} under jobs")),
+                    Some(d) if d.executor.as_deref().is_some_and(|e| e != "local") => self.err(
+                        &["updates", key, "jobs"],
+                        format!("job {j:?} runs on executor {:?}: phase jobs run on this host", d.executor.as_deref().unwrap_or("")),
+                    ),
                     Some(d) if !d.matrix.is_empty() => self.err(
                         &["updates", key, "jobs"],
                         format!("job {j:?} has a matrix: a phase job runs once per combination, as <job>-<release>-<dist>"),

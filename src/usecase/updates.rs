@@ -374,6 +374,9 @@ struct JobPlan {
     packages: BTreeSet<String>,
     /// Where its logs go: `<logs>/updates/<key>/<job id>/`.
     key: String,
+    /// How many times it ran already and did not pass (its job's
+    /// `retries:` say how many more it may).
+    attempt: usize,
 }
 
 /// How one phase job ended.
@@ -470,7 +473,14 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                     }
                 }
             };
-            let log_dir = cfg.logs.join("updates").join(&p.key).join(&id);
+            let log_dir = match p.attempt {
+                0 => cfg.logs.join("updates").join(&p.key).join(&id),
+                n => cfg
+                    .logs
+                    .join("updates")
+                    .join(&p.key)
+                    .join(format!("{id}-retry{n}")),
+            };
             std::fs::create_dir_all(&log_dir).at("make the log directory", &log_dir)?;
             let log = log_dir.join("console.log");
             let run = store.start_phase_job(
@@ -542,6 +552,7 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                     id,
                     log,
                     lease,
+                    plan: p,
                 }),
                 Err(e) => {
                     release(store, lease)?;
@@ -583,11 +594,28 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
                 id,
                 log,
                 lease,
+                mut plan,
                 ..
             } = running.swap_remove(i);
             release(store, lease)?;
             let outcome = outcome(&end);
             store.finish_phase_job(run, outcome, &end.to_string(), crate::clock::now())?;
+            let retries = cfg.job(&plan.job).map_or(0, |d| d.retries);
+            if !matches!(outcome, PhaseOutcome::Passed | PhaseOutcome::Error)
+                && plan.attempt < retries
+            {
+                plan.attempt += 1;
+                flow.out.log(
+                    Level::Warn,
+                    &format!(
+                        "{id}: {} ({end}): run again ({} of {retries})",
+                        outcome.as_str(),
+                        plan.attempt
+                    ),
+                );
+                pending.push(plan);
+                continue;
+            }
             let level = if outcome == PhaseOutcome::Passed {
                 Level::Info
             } else {
@@ -617,6 +645,7 @@ struct Running {
     id: String,
     log: PathBuf,
     lease: Option<i64>,
+    plan: JobPlan,
 }
 
 /// Gives a job's test environment back.
@@ -709,11 +738,7 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         let mut plans = Vec::new();
         for c in &enabled {
             let rpms = store.update_rpms(u.id, c)?;
-            let dir = work
-                .join("phase1")
-                .join(u.id.to_string())
-                .join(&c.release)
-                .join(&c.dist);
+            let dir = phase1_repo(&work, u.id, c);
             let paths: Vec<PathBuf> = rpms.iter().map(|r| PathBuf::from(&r.path)).collect();
             repo::make(&dir, &paths).map_err(Error::Failed)?;
             for job in &flow.u.phase1_jobs {
@@ -726,6 +751,7 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
                     repo: dir.clone(),
                     packages: rpms.iter().map(|r| r.name.clone()).collect(),
                     key: format!("{}-{}/phase1-{now}", u.id, u.name),
+                    attempt: 0,
                 });
             }
         }
@@ -991,6 +1017,7 @@ fn probe(
                 repo: dir.clone(),
                 packages: rpms.iter().map(|r| r.name.clone()).collect(),
                 key: format!("phase2-{now}-{k}"),
+                attempt: 0,
             });
         }
     }
@@ -1058,6 +1085,7 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
                 repo: PathBuf::from(&shown),
                 packages: rpms.iter().map(|r| r.name.clone()).collect(),
                 key: format!("stage-{now}"),
+                attempt: 0,
             });
         }
         trees.push((c.clone(), tree));

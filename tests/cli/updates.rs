@@ -880,3 +880,43 @@ fn phase_jobs_that_need_a_test_environment_lease_it_one_at_a_time_and_give_it_ba
         r.stdout
     );
 }
+
+#[test]
+fn a_phase_job_with_retries_runs_again_before_its_failure_counts() {
+    if !tools() {
+        return;
+    }
+    let config = TWO_PHASES.replace(
+        "  installable: {command: jobs/installable.sh, timeout: 10m}",
+        "  installable: {command: jobs/flaky.sh, retries: 1}",
+    );
+    let ws = sample(Some(&config));
+    let once = ws.path().join("failed-once");
+    ws.script(
+        "jobs/flaky.sh",
+        &format!(
+            "[ -e {once} ] || {{ touch {once}; echo 'a flake'; exit 1; }}",
+            once = once.display()
+        ),
+    );
+    build(&ws, "tool-1.0-1", &[&rpm(&ws, "tool", "1.0", "")]);
+    let id = submit(
+        &ws,
+        &update_file(&ws, "tool", &[("tool-1.0-1", "juno", "epel-7")]),
+    );
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(
+        r.stderr
+            .contains("installable-juno-epel-7: failed (exit status 1): run again (1 of 1)"),
+        "{}",
+        r.stderr
+    );
+    let phase1: Vec<String> = jobs(&ws, id)
+        .into_iter()
+        .filter(|(p, ..)| p == "phase1")
+        .map(|(_, _, outcome)| outcome)
+        .collect();
+    assert_eq!(phase1, ["failed", "passed"]);
+    assert_eq!(state(&ws, id), "ready");
+}
