@@ -6,11 +6,12 @@
 //!
 //! # One flow at a time
 //!
-//! `run` holds the release's lock while it advances updates, so no two
-//! flows of one release overlap; each batch of phase jobs also holds the
-//! lock of every combination it runs on (`<work>/locks/<release>-<dist>`),
-//! so that phase 1 of an update and phase 2 of its combination never run
-//! at once, whoever started them.
+//! `run` advances updates after its promotions, holding the lock of the
+//! release's updates' flow (`<database>.updates.lock`), not the release's
+//! own: phase jobs may take hours, and promotions go on meanwhile. Each
+//! batch of phase jobs also holds the lock of every combination it runs on
+//! (`<work>/locks/<release>-<dist>.lock`), so that phase 1 of an update and
+//! phase 2 of its combination never run at once, whoever started them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -716,8 +716,28 @@ fn an_update_that_does_not_install_fails_phase1_and_its_file_goes_to_failed() {
     );
 }
 
+/// A process holding the flock `lock` until its stdin closes.
+fn hold(lock: &Path) -> std::process::Child {
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let mut holder = Command::new("flock")
+        .arg(lock)
+        .args(["-c", "echo held; read _"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "held\n");
+    holder
+}
+
 #[test]
-fn a_combination_whose_flow_holds_its_lock_is_not_run_twice_at_once() {
+fn a_flow_holding_the_updates_or_a_combination_is_not_run_twice_at_once() {
     if !tools() {
         return;
     }
@@ -731,24 +751,21 @@ fn a_combination_whose_flow_holds_its_lock_is_not_run_twice_at_once() {
         &ws,
         &update_file(&ws, "tool", &[("tool-1.0-1", "juno", "epel-7")]),
     );
-    // Another flow of juno/epel-7 holds the combination's lock until its
-    // stdin closes.
-    let lock = ws.path().join("state/juno.updates/locks/juno-epel-7.lock");
-    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-    let mut holder = Command::new("flock")
-        .arg(&lock)
-        .args(["-c", "echo held; read _"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line, "held\n");
+    // Another run's flow holds the release's updates: this run promotes
+    // what it can and leaves updates to it.
+    let mut holder = hold(&ws.path().join("state/juno.sqlite.updates.lock"));
+    let r = ws.run(&["run"]);
+    r.ok();
+    assert!(
+        r.stderr.contains("updates: another run's flow holds"),
+        "{}",
+        r.stderr
+    );
+    assert!(jobs(&ws, id).is_empty());
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    // Another flow of juno/epel-7 holds the combination's lock.
+    let mut holder = hold(&ws.path().join("state/juno.updates/locks/juno-epel-7.lock"));
     let r = ws.run(&["run"]);
     r.code(1);
     assert!(
