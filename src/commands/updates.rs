@@ -58,7 +58,8 @@ struct Listed {
 
 fn list(ctx: &Ctx, a: cli::UpdateList) -> Result<u8> {
     let cfg = ctx.config()?;
-    flow::section(cfg)?;
+    let u = flow::section(cfg)?;
+    let now = clock::now();
     let states = match &a.state {
         Some(s) => vec![UpdateState::parse(s).ok_or_else(|| {
             let all: Vec<&str> = UpdateState::ALL.iter().map(|s| s.as_str()).collect();
@@ -87,7 +88,14 @@ fn list(ctx: &Ctx, a: cli::UpdateList) -> Result<u8> {
         "id", "state", "name", "submitted"
     );
     for l in &out {
-        let combos: Vec<String> = l.combinations.iter().map(|c| c.to_string()).collect();
+        let combos: Vec<String> = l
+            .combinations
+            .iter()
+            .map(|c| match flow::disabled(u, &store, c, now) {
+                Ok(Some(_)) => format!("{c} (disabled)"),
+                _ => c.to_string(),
+            })
+            .collect();
         text.push_str(&format!(
             "{:>4}  {:<10} {:<30} {:<17} {}\n",
             l.update.id,

@@ -232,6 +232,13 @@ fn an_update_goes_from_submit_through_both_phases_and_stage_to_production_over_r
     let r = ws.run(&["update", "list", "--state", "submitted"]);
     r.ok();
     assert!(r.stdout.contains("libfoo-2.0"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .trim_end()
+            .ends_with("juno/epel-7, juno/fedora-21 (disabled)"),
+        "{}",
+        r.stdout
+    );
 
     let r = ws.run(&["run"]);
     r.ok();
