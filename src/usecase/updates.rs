@@ -873,6 +873,17 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         }
     }
     let culprit = b.culprit().expect("the bisection ended");
+    if culprit == 0 {
+        // The first update alone fails: unless production alone does too,
+        // in which case no update is to blame.
+        let alone = probe(flow, store, &pool, 0, &mut cache)?;
+        if !alone.is_empty() {
+            return Err(Error::Failed(format!(
+                "phase 2 fails on production alone ({}): no update is blamed, and the pool waits for the next phase 2",
+                alone.join("; ")
+            )));
+        }
+    }
     let breaking = &pool[culprit];
     let evidence = probes.get(&(culprit + 1)).cloned().unwrap_or_default();
     let before: Vec<String> = pool[..culprit].iter().map(|u| u.id.to_string()).collect();
@@ -974,8 +985,10 @@ fn probe(
     cache: &mut MetadataCache,
 ) -> Result<Vec<String>> {
     let set = &pool[..k];
+    // Production alone (k = 0) is tested on the combinations of the
+    // first update.
     let mut combos: Vec<Combination> = Vec::new();
-    for u in set {
+    for u in &pool[..k.max(1)] {
         for c in store.update_combinations(u.id)? {
             if !combos.contains(&c) {
                 combos.push(c);

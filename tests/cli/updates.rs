@@ -944,3 +944,34 @@ fn a_phase_job_with_retries_runs_again_before_its_failure_counts() {
     assert_eq!(phase1, ["failed", "passed"]);
     assert_eq!(state(&ws, id), "ready");
 }
+
+#[test]
+fn when_phase2_fails_on_production_alone_no_update_is_blamed() {
+    if !tools() {
+        return;
+    }
+    let config = TWO_PHASES.replace(
+        "  phase2: {jobs: [installable], every: 1d}",
+        "  phase2: {jobs: [red], every: 1d}",
+    ) + "";
+    let config = config.replace(
+        "  installable: {command: jobs/installable.sh, timeout: 10m}",
+        "  installable: {command: jobs/installable.sh, timeout: 10m}\n  red: {command: jobs/red.sh}",
+    );
+    let ws = sample(Some(&config));
+    ws.script("jobs/red.sh", "echo 'production is broken'; exit 1");
+    build(&ws, "tool-1.0-1", &[&rpm(&ws, "tool", "1.0", "")]);
+    let id = submit(
+        &ws,
+        &update_file(&ws, "tool", &[("tool-1.0-1", "juno", "epel-7")]),
+    );
+    let r = ws.run(&["run"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains("updates: phase 2 could not proceed: phase 2 fails on production alone (red-juno-epel-7 failed ("),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(state(&ws, id), "pooled");
+    assert_eq!(show(&ws, id)["reason"], serde_json::Value::Null);
+}
