@@ -157,17 +157,23 @@ fn show(ctx: &Ctx, a: cli::UpdateShow) -> Result<u8> {
             disabled,
         });
     }
-    let jobs = store
+    // The log tail of the last failing run of each job of each phase: what
+    // a person reads first, and the screen stays one.
+    let mut tailed = std::collections::HashSet::new();
+    let mut jobs: Vec<ShownJob> = store
         .phase_jobs_of(row.id)?
         .into_iter()
+        .rev()
         .map(|job| {
-            let log_tail = match job.outcome {
-                PhaseOutcome::Passed | PhaseOutcome::Running => Vec::new(),
-                _ => tail(&job.log, TAIL),
+            let failed = !matches!(job.outcome, PhaseOutcome::Passed | PhaseOutcome::Running);
+            let log_tail = match failed && tailed.insert((job.phase, job.job_id.clone())) {
+                true => tail(&job.log, TAIL),
+                false => Vec::new(),
             };
             ShownJob { job, log_tail }
         })
         .collect();
+    jobs.reverse();
     let shown = Shown {
         history: store.update_history(row.id)?,
         update: row,

@@ -34,7 +34,7 @@ crate::stored_enum! {
 
 crate::stored_enum! {
     /// The phase a job ran in.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
     #[serde(rename_all = "snake_case")]
     pub enum Phase ("update phase") {
         Phase1 = "phase1",

@@ -975,3 +975,33 @@ fn when_phase2_fails_on_production_alone_no_update_is_blamed() {
     assert_eq!(state(&ws, id), "pooled");
     assert_eq!(show(&ws, id)["reason"], serde_json::Value::Null);
 }
+
+#[test]
+fn the_sample_goes_from_submit_to_production_as_the_readme_walks_through_it() {
+    if !tools() {
+        return;
+    }
+    let ws = sample(None);
+    let made = Command::new(ws.path().join("make-builds.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let production = ws.path().join("production/openstack-juno/epel-7");
+    assert_eq!(dnf_packages(&ws, &production), ["libfoo-1.0-1"]);
+    ws.run(&["config", "check"]).ok();
+    let r = ws.run(&["update", "submit", "rdo-update/libfoo-2.0.yml"]);
+    r.ok();
+    assert_eq!(
+        r.stdout.trim(),
+        "update 1: libfoo-2.0 submitted: 2 RPMs for juno/epel-7, juno/fedora-21; the next run runs its phase 1"
+    );
+    ws.run(&["run"]).ok();
+    assert_eq!(state(&ws, 1), "released");
+    assert_eq!(dnf_packages(&ws, &production), ["libfoo-2.0-1"]);
+    let r = ws.run(&["status"]);
+    assert!(r.stdout.contains("updates: 1 released\n"), "{}", r.stdout);
+}
