@@ -38,8 +38,19 @@ pub fn files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Why headers could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeaderError {
+    /// `rpm` could not be run: this host's problem, not the files'.
+    #[error("{0}")]
+    Tool(String),
+    /// `rpm` refused a file: not an RPM, or a damaged one.
+    #[error("{0}")]
+    Bad(String),
+}
+
 /// Reads the headers of `files` with one `rpm -qp`.
-pub fn headers(files: &[PathBuf]) -> Result<Vec<Header>, String> {
+pub fn headers(files: &[PathBuf]) -> Result<Vec<Header>, HeaderError> {
     if files.is_empty() {
         return Ok(Vec::new());
     }
@@ -53,19 +64,27 @@ pub fn headers(files: &[PathBuf]) -> Result<Vec<Header>, String> {
     .map(String::from)
     .into();
     args.extend(files.iter().map(|f| f.display().to_string()));
-    let (ended, out) = crate::exec::output("rpm", args, &[], TIMEOUT, Duration::from_secs(5))?;
+    let (ended, out) = crate::exec::output("rpm", args, &[], TIMEOUT, Duration::from_secs(5))
+        .map_err(HeaderError::Tool)?;
+    if let crate::exec::Ended::NotStarted { .. } = ended {
+        return Err(HeaderError::Tool(format!(
+            "cannot read RPM headers: {ended} (Debian's rpm package provides it)"
+        )));
+    }
     if !ended.passed() {
         let last = out.lines().last().unwrap_or("").trim();
-        return Err(format!("rpm could not read the headers ({ended}): {last}"));
+        return Err(HeaderError::Bad(format!(
+            "rpm could not read the headers ({ended}): {last}"
+        )));
     }
     let lines: Vec<&str> = out.lines().filter(|l| l.contains('\t')).collect();
     if lines.len() != files.len() {
-        return Err(format!(
+        return Err(HeaderError::Bad(format!(
             "rpm read {} headers of {} files: {}",
             lines.len(),
             files.len(),
             out.lines().last().unwrap_or("")
-        ));
+        )));
     }
     files
         .iter()
@@ -73,7 +92,7 @@ pub fn headers(files: &[PathBuf]) -> Result<Vec<Header>, String> {
         .map(|(f, l)| {
             let p: Vec<&str> = l.split('\t').collect();
             if p.len() != FIELDS {
-                return Err(format!("{}: rpm gave {l:?}", f.display()));
+                return Err(HeaderError::Bad(format!("{}: rpm gave {l:?}", f.display())));
             }
             Ok(Header {
                 file: f.clone(),

@@ -119,8 +119,12 @@ pub fn submit(cfg: &Config, store: &mut Store, file: &Path, user: &str) -> Resul
                 b.source.display()
             )));
         }
-        let headers = upd::rpm::headers(&files)
-            .map_err(|e| Error::Invalid(format!("{shown}: build {}: {e}", b.id)))?;
+        let headers = upd::rpm::headers(&files).map_err(|e| match e {
+            upd::rpm::HeaderError::Tool(e) => Error::Failed(e),
+            upd::rpm::HeaderError::Bad(e) => {
+                Error::Invalid(format!("{shown}: build {}: {e}", b.id))
+            }
+        })?;
         for h in headers {
             if let Some(why) = upd::rpm::mismatch(&h, &b.id) {
                 return Err(Error::Invalid(format!("{shown}: build {}: {why}", b.id)));
@@ -1185,7 +1189,7 @@ fn production_rpms(flow: &Flow, c: &Combination) -> Result<Vec<Rpm>> {
         return Ok(Vec::new());
     }
     let files = repo::rpms_under(&flow.cfg.dir.join(repo));
-    let headers = upd::rpm::headers(&files).map_err(Error::Failed)?;
+    let headers = upd::rpm::headers(&files).map_err(|e| Error::Failed(e.to_string()))?;
     Ok(headers
         .into_iter()
         .map(|h| Rpm {

@@ -1002,6 +1002,7 @@ fn the_sample_goes_from_submit_to_production_as_the_readme_walks_through_it() {
     ws.run(&["run"]).ok();
     assert_eq!(state(&ws, 1), "released");
     assert_eq!(dnf_packages(&ws, &production), ["libfoo-2.0-1"]);
+    ws.run(&["verify", production.to_str().unwrap()]).ok();
     let r = ws.run(&["status"]);
     assert!(r.stdout.contains("updates: 1 released\n"), "{}", r.stdout);
 }
