@@ -514,6 +514,17 @@ fn an_updates_section_naming_what_is_not_there_says_each_at_its_line() {
         assert!(said.iter().any(|s| s == want), "{want:?} not in {said:#?}");
     }
     assert!(errors.iter().all(|e| e.line.is_some()), "{errors:?}");
+    let text = UPDATES.replace(
+        "publish:\n  stage:",
+        "promotions:\n  tested:\n    candidate_label: consistent\n    criteria: [smoke]\n    publish: [stage]\npublish:\n  stage:",
+    );
+    let said = parse(&text).unwrap_err().to_string();
+    assert!(
+        said.contains(
+            "promotions.tested.publish: publish target \"stage\" publishes the repos of updates"
+        ),
+        "{said}"
+    );
     let text = UPDATES.replace("stage: {source: updates", "stage: {source: trunk");
     let said = parse(&text).unwrap_err().to_string();
     assert!(

@@ -151,6 +151,17 @@ impl Reader<'_> {
             None => Vec::new(),
         };
         for p in &promotions {
+            for t in &p.publish {
+                if publish
+                    .iter()
+                    .any(|x| &x.name == t && x.source == super::Source::Updates)
+                {
+                    self.err(
+                        &["promotions", p.name.as_str(), "publish"],
+                        format!("publish target {t:?} publishes the repos of updates (source: updates), not a promotion's build"),
+                    );
+                }
+            }
             if external_labels.contains(&p.name) {
                 self.err(
                     &["external_labels"],
