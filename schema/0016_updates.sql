@@ -94,3 +94,21 @@ CREATE TABLE must_provision (
     user TEXT NOT NULL,
     added_at INTEGER NOT NULL
 );
+
+-- One publish of a combination's repo to a target of source updates
+-- (stage or production): the version it wrote, for which updates.
+CREATE TABLE update_publications (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    release TEXT NOT NULL,
+    dist TEXT NOT NULL,
+    version TEXT NOT NULL,
+    dest TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    manifest_sha256 TEXT NOT NULL,
+    -- The ids of the updates it published, comma-separated.
+    updates TEXT NOT NULL,
+    published_at INTEGER NOT NULL
+);
+CREATE INDEX update_publications_of ON update_publications (target, release, dist, id);

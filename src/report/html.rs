@@ -286,7 +286,15 @@ fn updates(h: &mut String, u: &crate::report::updates::UpdatesStatus, p: &str) {
             esc(c.disabled.as_deref().unwrap_or(""))
         );
     }
-    h.push_str("</tbody></table></div>\n</section>\n");
+    h.push_str("</tbody></table></div>\n");
+    for pubd in &u.publications {
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            esc(&crate::report::updates::publication_line(pubd))
+        );
+    }
+    h.push_str("</section>\n");
 }
 
 /// The jobs running now: where, since when, and how long they have left.

@@ -15,6 +15,8 @@ pub struct UpdatesStatus {
     pub by_state: Vec<StateCount>,
     /// Every configured combination.
     pub combinations: Vec<CombinationStatus>,
+    /// The newest publish of each stage and production repo.
+    pub publications: Vec<crate::store::updates::UpdatePublication>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +79,7 @@ pub fn gather(store: &Store, cfg: &Config, now: i64) -> Result<Option<UpdatesSta
     Ok(Some(UpdatesStatus {
         by_state: count(&|_| true),
         combinations,
+        publications: store.last_update_publications()?,
     }))
 }
 
@@ -106,5 +109,23 @@ pub fn render(u: &UpdatesStatus) -> String {
                 .unwrap_or_default()
         ));
     }
+    for p in &u.publications {
+        out.push_str(&publication_line(p));
+        out.push('\n');
+    }
     out
+}
+
+/// "published repo-… of juno/epel-7 to production at 2026-… UTC (updates 1, 2)".
+pub fn publication_line(p: &crate::store::updates::UpdatePublication) -> String {
+    let ids: Vec<String> = p.updates.iter().map(i64::to_string).collect();
+    crate::terminal::escaped(&format!(
+        "published {} of {} to {} at {} UTC (updates {})",
+        p.version,
+        p.combination,
+        p.target,
+        crate::clock::short(p.published_at),
+        ids.join(", ")
+    ))
+    .into_owned()
 }

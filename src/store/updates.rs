@@ -136,6 +136,21 @@ pub struct NewPhaseJob<'a> {
     pub log: &'a str,
 }
 
+/// A publish of a combination's repo to a target of source updates.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdatePublication {
+    pub target: String,
+    #[serde(flatten)]
+    pub combination: Combination,
+    pub version: String,
+    pub dest: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub manifest_sha256: String,
+    pub updates: Vec<i64>,
+    pub published_at: i64,
+}
+
 /// A combination disabled by hand.
 #[derive(Debug, Clone, Serialize)]
 pub struct DisabledRow {
@@ -500,6 +515,58 @@ impl Store {
             )
             .context("failed to close the phase jobs of an earlier run")
         })
+    }
+
+    pub fn add_update_publication(&mut self, p: &UpdatePublication) -> Result<()> {
+        let ids: Vec<String> = p.updates.iter().map(i64::to_string).collect();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO update_publications (target, release, dist, version, dest, files, bytes,
+                     manifest_sha256, updates, published_at)
+                 VALUES (:t, :r, :d, :v, :dest, :f, :b, :m, :u, :at)",
+                named_params! {":t": p.target, ":r": p.combination.release, ":d": p.combination.dist,
+                    ":v": p.version, ":dest": p.dest, ":f": p.files as i64, ":b": p.bytes as i64,
+                    ":m": p.manifest_sha256, ":u": ids.join(","), ":at": p.published_at},
+            )
+            .context("failed to record the publish")?;
+            Ok(())
+        })
+    }
+
+    /// The newest publish of each target and combination, by target and
+    /// combination.
+    pub fn last_update_publications(&self) -> Result<Vec<UpdatePublication>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT target, release, dist, version, dest, files, bytes, manifest_sha256, updates, published_at
+                 FROM update_publications p
+                 WHERE id = (SELECT MAX(id) FROM update_publications q
+                             WHERE q.target = p.target AND q.release = p.release AND q.dist = p.dist)
+                 ORDER BY target, release, dist",
+            )
+            .context("failed to read the publishes of updates")?;
+        let rows = stmt
+            .query_map([], |r| {
+                let ids: String = r.get(8)?;
+                Ok(UpdatePublication {
+                    target: r.get(0)?,
+                    combination: Combination {
+                        release: r.get(1)?,
+                        dist: r.get(2)?,
+                    },
+                    version: r.get(3)?,
+                    dest: r.get(4)?,
+                    files: r.get::<_, i64>(5)? as u64,
+                    bytes: r.get::<_, i64>(6)? as u64,
+                    manifest_sha256: r.get(7)?,
+                    updates: ids.split(',').filter_map(|s| s.parse().ok()).collect(),
+                    published_at: r.get(9)?,
+                })
+            })
+            .context("failed to read the publishes of updates")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .context("failed to read the publishes of updates")
     }
 
     pub fn disable_combination(

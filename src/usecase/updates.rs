@@ -1088,7 +1088,7 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         let tree = work.join("stage").join(&c.release).join(&c.dist);
         let paths: Vec<PathBuf> = rpms.iter().map(|r| PathBuf::from(&r.path)).collect();
         repo::make(&tree, &paths).map_err(Error::Failed)?;
-        let shown = publish_tree(flow, stage_to, c, &tree)?;
+        let shown = publish_tree(flow, store, stage_to, c, &tree, &ids)?;
         flow.out.log(
             Level::Info,
             &format!("updates: stage of {c} published to {shown}"),
@@ -1155,7 +1155,7 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
     let prod = target(flow.cfg, prod)?;
     let mut published = Vec::new();
     for (c, tree) in &trees {
-        let shown = publish_tree(flow, prod, c, tree)?;
+        let shown = publish_tree(flow, store, prod, c, tree, &ids)?;
         flow.out.log(
             Level::Info,
             &format!("updates: production of {c} published to {shown}"),
@@ -1216,9 +1216,11 @@ pub fn dest_of(target: &PublishTarget, c: &Combination) -> String {
 /// (rsync for a remote dest). Where it is now served.
 fn publish_tree(
     flow: &Flow,
+    store: &mut Store,
     target: &PublishTarget,
     c: &Combination,
     tree: &Path,
+    updates: &[i64],
 ) -> Result<String> {
     use crate::publish::{apply, remote};
     let cfg = flow.cfg;
@@ -1263,8 +1265,20 @@ fn publish_tree(
     }
     let history: Vec<String> = previous.into_iter().collect();
     let _ = apply::retain(&local, target.keep, &history, &Default::default());
-    Ok(match is_remote {
+    let shown = match is_remote {
         true => dest,
         false => local.display().to_string(),
-    })
+    };
+    store.add_update_publication(&crate::store::updates::UpdatePublication {
+        target: target.name.clone(),
+        combination: c.clone(),
+        version,
+        dest: shown.clone(),
+        files: written.files,
+        bytes: written.bytes,
+        manifest_sha256: written.manifest_sha256.clone(),
+        updates: updates.to_vec(),
+        published_at: crate::clock::now(),
+    })?;
+    Ok(shown)
 }

@@ -1005,4 +1005,13 @@ fn the_sample_goes_from_submit_to_production_as_the_readme_walks_through_it() {
     ws.run(&["verify", production.to_str().unwrap()]).ok();
     let r = ws.run(&["status"]);
     assert!(r.stdout.contains("updates: 1 released\n"), "{}", r.stdout);
+    for target in ["production", "stage"] {
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with("published repo-")
+                && l.contains(&format!(" of juno/epel-7 to {target} at "))
+                && l.ends_with(" UTC (updates 1)")),
+            "{}",
+            r.stdout
+        );
+    }
 }
