@@ -449,6 +449,18 @@ fn updates_that_pass_phase1_alone_but_break_the_pool_are_named_by_bisection_and_
         "{}",
         r.stdout
     );
+    let metrics = ws.path().join("promoter.prom");
+    ws.run(&["status", "--metrics", metrics.to_str().unwrap()])
+        .ok();
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    for line in [
+        "promoter_updates{release=\"juno\",combination=\"juno/epel-7\",state=\"ready\"} 2",
+        "promoter_updates{release=\"juno\",combination=\"juno/epel-7\",state=\"failed\"} 1",
+        "promoter_updates{release=\"juno\",combination=\"juno/fedora-21\",state=\"ready\"} 0",
+        "promoter_update_combination_disabled{release=\"juno\",combination=\"juno/fedora-21\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
     // One screen says why, with the failing log's tail.
     let r = ws.run(&["update", "show", &app.to_string()]);
     r.ok();
