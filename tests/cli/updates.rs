@@ -226,7 +226,7 @@ fn an_update_goes_from_submit_through_both_phases_and_stage_to_production_over_r
     build(&ws, "libfoo-2.0-1", &[&rpm(&ws, "libfoo", "2.0", "")]);
     // The sample's update file, as rdopkg writes it, for both
     // combinations; fedora-21 is disabled in the config.
-    let file = ws.path().join("rdo-update/libfoo-2.0.yml");
+    let file = ws.path().join("incoming/libfoo-2.0.yml");
     let id = submit(&ws, &file);
     assert_eq!(state(&ws, id), "submitted");
     let r = ws.run(&["update", "list", "--state", "submitted"]);
@@ -820,7 +820,7 @@ fn when_the_stage_jobs_fail_production_is_left_as_it_was_and_the_staged_updates_
     let production = ws.path().join("production/openstack-juno/epel-7");
     seed_production(&ws, &production, &[&rpm(&ws, "libfoo", "1.0", "")]);
     build(&ws, "libfoo-2.0-1", &[&rpm(&ws, "libfoo", "2.0", "")]);
-    let id = submit(&ws, &ws.path().join("rdo-update/libfoo-2.0.yml"));
+    let id = submit(&ws, &ws.path().join("incoming/libfoo-2.0.yml"));
     ws.run(&["run"]).ok();
     let s = show(&ws, id);
     assert_eq!(s["state"], "failed");
@@ -1005,7 +1005,7 @@ fn the_sample_goes_from_submit_to_production_as_the_readme_walks_through_it() {
     let production = ws.path().join("production/openstack-juno/epel-7");
     assert_eq!(dnf_packages(&ws, &production), ["libfoo-1.0-1"]);
     ws.run(&["config", "check"]).ok();
-    let r = ws.run(&["update", "submit", "rdo-update/libfoo-2.0.yml"]);
+    let r = ws.run(&["update", "submit", "incoming/libfoo-2.0.yml"]);
     r.ok();
     assert_eq!(
         r.stdout.trim(),
