@@ -406,6 +406,24 @@ impl JobEnd {
     }
 }
 
+/// The jobs of `ended` that did not pass; an error when one could not run
+/// for a reason of this side (it cannot start, no test environment was
+/// free): then `what` is not judged, and the next run tries it again.
+fn judged<'e>(ended: &'e [JobEnd], what: &str) -> Result<Vec<&'e JobEnd>> {
+    let errors: Vec<String> = ended
+        .iter()
+        .filter(|e| e.outcome == PhaseOutcome::Error)
+        .map(|e| e.job_id.clone())
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Failed(format!(
+            "{what} is not judged: {} could not run (see above); the next run tries again",
+            errors.join(", ")
+        )));
+    }
+    Ok(ended.iter().filter(|e| !e.passed()).collect())
+}
+
 /// The job id of a phase job: `<job>-<release>-<dist>`.
 fn job_id(job: &str, c: &Combination) -> String {
     format!("{job}-{}-{}", c.release, c.dist)
@@ -762,8 +780,8 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         }
         let ended = run_jobs(flow, store, plans)?;
         stop_requested()?;
-        let failed: Vec<&JobEnd> = ended.iter().filter(|e| !e.passed()).collect();
-        let text = store_file_text(store, u.id)?;
+        let failed: Vec<&JobEnd> = judged(&ended, &format!("phase 1 of update {}", u.id))?;
+        let text = store.update_file_text(u.id)?;
         let now = crate::clock::now();
         if failed.is_empty() {
             place_file(flow.u, &u.name, Some("updates"), &text)?;
@@ -801,10 +819,6 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn store_file_text(store: &Store, id: i64) -> Result<String> {
-    store.update_file_text(id)
 }
 
 fn stop_requested() -> Result<()> {
@@ -900,7 +914,7 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         evidence.join("; ")
     );
     let now = crate::clock::now();
-    let text = store_file_text(store, breaking.id)?;
+    let text = store.update_file_text(breaking.id)?;
     place_file(flow.u, &breaking.name, Some("failed"), &text)?;
     store.set_update_states(
         &[breaking.id],
@@ -935,7 +949,7 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
 fn ready(flow: &Flow, store: &mut Store, updates: &[UpdateRow], note: &str) -> Result<()> {
     let now = crate::clock::now();
     for u in updates {
-        let text = store_file_text(store, u.id)?;
+        let text = store.update_file_text(u.id)?;
         place_file(flow.u, &u.name, Some("ready"), &text)?;
     }
     let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
@@ -1040,11 +1054,11 @@ fn probe(
         }
     }
     let ended = run_jobs(flow, store, plans)?;
-    Ok(ended
-        .iter()
-        .filter(|e| !e.passed())
-        .map(|e| e.describe())
-        .collect())
+    let failed = judged(
+        &ended,
+        &format!("phase 2 of the first {k} pooled update(s)"),
+    )?;
+    Ok(failed.iter().map(|e| e.describe()).collect())
 }
 
 /// Stage, then production: the ready updates published to each enabled
@@ -1114,16 +1128,15 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         .map(|u| u.id)
         .collect();
     let ended = run_jobs(flow, store, plans)?;
-    let failed: Vec<String> = ended
+    let failed: Vec<String> = judged(&ended, "stage")?
         .iter()
-        .filter(|e| !e.passed())
         .map(|e| e.describe())
         .collect();
     let now = crate::clock::now();
     if !failed.is_empty() {
         let reason = format!("stage: {}", failed.join("; "));
         for u in &ready {
-            let text = store_file_text(store, u.id)?;
+            let text = store.update_file_text(u.id)?;
             place_file(flow.u, &u.name, Some("failed"), &text)?;
         }
         store.set_update_states(

@@ -1027,3 +1027,29 @@ fn the_sample_goes_from_submit_to_production_as_the_readme_walks_through_it() {
         );
     }
 }
+
+#[test]
+fn a_phase_job_that_cannot_start_leaves_the_update_unjudged_for_the_next_run() {
+    if !tools() {
+        return;
+    }
+    let ws = sample(Some(
+        &TWO_PHASES.replace("jobs/installable.sh", "jobs/not-there.sh"),
+    ));
+    build(&ws, "tool-1.0-1", &[&rpm(&ws, "tool", "1.0", "")]);
+    let id = submit(
+        &ws,
+        &update_file(&ws, "tool", &[("tool-1.0-1", "juno", "epel-7")]),
+    );
+    let r = ws.run(&["run"]);
+    r.code(1);
+    assert!(
+        r.stderr.contains(&format!("updates: phase 1 could not proceed: phase 1 of update {id} is not judged: installable-juno-epel-7 could not run (see above); the next run tries again")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(state(&ws, id), "testing");
+    ws.write_config(TWO_PHASES);
+    ws.run(&["run"]).ok();
+    assert_eq!(state(&ws, id), "ready");
+}
