@@ -83,7 +83,7 @@ read -r LOAD1 _ < /proc/loadavg 2>/dev/null || LOAD1="?"
 
 # -- the binary -----------------------------------------------------------------
 if [ -z "$BIN" ]; then
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/promoter"
+    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/x86_64-unknown-linux-gnu/release/promoter"
     if [ "${SKIP_BUILD:-0}" != 1 ]; then
         echo "bench-api: cargo build --release" >&2
         (cd "$ROOT" && cargo build --release) || die "cargo build --release failed"

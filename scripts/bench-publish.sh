@@ -8,4 +8,4 @@ command -v rsync >/dev/null || { echo "bench-publish: rsync is needed (apt-get i
 echo "bench-publish: run this on a quiet machine; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 # Not exec: a process keeps the resource usage of the children it had
 # (the build above), and the benchmark reads its children's peak memory.
-python3 scripts/bench/publish_bench.py --bin target/release/promoter "$@"
+python3 scripts/bench/publish_bench.py --bin target/x86_64-unknown-linux-gnu/release/promoter "$@"

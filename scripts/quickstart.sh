@@ -14,7 +14,7 @@ ws="$root/quickstart"
 
 echo "quickstart: building promoter (release; about two minutes the first time)" >&2
 cargo build --release --quiet
-bin="$root/target/release/promoter"
+bin="$root/target/x86_64-unknown-linux-gnu/release/promoter"
 if ! command -v sqlite3 >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "quickstart: installing sqlite3" >&2
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null
@@ -71,8 +71,8 @@ sample job scenario001 fails on a build whose commit hash starts with a digit
 
   open file://$ws/www/index.html        # both releases on one page
   cd quickstart
-  ../target/release/promoter -c etc status
-  ../target/release/promoter -c etc/master.yaml history
+  ../target/x86_64-unknown-linux-gnu/release/promoter -c etc status
+  ../target/x86_64-unknown-linux-gnu/release/promoter -c etc/master.yaml history
   sqlite3 -header -column state/master.sqlite 'SELECT * FROM promotions_view'
 
 Start over with: scripts/quickstart.sh (it rewrites ./quickstart).

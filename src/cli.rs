@@ -1,6 +1,7 @@
 //! The command line: every command and flag of PRODUCT.md, as clap
 //! definitions. Parsing only; `commands/` does the work.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +28,98 @@ Examples:
   sqlite3 state/master.sqlite 'SELECT * FROM promotions_view ORDER BY id DESC LIMIT 5'
 
 Exit codes: 0 done, 1 failed, 2 bad usage/config/input, 3 not found, 4 refused, 75 busy.";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// A command to run.
+    Command(Box<Cli>),
+    /// `promoter --version` alone: [`VERSION`] is the answer.
+    Version,
+}
+
+/// What `--version` prints, as clap would.
+pub const VERSION: &str = concat!("promoter ", env!("CARGO_PKG_VERSION"));
+
+/// Parses the command line of this process.
+///
+/// Building every command's definition (their help texts are copied into
+/// owned strings) costs more than the work of a hot command, and CI jobs
+/// and cron call those by the thousand. So `--version` is answered and the
+/// hot commands are parsed with only their own definition; anything that
+/// path does not take as it is (help, an error, a flag it does not know)
+/// goes through the whole tree, so what a user sees is never different.
+pub fn parse() -> Result<Parsed, clap::Error> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if matches!(&args[..], [_, flag] if flag == "--version" || flag == "-V") {
+        return Ok(Parsed::Version);
+    }
+    let cli = match parse_hot(&args) {
+        Some(cli) => cli,
+        None => Cli::try_parse_from(args)?,
+    };
+    Ok(Parsed::Command(Box::new(cli)))
+}
+
+/// Adds one command's arguments to its definition (`Args::augment_args`).
+type Define = fn(clap::Command) -> clap::Command;
+
+/// The commands parsed with only their own definition, and how to build it.
+const HOT: &[(&str, Define)] = &[
+    ("report-result", ReportResult::augment_args),
+    ("repo-status", RepoStatus::augment_args),
+    ("agg-status", AggStatus::augment_args),
+    ("promotion-get", PromotionGet::augment_args),
+    ("repo-get", RepoGet::augment_args),
+    ("repo-use", RepoUse::augment_args),
+    ("repo-promote", RepoPromote::augment_args),
+    ("run", Run::augment_args),
+    ("why", Why::augment_args),
+    ("status", Status::augment_args),
+    ("import", std::convert::identity),
+];
+
+/// Global options that take a value: what follows them is not a command.
+const GLOBAL_VALUES: &[&str] = &[
+    "-c",
+    "--config",
+    "--db",
+    "-u",
+    "--username",
+    "--url",
+    "-p",
+    "--password",
+    "--auth-method",
+    "--server-principal",
+];
+
+/// `args` parsed as the whole tree would, when they name a hot command
+/// and parse cleanly; `None` sends them through the whole tree.
+fn parse_hot(args: &[OsString]) -> Option<Cli> {
+    use clap::FromArgMatches;
+    let mut name = None;
+    let mut words = args.iter().skip(1);
+    while let Some(a) = words.next() {
+        let a = a.to_str()?;
+        if ["-h", "--help", "-V", "--version", "help", "--"].contains(&a) {
+            return None;
+        }
+        if name.is_some() {
+            continue;
+        }
+        if GLOBAL_VALUES.contains(&a) {
+            words.next();
+        } else if !a.starts_with('-') {
+            name = Some(a);
+        }
+    }
+    let (name, augment) = HOT.iter().find(|(n, _)| Some(*n) == name)?;
+    let root = Global::augment_args(clap::Command::new("promoter"))
+        .subcommand(augment(clap::Command::new(*name)))
+        .subcommand_required(true);
+    let matches = root.try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches(&matches).ok()
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -957,4 +1050,110 @@ fn timestamp(s: &str) -> Result<i64, String> {
 /// `--job-id` and its kin: a job id, checked once.
 fn job_id(s: &str) -> Result<JobId, String> {
     s.parse().map_err(|e: crate::ident::IdError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_hot_command_is_defined_as_the_whole_tree_defines_it() {
+        let tree = Cli::command();
+        for (name, augment) in HOT {
+            let whole = tree
+                .find_subcommand(name)
+                .unwrap_or_else(|| panic!("{name} is a command"));
+            let own = augment(clap::Command::new(*name));
+            let args = |c: &clap::Command| -> Vec<String> {
+                c.get_arguments().map(|a| format!("{a:?}")).collect()
+            };
+            assert_eq!(args(&own), args(whole), "{name}'s arguments");
+            assert_eq!(
+                own.get_groups()
+                    .map(|g| format!("{g:?}"))
+                    .collect::<Vec<_>>(),
+                whole
+                    .get_groups()
+                    .map(|g| format!("{g:?}"))
+                    .collect::<Vec<_>>(),
+                "{name}'s argument groups"
+            );
+            assert_eq!(
+                whole.get_subcommands().count(),
+                0,
+                "{name} has no subcommand"
+            );
+        }
+        let globals: Vec<String> = Global::augment_args(clap::Command::new("promoter"))
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values())
+            .flat_map(|a| {
+                let short = a.get_short().map(|s| format!("-{s}"));
+                let long = a.get_long().map(|l| format!("--{l}"));
+                short.into_iter().chain(long)
+            })
+            .collect();
+        let mut known: Vec<String> = GLOBAL_VALUES.iter().map(|s| s.to_string()).collect();
+        known.sort();
+        let mut globals = globals;
+        globals.sort();
+        assert_eq!(known, globals, "the global options that take a value");
+    }
+
+    fn argv(line: &str) -> Vec<OsString> {
+        std::iter::once("promoter")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn hot_commands_parse_alone_exactly_as_the_whole_tree_parses_them() {
+        const C: &str = "--commit-hash 17234e9ab9dfab4cf5600f67f1d24db5064f1025 \
+                         --distro-hash 024e24f0cf4366c2290c22f24e42de714d1addd1";
+        let taken = [
+            format!("report-result --job-id fs001 {C} --info-url https://l/1 --timestamp 1700000000 --success true"),
+            format!("-c master.yaml report-result --job-id fs001 {C} --url x --info-url https://l/2 --timestamp 0 --success false --notes n"),
+            format!("--db s.sqlite repo-status {C} --success true --json"),
+            format!("repo-status {C} -q"),
+            "agg-status --agg-hash 2a7a0e1f6c4cbbd2b4e6bbc1b0d87f4c".into(),
+            "promotion-get --promote-name current-tripleo --limit 5".into(),
+            "-u run promotion-get".into(),
+            "repo-get --max-age 24 --job-id periodic-fs001 --success true".into(),
+            "repo-use --max-age 0 --reporting-job-id periodic-fs002".into(),
+            format!("repo-promote {C} --promote-name current-tripleo"),
+            "-q -c /etc/promoter/master.yaml run".into(),
+            "run --wait --promotion current-tripleo".into(),
+            "run --dry-run".into(),
+            "--json why --promotion current-tripleo".into(),
+            "-c=master.yaml status --html www/index.html".into(),
+            "-vv import".into(),
+        ];
+        for line in &taken {
+            let args = argv(line);
+            let whole = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let alone = parse_hot(&args).unwrap_or_else(|| panic!("{line} parsed alone"));
+            assert_eq!(format!("{alone:?}"), format!("{whole:?}"), "{line}");
+        }
+        let refused_or_helped = [
+            "report-result --job-id fs001",
+            "repo-status --commit-hash c --distro-hash d --success maybe",
+            "repo-status --no-such-flag",
+            "repo-status --help",
+            "help run",
+            "run -h",
+            "why extra",
+            "history --limit 5",
+            "run --wait --dry-run",
+            "-c run",
+            "",
+        ];
+        for line in refused_or_helped {
+            assert!(
+                parse_hot(&argv(line)).is_none(),
+                "{line} goes to the whole tree"
+            );
+        }
+    }
 }

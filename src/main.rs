@@ -1,7 +1,7 @@
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-use promoter::cli::Cli;
+use promoter::cli::Parsed;
 use promoter::error::exit;
 
 fn main() -> ExitCode {
@@ -15,8 +15,13 @@ fn main() -> ExitCode {
     // The command tree is freed once parsed (not left to the exit): the
     // database's pages then reuse its memory instead of faulting in new
     // pages, which costs more than the frees.
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let cli = match promoter::cli::parse() {
+        Ok(Parsed::Command(cli)) => *cli,
+        Ok(Parsed::Version) => {
+            // A closed stdout is not worth a panic.
+            let _ = writeln!(std::io::stdout(), "{}", promoter::cli::VERSION);
+            return ExitCode::SUCCESS;
+        }
         // A value the command line refuses (a timestamp, a boolean) is a
         // failure like any other: one line that says what and why.
         Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {

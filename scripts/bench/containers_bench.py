@@ -99,7 +99,7 @@ def counts(log_path, start):
 def main():
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", default=os.path.join(target, "release/promoter"))
+    ap.add_argument("--bin", default=os.path.join(target, "x86_64-unknown-linux-gnu", "release", "promoter"))
     ap.add_argument("--images", type=int, default=200)
     a = ap.parse_args()
     for tool in ("/usr/bin/docker-registry", shutil.which("skopeo") or "/usr/bin/skopeo"):

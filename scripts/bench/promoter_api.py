@@ -31,7 +31,7 @@ directory (two promotions, criteria = the busiest CI jobs) and --json.
 
 Standard library only.  Quick run:
   python3 scripts/bench/promoter_api.py --cache-dir /tmp/dlrn-bench \\
-      --builds 2000 --votes 20000 --n 10 --bin target/release/promoter
+      --builds 2000 --votes 20000 --n 10 --bin target/x86_64-unknown-linux-gnu/release/promoter
 """
 
 import argparse
@@ -58,7 +58,7 @@ from dlrn_baseline import Fatal, Workload, percentile  # noqa: E402
 REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_BIN = os.path.join(
     os.environ.get('CARGO_TARGET_DIR') or os.path.join(REPO_ROOT, 'target'),
-    'release', 'promoter')
+    'x86_64-unknown-linux-gnu', 'release', 'promoter')
 ALL_OPS = ('report-result', 'repo-status', 'promotion-get', 'repo-get', 'why', 'run')
 # same order as dlrn_baseline.DEFAULT_OPS, so both draw the same arguments
 DEFAULT_OPS = tuple(o for o in dlrn_baseline.DEFAULT_OPS if o in ALL_OPS) + ('why', 'run')

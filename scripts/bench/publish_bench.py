@@ -2,7 +2,7 @@
 """Times `promoter publish` against `rsync -aL` followed by a `sha256sum`
 manifest of the tree, in one run, and prints ratios.
 
-  publish_bench.py --bin target/release/promoter [--image-mb 300] [--small 2000]
+  publish_bench.py --bin target/x86_64-unknown-linux-gnu/release/promoter [--image-mb 300] [--small 2000]
                    [--runs 3] [--work /tmp/promoter-publish-bench]
 
 The build: three images of --image-mb MB (random bytes) and --small small
@@ -88,7 +88,7 @@ def make_build(images_root, image_mb, small):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bin", default="target/release/promoter")
+    ap.add_argument("--bin", default="target/x86_64-unknown-linux-gnu/release/promoter")
     ap.add_argument("--image-mb", type=int, default=300)
     ap.add_argument("--small", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=3)

@@ -48,7 +48,7 @@ def median_ms(argv, n, cwd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/promoter"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target/x86_64-unknown-linux-gnu/release/promoter"))
     ap.add_argument("-n", type=int, default=200, help="invocations of each command")
     a = ap.parse_args()
     ws = tempfile.mkdtemp(prefix="bench-run-")

@@ -178,7 +178,11 @@ impl Store {
         }
         self.conn()
             .prepare_cached(
-                "SELECT 1 FROM promotions WHERE name = ?1 AND aggregate_hash IS NOT NULL LIMIT 1",
+                // The planner, seeing the labels' aggregate rows as many,
+                // may walk them all by hash instead: one probe by name is
+                // what this index is for (schema 16).
+                "SELECT 1 FROM promotions INDEXED BY promotions_aggregate_name
+                 WHERE name = ?1 AND aggregate_hash IS NOT NULL LIMIT 1",
             )
             .and_then(|mut s| s.exists([label]))
             .context("failed to read the promotion history")

@@ -52,7 +52,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0012_dlrn_takeover.sql"),
     include_str!("../../schema/0013_release.sql"),
     include_str!("../../schema/0015_broker.sql"),
-    include_str!("../../schema/0016_updates.sql"),
+    include_str!("../../schema/0016_aggregate_labels.sql"),
+    include_str!("../../schema/0017_updates.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -334,15 +335,24 @@ impl Store {
 
     /// Starts a transaction that [`Store::end_dry_run`] rolls back: every
     /// write in between is seen by later reads and then undone.
+    /// The shared broker (`testenv_db`), when there is one, is in the dry
+    /// run too: a lease or a swept lease there is undone with the rest.
     pub fn begin_dry_run(&mut self) -> Result<()> {
         // Deferred: the write lock is taken at the first write (an import),
         // not held from the start of the dry run.
         self.conn
             .execute_batch("BEGIN")
-            .context("failed to start the dry run's transaction")
+            .context("failed to start the dry run's transaction")?;
+        if let Some(broker) = &mut self.broker {
+            broker.begin_dry_run()?;
+        }
+        Ok(())
     }
 
     pub fn end_dry_run(&mut self) -> Result<()> {
+        if let Some(broker) = &mut self.broker {
+            broker.end_dry_run()?;
+        }
         self.conn
             .execute_batch("ROLLBACK")
             .context("failed to roll the dry run back")

@@ -134,18 +134,30 @@ impl Store {
     /// The builds label `name` was moved to, newest first by their latest
     /// move, at most `limit` of them.
     pub fn label_history(&self, name: &str, limit: usize) -> Result<Vec<i64>> {
+        // Newest first along the (name, id) index, each build once, until
+        // `limit` builds: a label's history is read back only as far as it
+        // is needed, not grouped whole.
         let mut stmt = self
             .conn()
             .prepare_cached(
-                "SELECT build_id FROM promotions WHERE name = :n
-                 GROUP BY build_id ORDER BY max(id) DESC LIMIT :l",
+                "SELECT build_id FROM promotions WHERE name = :n AND build_id IS NOT NULL
+                 ORDER BY id DESC",
             )
             .context("failed to read a label's history")?;
-        let rows = stmt
-            .query_map(named_params! {":n": name, ":l": limit as i64}, |r| r.get(0))
+        let mut rows = stmt
+            .query(named_params! {":n": name})
             .context("failed to read a label's history")?;
-        rows.collect::<rusqlite::Result<_>>()
-            .context("failed to read a label's history")
+        let mut out: Vec<i64> = Vec::with_capacity(limit);
+        while out.len() < limit {
+            let Some(row) = rows.next().context("failed to read a label's history")? else {
+                break;
+            };
+            let id: i64 = row.get(0).context("failed to read a label's history")?;
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// Which of `builds` were ever promoted to `name`.

@@ -5,7 +5,6 @@
 //! `integrity_check`, nothing recorded before is lost; and the next `run`
 //! (or `publish`) converges to exactly the state of an uninterrupted one.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,11 +62,6 @@ struct Template {
     ws: Workspace,
     /// (commit, distro, full hash) of the candidate.
     candidate: (String, String, String),
-}
-
-fn executable(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 fn template() -> Template {

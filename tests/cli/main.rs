@@ -1,5 +1,6 @@
 //! Integration tests: the real binary on workspaces copied from fixtures/.
 
+mod browser;
 mod harness;
 mod util;
 

@@ -79,9 +79,12 @@ fn growing_scans(sql: &str, plan: &[String], partial: &[String]) -> Vec<String> 
                 return None;
             }
             // An index walked in its order until a LIMIT is reached reads
-            // the few rows it returns, not the table.
+            // the few rows it returns, not the table; not when the rows
+            // are sorted or grouped first (a temporary b-tree), which
+            // reads them all before the LIMIT.
             let limited = sql.to_ascii_uppercase().contains(" LIMIT ");
-            if limited && rest.contains(" USING ") {
+            let sorted = plan.iter().any(|d| d.contains("TEMP B-TREE"));
+            if limited && !sorted && rest.contains(" USING ") {
                 return None;
             }
             let table = table_of(sql, name);

@@ -393,3 +393,216 @@ fn two_releases_sharing_testenv_db_never_lease_one_environment_twice() {
         assert_eq!(own, 0, "{r} keeps none of its own");
     }
 }
+
+/// Six releases of six labels each, as RDO's view of every release has:
+/// wallaby's packstack fails (a local job, its log packed on this host),
+/// zed's current-tripleo is failed by a CI job elsewhere (its log on a log
+/// server), the others pass.
+fn six_releases() -> Releases {
+    const NAMES: [&str; 6] = [
+        "centos9-master",
+        "centos9-caracal",
+        "centos9-bobcat",
+        "centos9-antelope",
+        "centos8-zed",
+        "centos8-wallaby",
+    ];
+    let more = "  current-tripleo-rdo:
+    candidate_label: current-tripleo
+    jobs: [packstack]
+    criteria: [packstack]
+  current-tripleo-rdo-internal:
+    candidate_label: current-tripleo-rdo
+    criteria: [rdo-internal-check]
+";
+    let rs = Releases::new(&NAMES, more);
+    for r in NAMES {
+        let script = rs.dir.path().join(r).join("jobs/packstack.sh");
+        let body = match r {
+            "centos8-wallaby" => {
+                "echo 'packstack: installing openstack-nova'\n\
+                 echo 'Error: nothing provides python3-oslo-db >= 16.0 needed by openstack-nova'\n\
+                 exit 1\n"
+            }
+            _ => "echo 'packstack: all in one passed'\n",
+        };
+        executable(&script, &format!("#!/bin/sh\n{body}"));
+        let cfg = rs.etc().join(format!("{r}.yaml"));
+        let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+            "jobs:\n",
+            &format!(
+                "jobs:\n  packstack:\n    command: [../{r}/jobs/packstack.sh]\n    timeout: 5m\n"
+            ),
+            1,
+        );
+        std::fs::write(&cfg, text).unwrap();
+    }
+    rs.run(&["run", "--wait"]).ok();
+    for r in NAMES {
+        let cfg = rs.etc().join(format!("{r}.yaml"));
+        let (commit, distro): (String, String) = rusqlite::Connection::open(rs.db(r))
+            .unwrap()
+            .query_row(
+                "SELECT b.commit_hash, b.distro_hash FROM labels l JOIN builds b ON b.id = l.build_id \
+                 WHERE l.name = 'tripleo-ci-testing'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        for job in [
+            "periodic-tripleo-ci-centos-7-ovb-3ctlr_1comp-featureset001-master",
+            "periodic-tripleo-ci-centos-7-multinode-1ctlr-featureset005-master",
+        ] {
+            let success = !(r == "centos8-zed" && job.contains("multinode"));
+            rs.run_with(
+                &cfg,
+                &[
+                    "report-result",
+                    "--job-id",
+                    job,
+                    "--commit-hash",
+                    &commit,
+                    "--distro-hash",
+                    &distro,
+                    "--info-url",
+                    &format!("https://logs.rdoproject.org/{r}/{job}/"),
+                    "--timestamp",
+                    "1700000000",
+                    "--success",
+                    if success { "true" } else { "false" },
+                ],
+            )
+            .ok();
+        }
+    }
+    rs.run(&["run", "--wait"]).ok();
+    rs
+}
+
+/// What the page measures of itself once Chromium has laid it out at
+/// 1400 pixels: added to a copy of the page, which has no script of its
+/// own, and read back from the dumped DOM.
+const MEASURE: &str = r#"<script>
+window.addEventListener('load', () => {
+  const doc = document.documentElement;
+  const table = document.querySelector('table.summary');
+  const wrap = table.parentElement;
+  const heads = [...table.rows[0].cells].map(c => c.textContent);
+  const blocked = [...table.querySelectorAll('a.verdict.blocked')].map(a => {
+    const box = a.getBoundingClientRect();
+    const cell = a.closest('td');
+    return {
+      release: cell.parentElement.cells[0].textContent,
+      label: heads[cell.cellIndex],
+      href: a.href,
+      left: box.left, right: box.right, width: box.width, height: box.height,
+      hit: document.elementFromPoint(box.left + 3, box.top + box.height / 2) === a,
+    };
+  });
+  const out = {
+    viewport: window.innerWidth,
+    page: doc.scrollWidth,
+    grid: wrap.scrollWidth,
+    grid_visible: wrap.clientWidth,
+    grid_right: table.getBoundingClientRect().right,
+    rows: table.rows.length - 1,
+    labels: heads.length - 1,
+    blocked,
+  };
+  const pre = document.createElement('pre');
+  pre.id = 'measured';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"#;
+
+#[test]
+fn the_all_releases_grid_fits_1400_pixels_and_a_blocked_build_is_one_click_from_its_log() {
+    let Some(chromium) = crate::browser::chromium() else {
+        return;
+    };
+    let rs = six_releases();
+    let page = rs.dir.path().join("www/index.html");
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    rs.run(&["status", "--html", page.to_str().unwrap()]).ok();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("<script"), "the page itself has no script");
+    let measured = page.with_file_name("measured.html");
+    std::fs::write(
+        &measured,
+        html.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let url = format!("file://{}", measured.display());
+    let dom = crate::browser::headless(&chromium, &["--window-size=1400,1000", "--dump-dom", &url]);
+    let json = &dom[dom.find("<pre id=\"measured\">").expect("the script ran") + 19..];
+    let json = &json[..json.find("</pre>").unwrap()];
+    let m: serde_json::Value = serde_json::from_str(&json.replace("&amp;", "&")).unwrap();
+    assert_eq!(m["viewport"], 1400, "laid out at 1400 pixels: {m}");
+    assert_eq!(
+        (m["rows"].as_i64(), m["labels"].as_i64()),
+        (Some(6), Some(6)),
+        "{m}"
+    );
+    let px = |k: &str| m[k].as_f64().unwrap();
+    assert!(px("page") <= 1400.0, "the page scrolls sideways: {m}");
+    assert!(
+        px("grid") <= px("grid_visible") && px("grid_right") <= 1400.0,
+        "the grid scrolls sideways: {m}"
+    );
+
+    let blocked = m["blocked"].as_array().unwrap();
+    let find = |release: &str, label: &str| {
+        blocked
+            .iter()
+            .find(|b| b["release"] == release && b["label"] == label)
+            .unwrap_or_else(|| panic!("{release} {label} blocked in the grid: {m}"))
+    };
+    for b in blocked {
+        assert!(
+            b["width"].as_f64().unwrap() > 0.0 && b["right"].as_f64().unwrap() <= 1400.0,
+            "a blocked link on screen: {b}"
+        );
+        assert_eq!(b["hit"], true, "nothing covers the blocked link: {b}");
+    }
+    // A job that failed elsewhere: one click goes to its log on the log server.
+    let zed = find("centos8-zed", "current-tripleo");
+    assert_eq!(
+        zed["href"],
+        "https://logs.rdoproject.org/centos8-zed/\
+         periodic-tripleo-ci-centos-7-multinode-1ctlr-featureset005-master/"
+    );
+    // A job that failed here: one click goes to its packed log, which
+    // holds the failure.
+    let wallaby = find("centos8-wallaby", "current-tripleo-rdo");
+    let href = wallaby["href"].as_str().unwrap();
+    let archive = href.strip_prefix("file://").expect("a local log");
+    let out = Command::new("tar")
+        .args(["-xzOf", archive])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{href} is the job's log archive");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("nothing provides python3-oslo-db"),
+        "{href} holds the failing log"
+    );
+    // The releases that passed are not blocked there.
+    assert!(
+        !blocked
+            .iter()
+            .any(|b| b["label"] == "current-tripleo-rdo" && b["release"] != "centos8-wallaby"),
+        "{m}"
+    );
+
+    let shot = crate::browser::artifacts().join("all-releases.png");
+    let _ = std::fs::remove_file(&shot);
+    crate::browser::headless(
+        &chromium,
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1400,1000",
+            &format!("file://{}", page.display()),
+        ],
+    );
+    eprintln!("screenshot: {}", shot.display());
+}

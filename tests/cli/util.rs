@@ -327,3 +327,9 @@ pub fn process_alive(pid: i64) -> bool {
         Err(_) => false,
     }
 }
+
+/// Writes a script (or any file) that may be run.
+pub fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}

@@ -328,3 +328,67 @@ fn a_promotion_of_a_build_that_is_not_recorded_is_refused_and_moves_no_label() {
     assert!(s.promotions(&all(10)).unwrap().is_empty());
     assert_eq!(s.label("l", None).unwrap(), None);
 }
+
+/// SQLite's virtual-machine steps, in thousands, that `f` costs on `s`.
+fn vm_kilosteps(s: &Store, f: impl FnOnce(&Store)) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let steps = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = steps.clone();
+    s.conn().progress_handler(
+        1000,
+        Some(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            false
+        }),
+    );
+    f(s);
+    s.conn().progress_handler(1000, None::<fn() -> bool>);
+    steps.load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_long_history_is_read_only_as_far_as_the_newest_builds_and_aggregates_need() {
+    let mut s = store();
+    let ids = builds(&mut s, 1000);
+    // `l` moved to each build twice; `other`, a component label, promoted
+    // as aggregates.
+    let hashes: Vec<String> = (0..ids.len()).map(|i| format!("{i:032x}")).collect();
+    let rounds: Vec<NewPromotion> = ids
+        .iter()
+        .zip(&hashes)
+        .chain(ids.iter().zip(&hashes))
+        .flat_map(|(&b, h)| {
+            [
+                promotion("l", b, None),
+                NewPromotion {
+                    aggregate_hash: Some(h),
+                    ..promotion("other", b, None)
+                },
+            ]
+        })
+        .collect();
+    s.write(|tx| {
+        for p in &rounds {
+            record_promotion(tx, p)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    // With statistics, as a database that has lived: the plans then are
+    // the ones a real release gets.
+    s.conn().execute_batch("ANALYZE").unwrap();
+    let whole = vm_kilosteps(&s, |s| {
+        s.promotions(&all(10_000)).unwrap();
+    });
+    let mut newest = Vec::new();
+    let history = vm_kilosteps(&s, |s| newest = s.label_history("l", 10).unwrap());
+    let newest_ten: Vec<i64> = ids.iter().rev().take(10).copied().collect();
+    assert_eq!(newest, newest_ten);
+    let aggregates = vm_kilosteps(&s, |s| assert!(!s.label_has_aggregates("l").unwrap()));
+    assert!(whole > 50, "reading all 4,000 rows costs {whole}k steps");
+    assert!(
+        history * 30 < whole && aggregates * 30 < whole,
+        "the newest ten builds ({history}k steps) and whether there are aggregates \
+         ({aggregates}k) cost a small part of reading the history ({whole}k)"
+    );
+}

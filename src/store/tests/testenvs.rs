@@ -359,3 +359,34 @@ fn an_environment_whose_lease_ran_out_can_be_removed() {
     assert!(s.remove_testenv("mn-1", 150).is_err());
     assert_eq!(s.remove_testenv("mn-1", 200).unwrap(), "/etc/te/mn-1.json");
 }
+
+#[test]
+fn a_dry_run_leaves_the_shared_broker_as_it_found_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("testenvs.sqlite");
+    {
+        let mut b = Store::open(&path).unwrap();
+        b.add_testenv("ovb-1", "ovb", "/etc/te/ovb-1.json", 10)
+            .unwrap();
+    }
+    let mut s = store().with_broker(&path).unwrap();
+    s.begin_dry_run().unwrap();
+    let lease = s.acquire_testenv("ovb", &holder("dry"), 20).unwrap();
+    assert!(lease.is_some(), "the dry run sees its own lease");
+    s.end_dry_run().unwrap();
+    let b = Store::open(&path).unwrap();
+    let held: Vec<bool> = b
+        .testenvs()
+        .unwrap()
+        .into_iter()
+        .map(|t| t.lease.is_some())
+        .collect();
+    assert_eq!(held, [false], "no lease left in the broker");
+    let mut s = store().with_broker(&path).unwrap();
+    assert!(
+        s.acquire_testenv("ovb", &holder("real"), 30)
+            .unwrap()
+            .is_some(),
+        "and the environment is free for a real run"
+    );
+}

@@ -1,4 +1,4 @@
--- promoter schema 16: updates, as rdopkg CI gated them. An update names
+-- promoter schema 17: updates, as rdopkg CI gated them. An update names
 -- builds for Release/Dist combinations; its RPMs are read at submission;
 -- every state change is a history row; phase 1, phase 2 and stage jobs
 -- are recorded with the combination they ran on.
