@@ -396,6 +396,54 @@ Example:
     #[command(after_help = "Example:\n  promoter -c master.yaml unwaive 3")]
     Unwaive(Unwaive),
 
+    /// Updates (rdopkg's): submit, list, show, withdraw
+    #[command(
+        subcommand,
+        after_help = "\
+An update names builds (NVRs) for Release/Dist combinations of the config's
+updates: section. `run` takes it through phase 1 (its jobs on each enabled
+combination), phase 2 (the pool of passed updates on production), stage and
+production.
+
+Examples:
+  promoter -c juno.yaml update submit rdo-update/nova-2014.2.2.yml
+  promoter -c juno.yaml update list --state ready
+  promoter -c juno.yaml update show 3"
+    )]
+    Update(UpdateCommand),
+
+    /// Take a Release/Dist combination out of the updates' flow for a time
+    #[command(after_help = "\
+A disabled combination is neither run nor required: an update passes phase 1
+on its other combinations. Ends by itself after --expires, or with `enable`.
+
+Example:
+  promoter -c juno.yaml disable --release icehouse --dist fedora-20 --reason 'f20 images broken' --expires 1d")]
+    Disable(Disable),
+
+    /// Put a combination disabled by hand back into the updates' flow
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml enable --release icehouse --dist fedora-20"
+    )]
+    Enable(Enable),
+
+    /// Every disabled combination (by the config and by hand), with why and until when
+    #[command(after_help = "Example:\n  promoter -c juno.yaml disabled")]
+    Disabled,
+
+    /// Packages whose update needs a freshly provisioned host
+    #[command(
+        subcommand,
+        after_help = "\
+A phase job of an update holding one of them gets PROMOTER_MUST_PROVISION=1;
+every phase job gets the list in the file PROMOTER_MUST_PROVISION_FILE.
+
+Examples:
+  promoter -c juno.yaml must-provision add openstack-puppet-modules
+  promoter -c juno.yaml must-provision list"
+    )]
+    MustProvision(MustProvisionCommand),
+
     /// Every label, its build and age, what blocks the next candidate, the last run
     #[command(after_help = "\
 One line per label: the build it points at (full hash), how long ago it moved,
@@ -510,6 +558,9 @@ pub struct Run {
     /// Wait for the jobs this run starts, and decide again as each ends
     #[arg(long, conflicts_with = "dry_run")]
     pub wait: bool,
+    /// Run phase 2 of the updates now, whether or not `every` has passed
+    #[arg(long)]
+    pub phase2: bool,
 }
 
 #[derive(Debug, Args)]
@@ -573,6 +624,107 @@ pub struct Waivers {
     /// Also expired and removed waivers
     #[arg(long)]
     pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpdateCommand {
+    /// Record an update file (rdopkg's builds: [{id, repo, dist, source}])
+    #[command(after_help = "\
+Every RPM of each build's source directory is read: its name, version, release
+and arch must be the build's. Exit 2 for a malformed file, a build without
+RPMs, or a combination the config does not support; nothing is recorded then.
+
+Example:
+  promoter -c juno.yaml update submit nova-2014.2.2.yml")]
+    Submit(UpdateSubmit),
+    /// Every update, its state and combinations
+    #[command(after_help = "Example:\n  promoter -c juno.yaml update list --state passed")]
+    List(UpdateList),
+    /// One update on one screen: its combinations, history, each job's result and the failing log tail
+    #[command(after_help = "Example:\n  promoter -c juno.yaml update show 3")]
+    Show(UpdateShow),
+    /// Take an update out of the flow (recorded; its file leaves the updates directory)
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml update withdraw 3 --reason 'superseded by 2014.2.3'"
+    )]
+    Withdraw(UpdateWithdraw),
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateSubmit {
+    /// The update file
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateList {
+    /// Only updates in this state (submitted, testing, passed, failed, pooled, ready, staged, released, withdrawn)
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateShow {
+    /// The update's id, as `update list` shows it
+    pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateWithdraw {
+    /// The update's id, as `update list` shows it
+    pub id: i64,
+    /// Why, for the record
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Disable {
+    /// The release of the combination (as in updates.combinations)
+    #[arg(long, value_name = "RELEASE")]
+    pub release: String,
+    /// The dist of the combination
+    #[arg(long, value_name = "DIST")]
+    pub dist: String,
+    /// Why, shown wherever the combination is
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// How long, such as 1d [default: until enabled]
+    #[arg(long, value_name = "DURATION")]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Enable {
+    /// The release of the combination
+    #[arg(long, value_name = "RELEASE")]
+    pub release: String,
+    /// The dist of the combination
+    #[arg(long, value_name = "DIST")]
+    pub dist: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MustProvisionCommand {
+    /// Add a package (an RPM name)
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml must-provision add openstack-puppet-modules"
+    )]
+    Add(MustProvisionPackage),
+    /// Remove a package
+    #[command(
+        after_help = "Example:\n  promoter -c juno.yaml must-provision remove openstack-puppet-modules"
+    )]
+    Remove(MustProvisionPackage),
+    /// Every package of the list
+    #[command(after_help = "Example:\n  promoter -c juno.yaml must-provision list")]
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct MustProvisionPackage {
+    /// The RPM name, such as openstack-puppet-modules
+    pub package: String,
 }
 
 #[derive(Debug, Args)]

@@ -30,4 +30,5 @@ pub mod signals;
 pub mod store;
 pub mod terminal;
 pub mod trunk;
+pub mod updates;
 pub mod usecase;

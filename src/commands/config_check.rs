@@ -29,6 +29,9 @@ pub fn run(ctx: &Ctx) -> Result<u8> {
             false => "not there yet (created by the builder)",
         };
         ctx.print(&format!("trunk {}: {layout}", c.trunk.display()))?;
+        if let Some(u) = &c.updates {
+            ctx.print(&describe_updates(u))?;
+        }
     }
     Ok(0)
 }
@@ -68,4 +71,39 @@ pub fn import(ctx: &Ctx, a: crate::cli::ConfigImport) -> Result<u8> {
     }
     ctx.print(out.trim_end())?;
     Ok(0)
+}
+
+/// What `updates:` says, in a few lines: the combinations (and which are
+/// disabled), the jobs of each phase, and where stage and production go.
+fn describe_updates(u: &crate::config::UpdatesDef) -> String {
+    let now = crate::clock::now();
+    let combos: Vec<String> = u
+        .combinations
+        .iter()
+        .map(|c| match u.disabled_reason(c, now) {
+            Some(d) => format!(
+                "{c} (disabled{}: {})",
+                d.until
+                    .map(|t| format!(" until {}", crate::clock::iso(t)))
+                    .unwrap_or_default(),
+                d.reason
+            ),
+            None => c.to_string(),
+        })
+        .collect();
+    let list = |l: &[String]| match l.is_empty() {
+        true => "none".to_string(),
+        false => l.join(", "),
+    };
+    format!(
+        "updates {}: combinations {}\nphase 1 jobs: {}; phase 2 jobs: {} every {}; stage jobs: {}\nstage publishes to {}, production to {}",
+        u.dir.display(),
+        combos.join(", "),
+        list(&u.phase1_jobs),
+        list(&u.phase2_jobs),
+        crate::duration::format_secs(u.phase2_every.as_secs() as i64),
+        list(&u.stage_jobs),
+        u.stage_publish.as_deref().unwrap_or("nothing"),
+        u.production_publish.as_deref().unwrap_or("nothing"),
+    )
 }

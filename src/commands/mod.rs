@@ -26,6 +26,7 @@ mod rollback;
 mod run;
 mod status;
 mod testenv;
+mod updates;
 mod waive;
 mod why;
 
@@ -336,6 +337,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Waivers(a) => waive::list(&ctx, a),
         Command::Unwaive(a) => waive::unwaive(&ctx, a),
         Command::Testenv(c) => testenv::run(&ctx, c),
+        Command::Update(c) => updates::update(&ctx, c),
+        Command::Disable(a) => updates::disable(&ctx, a),
+        Command::Enable(a) => updates::enable(&ctx, a),
+        Command::Disabled => updates::disabled(&ctx),
+        Command::MustProvision(c) => updates::must_provision(&ctx, c),
         Command::Publish(a) => publish::publish(&ctx, a),
         Command::Verify(a) => publish::verify(&ctx, a),
         Command::Status(a) => status::run(&ctx, a),

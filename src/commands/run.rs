@@ -70,7 +70,46 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         dry_run: a.dry_run,
         wait: a.wait,
     };
-    let result = crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally);
+    if let (Some(u), true) = (&cfg.updates, a.dry_run) {
+        let flow = crate::usecase::updates::Flow {
+            cfg,
+            u,
+            user: &user,
+            phase2_now: a.phase2,
+            out: ctx,
+        };
+        for line in crate::usecase::updates::plan(&flow, &store)? {
+            ctx.print(&line)?;
+        }
+    }
+    let mut result = crate::usecase::run::run(&env, &mut store, &opts, lock, ctx, &mut tally);
+    // Then the updates' flow, under its own lock, not the release's: its
+    // phase jobs may take hours, and the promotions of the next runs go
+    // on meanwhile.
+    let stopped = matches!(result, Err(Error::Interrupted { .. }));
+    if let (Some(u), false, false) = (&cfg.updates, a.dry_run, stopped) {
+        let flow = crate::usecase::updates::Flow {
+            cfg,
+            u,
+            user: &user,
+            phase2_now: a.phase2,
+            out: ctx,
+        };
+        match updates(&flow, &db_path, &mut store) {
+            Ok(Some(done)) => {
+                if done.errors > 0 && result.is_ok() {
+                    result = Err(Error::Failed(format!(
+                        "{} step(s) of the updates' flow could not proceed (see the errors above); the next run tries again",
+                        done.errors
+                    )));
+                }
+                tally.updates = Some(done);
+            }
+            Ok(None) => {}
+            Err(e) if result.is_ok() => result = Err(e),
+            Err(e) => ctx.log(Level::Error, &format!("updates: {e}")),
+        }
+    }
     let summary = summary(&tally, started.elapsed().as_secs_f64());
     let outcome = match &result {
         Ok(()) => RunOutcome::Completed,
@@ -103,8 +142,40 @@ fn summary(t: &Tally, seconds: f64) -> String {
         (s, 0) => format!(", {s} job(s) started"),
         (s, r) => format!(", {s} job(s) started ({r} still running)"),
     };
+    let updates = match &t.updates {
+        Some(u) => format!(
+            "; updates: {} passed phase 1, {} failed it, {} ready, {} failed phase 2, {} staged, {} released",
+            u.phase1_passed, u.phase1_failed, u.ready, u.failed_in_phase2, u.staged, u.released
+        ),
+        None => String::new(),
+    };
     format!(
-        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed}{jobs} in {seconds:.2}s",
+        "run {}: {} promoted, {} blocked, {} stopped, {} with nothing new{failed}{jobs}{updates} in {seconds:.2}s",
         t.run_id, t.promoted, t.blocked, t.stopped, t.idle
     )
+}
+
+/// Advances the updates under the lock of the release's updates' flow
+/// (`<database>.updates.lock`); `None` when another run's flow holds it.
+fn updates(
+    flow: &crate::usecase::updates::Flow,
+    database: &std::path::Path,
+    store: &mut crate::store::Store,
+) -> Result<Option<crate::usecase::updates::Advanced>> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".updates.lock");
+    let _lock = match crate::store::lock::try_lock(std::path::Path::new(&path))? {
+        crate::store::lock::Held::Now(l) => l,
+        crate::store::lock::Held::By(who) => {
+            flow.out.log(
+                Level::Info,
+                &format!(
+                    "updates: another run's flow holds {} ({who}); this run leaves updates to it",
+                    std::path::Path::new(&path).display()
+                ),
+            );
+            return Ok(None);
+        }
+    };
+    crate::usecase::updates::advance(flow, store).map(Some)
 }

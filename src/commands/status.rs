@@ -121,6 +121,9 @@ pub fn render(s: &status::Status, c: Colours) -> String {
         out.push('\n');
     }
     out.push_str(&running_lines(s));
+    if let Some(u) = &s.updates {
+        out.push_str(&crate::report::updates::render(u));
+    }
     out.push_str(&last_run_line(s, c));
     for p in &s.publications {
         out.push_str(&format!(

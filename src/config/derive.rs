@@ -226,6 +226,7 @@ mod tests {
             warnings: Vec::new(),
             remote_images: None,
             containers: None,
+            updates: None,
             ssh: vec!["ssh".into()],
             jobs,
             promotions: Vec::new(),

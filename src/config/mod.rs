@@ -23,6 +23,7 @@ mod jobs;
 mod promotions;
 mod publish;
 mod raw;
+mod updates;
 mod validate;
 
 #[cfg(test)]
@@ -128,6 +129,60 @@ pub struct Config {
     pub ssh: Vec<String>,
     /// The build's container images and where they go (`containers:`).
     pub containers: Option<ContainersDef>,
+    /// How updates are gated (`updates:`), when they are.
+    pub updates: Option<UpdatesDef>,
+}
+
+/// One Release/Dist pair, as `juno/epel-7`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Combination {
+    pub release: String,
+    pub dist: String,
+}
+
+impl fmt::Display for Combination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.release, self.dist)
+    }
+}
+
+/// A combination taken out of the updates' flow, with why and until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledCombination {
+    pub combination: Combination,
+    pub reason: String,
+    /// Seconds since the epoch; `None`: until the config changes.
+    pub until: Option<i64>,
+}
+
+/// The `updates:` section: rdopkg's phase 1, phase 2, stage and production.
+#[derive(Debug, Clone)]
+pub struct UpdatesDef {
+    /// Holds `updates/`, `ready/` and `failed/`, as the rdo-update
+    /// repository does.
+    pub dir: PathBuf,
+    pub combinations: Vec<Combination>,
+    pub phase1_jobs: Vec<String>,
+    pub phase2_jobs: Vec<String>,
+    /// How long after one phase 2 the next is due.
+    pub phase2_every: Duration,
+    pub stage_jobs: Vec<String>,
+    /// The publish target (`source: updates`) of the stage repos.
+    pub stage_publish: Option<String>,
+    /// The production repo of each combination: a path or a URL.
+    pub production_repos: BTreeMap<Combination, String>,
+    /// The publish target stage goes to once its jobs passed.
+    pub production_publish: Option<String>,
+    pub disabled: Vec<DisabledCombination>,
+}
+
+impl UpdatesDef {
+    /// Why `c` is disabled by the config at `now`, if it is.
+    pub fn disabled_reason(&self, c: &Combination, now: i64) -> Option<&DisabledCombination> {
+        self.disabled
+            .iter()
+            .find(|d| &d.combination == c && d.until.is_none_or(|u| u > now))
+    }
 }
 
 /// Where a build's container images are and where a promotion copies them.
@@ -263,6 +318,19 @@ pub struct ImagesRule {
 pub enum Source {
     Trunk,
     Images,
+    /// The yum repo of each update combination (`{release}`, `{dist}` in
+    /// `dest`).
+    Updates,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Trunk => "trunk",
+            Source::Images => "images",
+            Source::Updates => "updates",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,8 +49,9 @@ impl Reader<'_> {
         let source = match body.get("source").and_then(Value::as_str) {
             Some("trunk") => Source::Trunk,
             Some("images") => Source::Images,
+            Some("updates") => Source::Updates,
             _ => {
-                self.err(&key("source"), "expected trunk or images");
+                self.err(&key("source"), "expected trunk, images or updates");
                 Source::Trunk
             }
         };

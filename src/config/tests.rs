@@ -443,3 +443,94 @@ fn containers_true_without_a_containers_section_is_an_error() {
         "{e}"
     );
 }
+
+const UPDATES: &str = r#"
+release: juno
+trunk: trunk
+jobs:
+  smoke: {command: smoke.sh}
+updates:
+  dir: rdo-update
+  combinations:
+    juno: [epel-7, fedora-21]
+  phase1: {jobs: [smoke]}
+  phase2: {jobs: [smoke], every: 12h}
+  stage: {publish: stage, jobs: [smoke]}
+  production:
+    repos:
+      juno/epel-7: /srv/rdo/openstack-juno/epel-7
+    publish: production
+  disabled:
+    - {release: juno, dist: fedora-21, reason: "f21 images broken", until: 2015-02-03}
+publish:
+  stage: {source: updates, dest: "stage/openstack-{release}/{dist}"}
+  production: {source: updates, dest: "rdo@repos.example.org:/srv/rdo/openstack-{release}/{dist}"}
+"#;
+
+#[test]
+fn the_updates_section_names_combinations_phases_targets_and_disabled_combinations() {
+    let c = parse(UPDATES).unwrap();
+    let u = c.updates.unwrap();
+    assert_eq!(u.dir, Path::new("/etc/promoter/rdo-update"));
+    let combos: Vec<String> = u.combinations.iter().map(|c| c.to_string()).collect();
+    assert_eq!(combos, ["juno/epel-7", "juno/fedora-21"]);
+    assert_eq!(u.phase2_every, Duration::from_secs(12 * 3600));
+    assert_eq!(u.stage_publish.as_deref(), Some("stage"));
+    assert_eq!(u.production_publish.as_deref(), Some("production"));
+    assert_eq!(u.production_repos.len(), 1);
+    let f21 = &u.combinations[1];
+    let until = u.disabled[0].until.unwrap();
+    assert_eq!(
+        u.disabled_reason(f21, until - 1).map(|d| d.reason.as_str()),
+        Some("f21 images broken")
+    );
+    assert!(u.disabled_reason(f21, until).is_none());
+    assert_eq!(c.publish[0].source, Source::Updates);
+}
+
+#[test]
+fn an_updates_section_naming_what_is_not_there_says_each_at_its_line() {
+    let text = UPDATES
+        .replace("phase1: {jobs: [smoke]}", "phase1: {jobs: [smoke, lost]}")
+        .replace("juno/epel-7: /srv", "icehouse/epel-6: /srv")
+        .replace(
+            "{publish: stage, jobs: [smoke]}",
+            "{publish: nowhere, jobs: [smoke]}",
+        )
+        .replace("dist: fedora-21, reason", "dist: fedora-20, reason")
+        .replace("until: 2015-02-03", "until: soon")
+        .replace("stage: {source: updates", "stage: {source: trunk");
+    let errors = parse(&text).unwrap_err().0;
+    let said: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.message))
+        .collect();
+    for want in [
+        "updates.phase1.jobs: no job \"lost\" under jobs",
+        "updates.production.repos.icehouse/epel-6: \"icehouse/epel-6\" is not one of the combinations (release/dist)",
+        "updates.stage.publish: no publish target \"nowhere\" under publish",
+        "updates.disabled: until: \"soon\" is not a day (YYYY-MM-DD)",
+    ] {
+        assert!(said.iter().any(|s| s == want), "{want:?} not in {said:#?}");
+    }
+    assert!(errors.iter().all(|e| e.line.is_some()), "{errors:?}");
+    let text = UPDATES.replace(
+        "publish:\n  stage:",
+        "promotions:\n  tested:\n    candidate_label: consistent\n    criteria: [smoke]\n    publish: [stage]\npublish:\n  stage:",
+    );
+    let said = parse(&text).unwrap_err().to_string();
+    assert!(
+        said.contains(
+            "promotions.tested.publish: publish target \"stage\" publishes the repos of updates"
+        ),
+        "{said}"
+    );
+    let text = UPDATES.replace("stage: {source: updates", "stage: {source: trunk");
+    let said = parse(&text).unwrap_err().to_string();
+    assert!(
+        said.contains(
+            "updates.stage.publish: publish target \"stage\" has source trunk, not updates"
+        ),
+        "{said}"
+    );
+}

@@ -38,6 +38,7 @@ const TOP_KEYS: &[&str] = &[
     "promotions",
     "publish",
     "containers",
+    "updates",
 ];
 
 /// Reads and checks a parsed config; `path` names the file in errors and
@@ -150,6 +151,17 @@ impl Reader<'_> {
             None => Vec::new(),
         };
         for p in &promotions {
+            for t in &p.publish {
+                if publish
+                    .iter()
+                    .any(|x| &x.name == t && x.source == super::Source::Updates)
+                {
+                    self.err(
+                        &["promotions", p.name.as_str(), "publish"],
+                        format!("publish target {t:?} publishes the repos of updates (source: updates), not a promotion's build"),
+                    );
+                }
+            }
             if external_labels.contains(&p.name) {
                 self.err(
                     &["external_labels"],
@@ -173,6 +185,9 @@ impl Reader<'_> {
                 );
             }
         }
+        let updates = top
+            .get("updates")
+            .and_then(|v| self.updates(v, base, &jobs, &publish));
         let (trunk, images) = (trees.trunk.as_deref(), trees.images.as_deref());
         let labels = derive::labels_in_use(&promotions);
         self.check_dests(&publish, base, trunk, images, &labels);
@@ -205,6 +220,7 @@ impl Reader<'_> {
             remote_images: self.remote_images.take(),
             ssh,
             containers,
+            updates,
         })
     }
 

@@ -249,6 +249,9 @@ fn body(h: &mut String, status: &Status, grids: &[Grid], timeline: &[Moved], p: 
     }
     labels(h, status, p);
     running_jobs(h, status, p);
+    if let Some(u) = &status.updates {
+        updates(h, u, p);
+    }
     let _ = write!(h, "<section id=\"{p}criteria\">\n<h2>Criteria</h2>\n");
     h.push_str(
         "<p class=\"legend\"><span style=\"background:var(--passed)\">&#10003; passed</span>\
@@ -264,6 +267,34 @@ fn body(h: &mut String, status: &Status, grids: &[Grid], timeline: &[Moved], p: 
     }
     h.push_str("</section>\n");
     history(h, timeline, now, p);
+}
+
+/// The updates by state, over all and per combination.
+fn updates(h: &mut String, u: &crate::report::updates::UpdatesStatus, p: &str) {
+    use crate::report::updates::counts;
+    let _ = write!(
+        h,
+        "<section id=\"{p}updates\">\n<h2>Updates</h2>\n<p>{}</p>\n<div class=\"scroll\"><table>\n<thead><tr><th>combination</th><th>updates</th><th>disabled</th></tr></thead>\n<tbody>\n",
+        esc(&counts(&u.by_state))
+    );
+    for c in &u.combinations {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.combination.to_string()),
+            esc(&counts(&c.by_state)),
+            esc(c.disabled.as_deref().unwrap_or(""))
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    for pubd in &u.publications {
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            esc(&crate::report::updates::publication_line(pubd))
+        );
+    }
+    h.push_str("</section>\n");
 }
 
 /// The jobs running now: where, since when, and how long they have left.
@@ -661,6 +692,7 @@ mod tests {
             publications: Vec::new(),
             warnings: vec![],
             running: Vec::new(),
+            updates: None,
         };
         let page = render(&s, &[], &[]);
         assert!(page.starts_with("<!DOCTYPE html>"));

@@ -14,7 +14,50 @@ pub fn render(s: &Status) -> String {
     label_series(&mut out, &release, s);
     job_series(&mut out, &release, s);
     run_series(&mut out, &release, s);
+    if let Some(u) = &s.updates {
+        update_series(&mut out, &release, u);
+    }
     out
+}
+
+/// How many updates are in each state, per combination (every state
+/// written, zeros too, so a series does not vanish when its last update
+/// moves on), and whether each combination is disabled.
+fn update_series(out: &mut String, release: &str, u: &super::updates::UpdatesStatus) {
+    use crate::store::updates::UpdateState;
+    family(
+        out,
+        "promoter_updates",
+        "Updates in each state, per Release/Dist combination.",
+    );
+    for c in &u.combinations {
+        for st in UpdateState::ALL {
+            let n = c
+                .by_state
+                .iter()
+                .find(|b| b.state == *st)
+                .map_or(0, |b| b.count);
+            let _ = writeln!(
+                out,
+                "promoter_updates{{{release},combination=\"{}\",state=\"{}\"}} {n}",
+                label_value(&c.combination.to_string()),
+                st.as_str()
+            );
+        }
+    }
+    family(
+        out,
+        "promoter_update_combination_disabled",
+        "1 when the Release/Dist combination is disabled now.",
+    );
+    for c in &u.combinations {
+        let _ = writeln!(
+            out,
+            "promoter_update_combination_disabled{{{release},combination=\"{}\"}} {}",
+            label_value(&c.combination.to_string()),
+            u8::from(c.disabled.is_some())
+        );
+    }
 }
 
 /// Several releases' metrics as one file: each family's `# HELP` and
@@ -298,6 +341,7 @@ mod tests {
             publications: Vec::new(),
             warnings: vec![],
             running: Vec::new(),
+            updates: None,
         };
         let text = render(&s);
         assert!(text.lines().all(|l| l.starts_with("# ")), "{text}");

@@ -7,6 +7,7 @@ pub mod html;
 pub mod metrics;
 pub mod running;
 pub mod status;
+pub mod updates;
 
 /// "45s", "12m", "3h 20m", "2d 4h": how long ago, for people.
 pub fn age(seconds: i64) -> String {

@@ -35,6 +35,9 @@ pub struct Status {
     pub warnings: Vec<String>,
     /// The jobs running now, oldest first.
     pub running: Vec<super::running::RunningJob>,
+    /// The updates by state and combination, when the config has updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<super::updates::UpdatesStatus>,
 }
 
 /// What a publish target shows.
@@ -205,6 +208,7 @@ pub fn gather(store: &Store, cfg: &Config, trees: &Trees, now: i64) -> Result<St
         publications: last_publications(store, cfg)?,
         warnings,
         running: super::running::running(store, cfg, now)?,
+        updates: super::updates::gather(store, cfg, now)?,
     })
 }
 

@@ -32,6 +32,7 @@ pub mod publications;
 pub mod replay;
 pub mod runs;
 pub mod testenvs;
+pub mod updates;
 pub mod votes;
 pub mod waivers;
 
@@ -52,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0013_release.sql"),
     include_str!("../../schema/0015_broker.sql"),
     include_str!("../../schema/0016_aggregate_labels.sql"),
+    include_str!("../../schema/0017_updates.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -6,6 +6,7 @@
 pub mod import;
 pub mod publish;
 pub mod run;
+pub mod updates;
 
 use crate::error::Result;
 

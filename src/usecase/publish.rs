@@ -171,6 +171,12 @@ fn entries(
     let (source, root) = match target.source {
         Source::Trunk => (cfg.trunk.join(&build.repo_dir), cfg.trunk.clone()),
         Source::Images => (cfg.images.join(&build.full_hash), cfg.images.clone()),
+        Source::Updates => {
+            return Err(Error::Refused(format!(
+                "cannot publish {} to {}: that target publishes the repos of updates, not builds",
+                build.full_hash, target.name
+            )))
+        }
     };
     if !source.is_dir() {
         return Err(Error::NotFound(format!(

@@ -79,6 +79,9 @@ pub struct Tally {
     /// returned (their supervisors record their votes).
     pub started: i64,
     pub running: i64,
+    /// What the updates' flow did, when the config has updates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<super::updates::Advanced>,
 }
 
 /// What one promotion would do next, on the votes recorded now.

@@ -29,3 +29,4 @@ mod slurm;
 mod snapshots;
 mod status;
 mod trust;
+mod updates;

@@ -408,9 +408,9 @@ fn run_publishes_after_the_promotion_that_names_the_target() {
 }
 
 /// An rsync daemon on 127.0.0.1 serving `root` as module `mod`.
-struct Daemon {
+pub(crate) struct Daemon {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Daemon {
@@ -420,7 +420,7 @@ impl Drop for Daemon {
     }
 }
 
-fn rsync_daemon(root: &Path, work: &Path) -> Option<Daemon> {
+pub(crate) fn rsync_daemon(root: &Path, work: &Path) -> Option<Daemon> {
     if Command::new("rsync").arg("--version").output().is_err() {
         if std::env::var_os("PROMOTER_SKIP_RSYNC").is_some() {
             eprintln!("skipped: rsync is not installed (PROMOTER_SKIP_RSYNC is set)");

@@ -14,6 +14,7 @@ mod publications;
 mod replay;
 mod runs;
 mod testenvs;
+mod updates;
 mod votes;
 mod waivers;
 
