@@ -25,7 +25,7 @@ for tool in rpmbuild createrepo_c python3; do
     command -v "$tool" >/dev/null || { echo "bench-pool: $tool is needed (apt-get install rpm createrepo-c python3)" >&2; exit 1; }
 done
 [ "${SKIP_BUILD:-}" = 1 ] || cargo build --release --quiet
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/promoter}
+BIN=$(realpath "${BIN:-${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release/promoter}")
 echo "bench-pool: $UPDATES updates x 4 combinations, 2 RPMs of $SIZE_KB KiB each; load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
