@@ -102,6 +102,11 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
                         "{} step(s) of the updates' flow could not proceed (see the errors above); the next run tries again",
                         done.errors
                     )));
+                } else if done.busy > 0 && result.is_ok() {
+                    result = Err(Error::Busy(format!(
+                        "{} step(s) of the updates' flow wait for a combination another flow holds; the next run tries again",
+                        done.busy
+                    )));
                 }
                 tally.updates = Some(done);
             }

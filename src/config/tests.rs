@@ -459,6 +459,7 @@ updates:
   production:
     repos:
       juno/epel-7: /srv/rdo/openstack-juno/epel-7
+      juno/fedora-21: /srv/rdo/openstack-juno/fedora-21
     publish: production
   disabled:
     - {release: juno, dist: fedora-21, reason: "f21 images broken", until: 2015-02-03}
@@ -477,7 +478,7 @@ fn the_updates_section_names_combinations_phases_targets_and_disabled_combinatio
     assert_eq!(u.phase2_every, Duration::from_secs(12 * 3600));
     assert_eq!(u.stage_publish.as_deref(), Some("stage"));
     assert_eq!(u.production_publish.as_deref(), Some("production"));
-    assert_eq!(u.production_repos.len(), 1);
+    assert_eq!(u.production_repos.len(), 2);
     let f21 = &u.combinations[1];
     let until = u.disabled[0].until.unwrap();
     assert_eq!(
@@ -486,6 +487,32 @@ fn the_updates_section_names_combinations_phases_targets_and_disabled_combinatio
     );
     assert!(u.disabled_reason(f21, until).is_none());
     assert_eq!(c.publish[0].source, Source::Updates);
+}
+
+#[test]
+fn stage_needs_a_local_production_repo_for_every_combination() {
+    let text = UPDATES
+        .replace(
+            "juno/fedora-21: /srv/rdo/openstack-juno/fedora-21",
+            "juno/fedora-21: https://repos.example.org/juno/fedora-21",
+        )
+        .replace("      juno/epel-7: /srv/rdo/openstack-juno/epel-7\n", "");
+    let errors = parse(&text).unwrap_err().0;
+    let said: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.key, e.message))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("updates.production.repos: juno/epel-7 has no production repo")),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|s| s.starts_with(
+            "updates.production.repos.juno/fedora-21: https://repos.example.org/juno/fedora-21 is a URL"
+        )),
+        "{said:#?}"
+    );
 }
 
 #[test]

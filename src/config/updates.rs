@@ -117,6 +117,23 @@ impl Reader<'_> {
                 Some(_) => {}
             }
         }
+        // What stage publishes is production plus the updates: production
+        // must be a local tree of every combination for it to be read.
+        if stage_publish.is_some() {
+            for c in &combinations {
+                match production_repos.get(c) {
+                    None => self.err(
+                        &["updates", "production", "repos"],
+                        format!("{c} has no production repo: stage publishes what production has plus the updates, so each combination needs one (a local directory)"),
+                    ),
+                    Some(r) if r.contains("://") => self.err(
+                        &["updates", "production", "repos", &c.to_string()],
+                        format!("{r} is a URL: stage publishes what production has plus the updates, so it must be read here: give a local directory"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
         let disabled = self.disabled_combinations(m.get("disabled"), &combinations);
         Some(UpdatesDef {
             dir: dir?,

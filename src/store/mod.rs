@@ -350,12 +350,16 @@ impl Store {
     }
 
     pub fn end_dry_run(&mut self) -> Result<()> {
-        if let Some(broker) = &mut self.broker {
-            broker.end_dry_run()?;
-        }
-        self.conn
+        // Both are rolled back, whichever fails: this database first.
+        let own = self
+            .conn
             .execute_batch("ROLLBACK")
-            .context("failed to roll the dry run back")
+            .context("failed to roll the dry run back");
+        let broker = match &mut self.broker {
+            Some(b) => b.end_dry_run(),
+            None => Ok(()),
+        };
+        own.and(broker)
     }
 
     /// `PRAGMA user_version` of the open database.

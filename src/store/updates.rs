@@ -271,14 +271,20 @@ impl Store {
     ) -> Result<()> {
         self.write(|tx| {
             for id in ids {
-                tx.execute(
-                    "UPDATE updates SET state = :s,
-                         passed_at = CASE WHEN :s = 'passed' THEN :t ELSE passed_at END,
-                         reason = COALESCE(:r, reason)
-                     WHERE id = :id",
-                    named_params! {":s": state, ":t": now, ":r": reason, ":id": id},
-                )
-                .context("failed to change the update's state")?;
+                // A withdrawn update stays withdrawn, whatever a run that
+                // had it in hand when it was withdrawn finds afterwards.
+                let changed = tx
+                    .execute(
+                        "UPDATE updates SET state = :s,
+                             passed_at = CASE WHEN :s = 'passed' THEN :t ELSE passed_at END,
+                             reason = COALESCE(:r, reason)
+                         WHERE id = :id AND state <> 'withdrawn'",
+                        named_params! {":s": state, ":t": now, ":r": reason, ":id": id},
+                    )
+                    .context("failed to change the update's state")?;
+                if changed == 0 {
+                    continue;
+                }
                 tx.execute(
                     "INSERT INTO update_history (update_id, state, at, user, note)
                      VALUES (:id, :s, :t, :u, :n)",

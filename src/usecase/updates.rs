@@ -237,6 +237,29 @@ fn place_file(u: &UpdatesDef, name: &str, area: Option<&str>, text: &str) -> Res
     Ok(())
 }
 
+/// [`place_file`] for an update a run has in hand: not when it was
+/// withdrawn meanwhile, whose file stays out of every area.
+fn place_live(
+    u: &UpdatesDef,
+    store: &Store,
+    id: i64,
+    name: &str,
+    area: Option<&str>,
+    text: &str,
+) -> Result<()> {
+    if withdrawn(store, id)? {
+        return Ok(());
+    }
+    place_file(u, name, area, text)
+}
+
+/// Whether update `id` is withdrawn now (perhaps while a run had it).
+fn withdrawn(store: &Store, id: i64) -> Result<bool> {
+    Ok(store
+        .update(id)?
+        .is_some_and(|r| r.state == UpdateState::Withdrawn))
+}
+
 /// What advancing the updates did.
 #[derive(Debug, Default, Serialize)]
 pub struct Advanced {
@@ -249,6 +272,8 @@ pub struct Advanced {
     /// Steps that could not proceed (an error of this side); the next run
     /// tries again.
     pub errors: usize,
+    /// Steps left because another flow holds their combination's lock.
+    pub busy: usize,
 }
 
 /// What advancing works with.
@@ -285,6 +310,13 @@ pub fn advance(flow: &Flow, store: &mut Store) -> Result<Advanced> {
         if let Err(e) = step(flow, store, &mut done) {
             if matches!(e, Error::Interrupted { .. }) {
                 return Err(e);
+            }
+            if matches!(e, Error::Busy(_)) {
+                // Another flow has the combination: it goes on there.
+                flow.out
+                    .log(Level::Warn, &format!("updates: {what} waits: {e}"));
+                done.busy += 1;
+                continue;
             }
             flow.out.log(
                 Level::Error,
@@ -624,8 +656,11 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
             let outcome = outcome(&end);
             store.finish_phase_job(run, outcome, &end.to_string(), crate::clock::now())?;
             let retries = cfg.job(&plan.job).map_or(0, |d| d.retries);
+            // A job a stop cancelled is not run again.
+            let stopping = crate::signals::stop_requested().is_some();
             if !matches!(outcome, PhaseOutcome::Passed | PhaseOutcome::Error)
                 && plan.attempt < retries
+                && !stopping
             {
                 plan.attempt += 1;
                 flow.out.log(
@@ -653,6 +688,8 @@ fn run_jobs(flow: &Flow, store: &mut Store, plans: Vec<JobPlan>) -> Result<Vec<J
             });
         }
         if crate::signals::stop_requested().is_some() {
+            // Nothing more starts; what runs is stopped and recorded.
+            pending.clear();
             for r in &mut running {
                 r.child.cancel(exec::Stop::Term);
             }
@@ -784,7 +821,7 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         let text = store.update_file_text(u.id)?;
         let now = crate::clock::now();
         if failed.is_empty() {
-            place_file(flow.u, &u.name, Some("updates"), &text)?;
+            place_live(flow.u, store, u.id, &u.name, Some("updates"), &text)?;
             let on: Vec<String> = enabled.iter().map(|c| c.to_string()).collect();
             store.set_update_states(
                 &[u.id],
@@ -802,7 +839,7 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         } else {
             let why: Vec<String> = failed.iter().map(|e| e.describe()).collect();
             let reason = format!("phase 1: {}", why.join("; "));
-            place_file(flow.u, &u.name, Some("failed"), &text)?;
+            place_live(flow.u, store, u.id, &u.name, Some("failed"), &text)?;
             store.set_update_states(
                 &[u.id],
                 UpdateState::Failed,
@@ -915,7 +952,14 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
     );
     let now = crate::clock::now();
     let text = store.update_file_text(breaking.id)?;
-    place_file(flow.u, &breaking.name, Some("failed"), &text)?;
+    place_live(
+        flow.u,
+        store,
+        breaking.id,
+        &breaking.name,
+        Some("failed"),
+        &text,
+    )?;
     store.set_update_states(
         &[breaking.id],
         UpdateState::Failed,
@@ -950,7 +994,7 @@ fn ready(flow: &Flow, store: &mut Store, updates: &[UpdateRow], note: &str) -> R
     let now = crate::clock::now();
     for u in updates {
         let text = store.update_file_text(u.id)?;
-        place_file(flow.u, &u.name, Some("ready"), &text)?;
+        place_live(flow.u, store, u.id, &u.name, Some("ready"), &text)?;
     }
     let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
     store.set_update_states(&ids, UpdateState::Ready, note, None, flow.user, now)?;
@@ -1054,6 +1098,8 @@ fn probe(
         }
     }
     let ended = run_jobs(flow, store, plans)?;
+    // Jobs a stop cancelled did not fail: nothing is judged on them.
+    stop_requested()?;
     let failed = judged(
         &ended,
         &format!("phase 2 of the first {k} pooled update(s)"),
@@ -1093,8 +1139,14 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
     let ids: Vec<i64> = ready.iter().map(|u| u.id).collect();
     let mut trees = Vec::new();
     let mut plans = Vec::new();
+    // What production has, for every combination, before anything is
+    // published: a stage tree without it would replace production with
+    // the updates alone.
+    let mut production = Vec::with_capacity(enabled.len());
     for c in &enabled {
-        let mut rpms = production_rpms(flow, c)?;
+        production.push(production_rpms(flow, c)?);
+    }
+    for (c, mut rpms) in enabled.iter().zip(production) {
         for u in &ready {
             rpms.extend(store.update_rpms(u.id, c)?);
         }
@@ -1128,6 +1180,7 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         .map(|u| u.id)
         .collect();
     let ended = run_jobs(flow, store, plans)?;
+    stop_requested()?;
     let failed: Vec<String> = judged(&ended, "stage")?
         .iter()
         .map(|e| e.describe())
@@ -1137,7 +1190,7 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         let reason = format!("stage: {}", failed.join("; "));
         for u in &ready {
             let text = store.update_file_text(u.id)?;
-            place_file(flow.u, &u.name, Some("failed"), &text)?;
+            place_live(flow.u, store, u.id, &u.name, Some("failed"), &text)?;
         }
         store.set_update_states(
             &ids,
@@ -1166,6 +1219,17 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         return Ok(());
     };
     let prod = target(flow.cfg, prod)?;
+    // Withdrawn while its stage jobs ran: what stage holds is not what may
+    // go out. The next run stages again without it.
+    for &id in &ids {
+        if withdrawn(store, id)? {
+            flow.out.log(
+                Level::Warn,
+                &format!("updates: production not published: update {id} was withdrawn while stage was tested; the next run stages again without it"),
+            );
+            return Ok(());
+        }
+    }
     let mut published = Vec::new();
     for (c, tree) in &trees {
         let shown = publish_tree(flow, store, prod, c, tree, &ids)?;
@@ -1193,15 +1257,29 @@ fn target<'c>(cfg: &'c Config, name: &str) -> Result<&'c PublishTarget> {
         .ok_or_else(|| Error::NotFound(format!("no publish target {name:?}")))
 }
 
-/// The RPMs of the production repo of `c`, when it is a local tree.
+/// The RPMs of the production repo of `c`, which stage and production
+/// publish along with the updates: it must be a local tree, since what is
+/// published replaces it.
 fn production_rpms(flow: &Flow, c: &Combination) -> Result<Vec<Rpm>> {
+    let refuse = |why: String| {
+        Err(Error::Invalid(format!(
+            "updates: stage of {c}: {why}: the published repo holds what production has plus the updates, so updates.production.repos must name {c}'s production repo as a local directory"
+        )))
+    };
     let Some(repo) = flow.u.production_repos.get(c) else {
-        return Ok(Vec::new());
+        return refuse("no production repo is configured".into());
     };
     if repo.contains("://") {
-        return Ok(Vec::new());
+        return refuse(format!("its production repo {repo} is a URL"));
     }
-    let files = repo::rpms_under(&flow.cfg.dir.join(repo));
+    let dir = flow.cfg.dir.join(repo);
+    if !dir.is_dir() {
+        return refuse(format!(
+            "its production repo {} is not a directory",
+            dir.display()
+        ));
+    }
+    let files = repo::rpms_under(&dir);
     let headers = upd::rpm::headers(&files).map_err(|e| Error::Failed(e.to_string()))?;
     Ok(headers
         .into_iter()

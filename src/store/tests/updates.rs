@@ -93,3 +93,57 @@ fn a_disabled_combination_expires_and_can_be_enabled() {
     assert_eq!(s.enable_combination(&combo(), "me", 50).unwrap(), 1);
     assert!(s.disabled_combinations(60).unwrap().is_empty());
 }
+
+#[test]
+fn a_withdrawn_update_stays_withdrawn_whatever_a_run_had_in_hand() {
+    let mut s = store();
+    let builds = [UpdateBuild {
+        nvr: "nova-1-1.el7".into(),
+        release: "juno".into(),
+        dist: "epel-7".into(),
+        source: "/src".into(),
+    }];
+    let id = s
+        .add_update(
+            &NewUpdate {
+                name: "nova-1",
+                file_text: "builds: []",
+                builds: &builds,
+                rpms: &[],
+            },
+            "me",
+            10,
+        )
+        .unwrap();
+    s.set_update_states(&[id], UpdateState::Testing, "phase 1", None, "run", 20)
+        .unwrap();
+    s.set_update_states(
+        &[id],
+        UpdateState::Withdrawn,
+        "broken",
+        Some("broken"),
+        "me",
+        30,
+    )
+    .unwrap();
+    let history = |s: &Store| s.update_history(id).unwrap().len();
+    let before = history(&s);
+    // The run that had it in phase 1 ends, later.
+    s.set_update_states(
+        &[id],
+        UpdateState::Passed,
+        "phase 1 passed",
+        None,
+        "run",
+        40,
+    )
+    .unwrap();
+    s.set_update_states(&[id], UpdateState::Released, "published", None, "run", 50)
+        .unwrap();
+    assert_eq!(s.update(id).unwrap().unwrap().state, UpdateState::Withdrawn);
+    assert_eq!(
+        history(&s),
+        before,
+        "no history row for a change that did not happen"
+    );
+}
