@@ -79,24 +79,22 @@ const HOT: &[(&str, Define)] = &[
     ("import", std::convert::identity),
 ];
 
-/// Global options that take a value: what follows them is not a command.
-const GLOBAL_VALUES: &[&str] = &[
-    "-c",
-    "--config",
-    "--db",
-    "-u",
-    "--username",
-    "--url",
-    "-p",
-    "--password",
-    "--auth-method",
-    "--server-principal",
-];
-
 /// `args` parsed as the whole tree would, when they name a hot command
 /// and parse cleanly; `None` sends them through the whole tree.
 fn parse_hot(args: &[OsString]) -> Option<Cli> {
     use clap::FromArgMatches;
+    let root = Global::augment_args(clap::Command::new("promoter"));
+    // A global option that takes a value: what follows it is no command.
+    let takes_value = |a: &str| {
+        root.get_arguments().any(|g| {
+            g.get_action().takes_values()
+                && (a
+                    .strip_prefix("--")
+                    .is_some_and(|l| g.get_long() == Some(l))
+                    || a.strip_prefix('-')
+                        .is_some_and(|s| s.len() == 1 && g.get_short() == s.chars().next()))
+        })
+    };
     let mut name = None;
     let mut words = args.iter().skip(1);
     while let Some(a) = words.next() {
@@ -107,14 +105,14 @@ fn parse_hot(args: &[OsString]) -> Option<Cli> {
         if name.is_some() {
             continue;
         }
-        if GLOBAL_VALUES.contains(&a) {
+        if takes_value(a) {
             words.next();
         } else if !a.starts_with('-') {
             name = Some(a);
         }
     }
     let (name, augment) = HOT.iter().find(|(n, _)| Some(*n) == name)?;
-    let root = Global::augment_args(clap::Command::new("promoter"))
+    let root = root
         .subcommand(augment(clap::Command::new(*name)))
         .subcommand_required(true);
     let matches = root.try_get_matches_from(args).ok()?;
@@ -1085,20 +1083,6 @@ mod tests {
                 "{name} has no subcommand"
             );
         }
-        let globals: Vec<String> = Global::augment_args(clap::Command::new("promoter"))
-            .get_arguments()
-            .filter(|a| a.get_action().takes_values())
-            .flat_map(|a| {
-                let short = a.get_short().map(|s| format!("-{s}"));
-                let long = a.get_long().map(|l| format!("--{l}"));
-                short.into_iter().chain(long)
-            })
-            .collect();
-        let mut known: Vec<String> = GLOBAL_VALUES.iter().map(|s| s.to_string()).collect();
-        known.sort();
-        let mut globals = globals;
-        globals.sort();
-        assert_eq!(known, globals, "the global options that take a value");
     }
 
     fn argv(line: &str) -> Vec<OsString> {

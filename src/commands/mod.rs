@@ -290,6 +290,24 @@ pub fn extended_hash(s: Option<&str>) -> Result<Option<ExtendedHash>> {
     }
 }
 
+/// The `--reason` and `--expires` of a recorded exception (a waiver, a
+/// combination disabled by hand): the reason must say something; the
+/// expiry, a duration from `now`, becomes a time.
+pub fn exception_expiry(reason: &str, expires: Option<&str>, now: i64) -> Result<Option<i64>> {
+    if reason.trim().is_empty() {
+        return Err(Error::Invalid(
+            "--reason is empty: say why, for the record".into(),
+        ));
+    }
+    match expires {
+        Some(d) => {
+            let d = crate::duration::parse_duration(d).map_err(Error::Invalid)?;
+            Ok(Some(now + d.as_secs() as i64))
+        }
+        None => Ok(None),
+    }
+}
+
 pub use crate::usecase::Level;
 
 impl crate::usecase::Sink for Ctx {

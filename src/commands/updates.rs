@@ -8,7 +8,6 @@ use super::{Ctx, Level};
 use crate::cli::{self, MustProvisionCommand, UpdateCommand};
 use crate::clock;
 use crate::config::Combination;
-use crate::duration::parse_duration;
 use crate::error::{Error, Result};
 use crate::store::updates::{
     HistoryRow, PhaseJob, PhaseOutcome, UpdateBuild, UpdateRow, UpdateState,
@@ -318,16 +317,8 @@ fn combination(ctx: &Ctx, release: &str, dist: &str) -> Result<Combination> {
 
 pub fn disable(ctx: &Ctx, a: cli::Disable) -> Result<u8> {
     let c = combination(ctx, &a.release, &a.dist)?;
-    if a.reason.trim().is_empty() {
-        return Err(Error::Invalid(
-            "--reason is empty: say why, for the record".into(),
-        ));
-    }
     let now = clock::now();
-    let expires_at = match &a.expires {
-        Some(d) => Some(now + parse_duration(d).map_err(Error::Invalid)?.as_secs() as i64),
-        None => None,
-    };
+    let expires_at = super::exception_expiry(&a.reason, a.expires.as_deref(), now)?;
     let mut store = ctx.store()?;
     store.disable_combination(&c, &a.reason, expires_at, &ctx.user(), now)?;
     ctx.print(&format!(

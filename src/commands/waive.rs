@@ -4,23 +4,15 @@
 use super::Ctx;
 use crate::cli;
 use crate::clock;
-use crate::duration::{format_secs, parse_duration};
+use crate::duration::format_secs;
 use crate::error::{Error, Result};
 use crate::store::waivers::NewWaiver;
 
 pub fn waive(ctx: &Ctx, a: cli::Waive) -> Result<u8> {
     let promotion = ctx.promotion(&a.promotion)?;
     let job = a.job_id.clone();
-    if a.reason.trim().is_empty() {
-        return Err(Error::Invalid(
-            "--reason is empty: say why, for the record".into(),
-        ));
-    }
     let now = clock::now();
-    let expires_at = match &a.expires {
-        Some(d) => Some(now + parse_duration(d).map_err(Error::Invalid)?.as_secs() as i64),
-        None => None,
-    };
+    let expires_at = super::exception_expiry(&a.reason, a.expires.as_deref(), now)?;
     let mut store = ctx.store()?;
     let build = match &a.hash {
         Some(h) => Some(ctx.build_by_full_hash(&store, h)?),

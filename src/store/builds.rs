@@ -1,6 +1,6 @@
 //! Builds and their package lists.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use rusqlite::{named_params, Connection, OptionalExtension, Row};
 use serde::Serialize;
@@ -100,8 +100,10 @@ pub(crate) fn from_row_at(r: &Row, at: usize) -> rusqlite::Result<Build> {
 }
 
 impl Store {
-    /// The hash directories already recorded, relative to the trunk.
-    pub fn known_repo_dirs(&self) -> Result<HashSet<String>> {
+    /// The hash directories already recorded, relative to the trunk (for
+    /// tests: import merges with [`Store::retain_unrecorded`]).
+    #[cfg(test)]
+    pub fn known_repo_dirs(&self) -> Result<std::collections::HashSet<String>> {
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT repo_dir FROM builds")

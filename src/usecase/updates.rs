@@ -818,18 +818,16 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         let ended = run_jobs(flow, store, plans)?;
         stop_requested()?;
         let failed: Vec<&JobEnd> = judged(&ended, &format!("phase 1 of update {}", u.id))?;
-        let text = store.update_file_text(u.id)?;
-        let now = crate::clock::now();
+        let one = std::slice::from_ref(&u);
         if failed.is_empty() {
-            place_live(flow.u, store, u.id, &u.name, Some("updates"), &text)?;
             let on: Vec<String> = enabled.iter().map(|c| c.to_string()).collect();
-            store.set_update_states(
-                &[u.id],
-                UpdateState::Passed,
+            move_to(
+                flow,
+                store,
+                one,
+                ("updates", UpdateState::Passed),
                 &format!("phase 1 passed on {}", on.join(", ")),
                 None,
-                flow.user,
-                now,
             )?;
             flow.out.log(
                 Level::Info,
@@ -838,20 +836,7 @@ fn phase1(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
             done.phase1_passed += 1;
         } else {
             let why: Vec<String> = failed.iter().map(|e| e.describe()).collect();
-            let reason = format!("phase 1: {}", why.join("; "));
-            place_live(flow.u, store, u.id, &u.name, Some("failed"), &text)?;
-            store.set_update_states(
-                &[u.id],
-                UpdateState::Failed,
-                &reason,
-                Some(&reason),
-                flow.user,
-                now,
-            )?;
-            flow.out.log(
-                Level::Warn,
-                &format!("update {} ({}): {reason}", u.id, u.name),
-            );
+            fail(flow, store, one, &format!("phase 1: {}", why.join("; ")))?;
             done.phase1_failed += 1;
         }
     }
@@ -950,28 +935,8 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         },
         evidence.join("; ")
     );
+    fail(flow, store, std::slice::from_ref(breaking), &reason)?;
     let now = crate::clock::now();
-    let text = store.update_file_text(breaking.id)?;
-    place_live(
-        flow.u,
-        store,
-        breaking.id,
-        &breaking.name,
-        Some("failed"),
-        &text,
-    )?;
-    store.set_update_states(
-        &[breaking.id],
-        UpdateState::Failed,
-        &reason,
-        Some(&reason),
-        flow.user,
-        now,
-    )?;
-    flow.out.log(
-        Level::Warn,
-        &format!("update {} ({}): {reason}", breaking.id, breaking.name),
-    );
     done.failed_in_phase2 += 1;
     ready(flow, store, &pool[..culprit], "phase 2 passed (bisection)")?;
     done.ready += culprit;
@@ -991,18 +956,59 @@ fn phase2(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
 }
 
 fn ready(flow: &Flow, store: &mut Store, updates: &[UpdateRow], note: &str) -> Result<()> {
-    let now = crate::clock::now();
-    for u in updates {
-        let text = store.update_file_text(u.id)?;
-        place_live(flow.u, store, u.id, &u.name, Some("ready"), &text)?;
-    }
-    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
-    store.set_update_states(&ids, UpdateState::Ready, note, None, flow.user, now)?;
+    move_to(
+        flow,
+        store,
+        updates,
+        ("ready", UpdateState::Ready),
+        note,
+        None,
+    )?;
     for u in updates {
         flow.out
             .log(Level::Info, &format!("update {} ({}): ready", u.id, u.name));
     }
     Ok(())
+}
+
+/// Fails `updates` for `reason`: their files to `failed/`, their state,
+/// and a warning.
+fn fail(flow: &Flow, store: &mut Store, updates: &[UpdateRow], reason: &str) -> Result<()> {
+    move_to(
+        flow,
+        store,
+        updates,
+        ("failed", UpdateState::Failed),
+        reason,
+        Some(reason),
+    )?;
+    let which = match updates {
+        [u] => format!("update {} ({})", u.id, u.name),
+        _ => {
+            let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+            format!("updates {}", ids_text(&ids, None))
+        }
+    };
+    flow.out.log(Level::Warn, &format!("{which}: {reason}"));
+    Ok(())
+}
+
+/// Moves `updates` to an area of the updates directory and the state that
+/// goes with it: the files first, then the state, with its history row.
+fn move_to(
+    flow: &Flow,
+    store: &mut Store,
+    updates: &[UpdateRow],
+    (area, state): (&str, UpdateState),
+    note: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    for u in updates {
+        let text = store.update_file_text(u.id)?;
+        place_live(flow.u, store, u.id, &u.name, Some(area), &text)?;
+    }
+    let ids: Vec<i64> = updates.iter().map(|u| u.id).collect();
+    store.set_update_states(&ids, state, note, reason, flow.user, crate::clock::now())
 }
 
 /// The metadata of the phase-1 repos read by one phase 2, by repo.
@@ -1187,24 +1193,12 @@ fn stage(flow: &Flow, store: &mut Store, done: &mut Advanced) -> Result<()> {
         .collect();
     let now = crate::clock::now();
     if !failed.is_empty() {
-        let reason = format!("stage: {}", failed.join("; "));
-        for u in &ready {
-            let text = store.update_file_text(u.id)?;
-            place_live(flow.u, store, u.id, &u.name, Some("failed"), &text)?;
-        }
-        store.set_update_states(
-            &ids,
-            UpdateState::Failed,
-            &reason,
-            Some(&reason),
-            flow.user,
-            now,
-        )?;
-        flow.out.log(
-            Level::Warn,
-            &format!("updates {}: {reason}", ids_text(&ids, None)),
+        return fail(
+            flow,
+            store,
+            &ready,
+            &format!("stage: {}", failed.join("; ")),
         );
-        return Ok(());
     }
     store.set_update_states(
         &fresh,

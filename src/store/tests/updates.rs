@@ -12,6 +12,16 @@ fn combo() -> Combination {
     }
 }
 
+/// The one build of update `nova-1`, for juno/epel-7.
+fn nova_build() -> [UpdateBuild; 1] {
+    [UpdateBuild {
+        nvr: "nova-1-1.el7".into(),
+        release: "juno".into(),
+        dist: "epel-7".into(),
+        source: "/src".into(),
+    }]
+}
+
 #[test]
 fn an_update_keeps_its_rpms_and_every_state_change() {
     let mut s = store();
@@ -23,12 +33,7 @@ fn an_update_keeps_its_rpms_and_every_state_change() {
         arch: "noarch".into(),
         path: "/x/nova-1-1.el7.noarch.rpm".into(),
     };
-    let builds = [UpdateBuild {
-        nvr: "nova-1-1.el7".into(),
-        release: "juno".into(),
-        dist: "epel-7".into(),
-        source: "/src".into(),
-    }];
+    let builds = nova_build();
     let id = s
         .add_update(
             &NewUpdate {
@@ -97,12 +102,7 @@ fn a_disabled_combination_expires_and_can_be_enabled() {
 #[test]
 fn a_withdrawn_update_stays_withdrawn_whatever_a_run_had_in_hand() {
     let mut s = store();
-    let builds = [UpdateBuild {
-        nvr: "nova-1-1.el7".into(),
-        release: "juno".into(),
-        dist: "epel-7".into(),
-        source: "/src".into(),
-    }];
+    let builds = nova_build();
     let id = s
         .add_update(
             &NewUpdate {
