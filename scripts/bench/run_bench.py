@@ -1,5 +1,7 @@
 """`promoter run` while a job runs (its supervisor holds it, the run only
-decides), and with nothing new, each beside /bin/true in the same run.
+decides), and with nothing new, each beside /bin/true in the same run. With
+nothing new, twice: as cron sees it (the run repeats the last quiet run's
+decisions), and right after a write (it decides anew).
 
 The workspace is the sample trunk with two promotions: one whose job waits
 on a fifo for as long as the benchmark runs (a three-hour OVB deployment),
@@ -37,9 +39,11 @@ promotions:
 """
 
 
-def median_ms(argv, n, cwd):
+def median_ms(argv, n, cwd, before=None):
     times = []
     for _ in range(n):
+        if before:
+            before()
         t = time.perf_counter()
         subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append((time.perf_counter() - t) * 1000)
@@ -84,11 +88,20 @@ def main():
         while running_jobs() and time.time() < deadline:
             time.sleep(0.01)
         subprocess.run(run, cwd=ws, check=True)
+        subprocess.run(run, cwd=ws, check=True)
         idle = median_ms(run, a.n, ws)
+
+        def forget():
+            # What any write does: the next run decides anew.
+            with sqlite3.connect(db) as c:
+                c.execute("DELETE FROM run_memo")
+
+        deciding = median_ms(run, a.n, ws, before=forget)
         base = min(true, true_again)
         print(f"/bin/true                          {base:7.2f} ms")
         print(f"run while a 3h job runs            {running:7.2f} ms  {running / base:5.2f}x /bin/true  (jobs running: {jobs})")
-        print(f"run with nothing new               {idle:7.2f} ms  {idle / base:5.2f}x /bin/true")
+        print(f"run with nothing new               {idle:7.2f} ms  {idle / base:5.2f}x /bin/true  (repeats the last quiet run)")
+        print(f"run with nothing new, deciding     {deciding:7.2f} ms  {deciding / base:5.2f}x /bin/true  (after a write: decides anew)")
     finally:
         shutil.rmtree(ws, ignore_errors=True)
 

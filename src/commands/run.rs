@@ -41,6 +41,21 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         crate::signals::catch_stop_requests();
     }
     let started = Instant::now();
+    let trees = ctx.trees()?;
+    // A plain run looks first at what it reads outside the database: when
+    // it is as the last quiet run found it, and nothing wrote since, that
+    // run's decisions stand.
+    let plain = !a.dry_run && !a.wait && !a.phase2 && a.promotions.is_empty() && a.rerun.is_empty();
+    let seen = match plain {
+        true => crate::usecase::memo::look(cfg, &trees, &store)?,
+        false => None,
+    };
+    if let Some(seen) = &seen {
+        let begun = crate::clock::now();
+        if let Some(m) = crate::usecase::memo::standing(&store, seen, begun)? {
+            return repeat(ctx, &mut store, &m, begun, started);
+        }
+    }
     if a.dry_run {
         // The import a dry run does is undone with the rest: it decides on
         // what it would import, and records nothing.
@@ -55,7 +70,6 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         run_id,
         ..Tally::default()
     };
-    let trees = ctx.trees()?;
     let user = ctx.user();
     let env = Env {
         cfg,
@@ -126,9 +140,69 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     } else {
         let now = crate::clock::now();
         let (p, b) = (tally.promoted, tally.blocked);
-        store.finish_run(run_id, outcome, p, b, &summary, now)?;
+        let memo = match (&seen, &tally.steady, &result) {
+            (Some(seen), Some(said), Ok(())) => Some(crate::usecase::memo::new(
+                seen,
+                tally.blocked,
+                tally.idle,
+                said,
+            )),
+            _ => None,
+        };
+        if store.finish_run(run_id, outcome, p, b, &summary, now, memo.as_ref())? {
+            ctx.log(
+                Level::Debug,
+                "nothing to do: the next runs repeat these decisions until something changes",
+            );
+        }
     }
     result?;
+    ctx.log(Level::Info, &summary);
+    if ctx.global.json {
+        ctx.print(&serde_json::to_string(&tally).expect("a tally serializes"))?;
+    }
+    Ok(0)
+}
+
+/// A run that found everything as quiet run `m.run_id` left it: it says
+/// what that run said, and records itself.
+fn repeat(
+    ctx: &Ctx,
+    store: &mut crate::store::Store,
+    m: &crate::store::runs::RunMemo,
+    begun: i64,
+    started: Instant,
+) -> Result<u8> {
+    ctx.log(
+        Level::Debug,
+        &format!(
+            "nothing changed since run {} (the links, the config, the database): its decisions stand",
+            m.run_id
+        ),
+    );
+    for (level, line) in crate::usecase::memo::lines(m) {
+        ctx.log(level, &line);
+    }
+    let mut tally = Tally {
+        blocked: m.blocked,
+        idle: m.idle,
+        ..Tally::default()
+    };
+    let (run_id, summary) = store.record_repeated_run(
+        m,
+        |id| {
+            let t = Tally {
+                run_id: id,
+                blocked: m.blocked,
+                idle: m.idle,
+                ..Tally::default()
+            };
+            summary(&t, started.elapsed().as_secs_f64())
+        },
+        begun,
+        crate::clock::now(),
+    )?;
+    tally.run_id = run_id;
     ctx.log(Level::Info, &summary);
     if ctx.global.json {
         ctx.print(&serde_json::to_string(&tally).expect("a tally serializes"))?;

@@ -546,44 +546,71 @@ pub(crate) fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Opt
     .context("failed to record a build")
 }
 
-/// Package versions seen lately during one import, so each distinct row of
-/// the many `versions.csv` files costs one lookup while builds near each
-/// other share it. Bounded: a trunk of 200,000 builds has millions of
-/// distinct rows, and memory must not grow with the trunk.
+/// The package versions one import has recorded or looked up, so that each
+/// distinct row of the many `versions.csv` files costs one lookup. A first
+/// import reads hash directories in the trunk's order, not the builder's,
+/// so builds next to each other share few rows: the cache holds every row
+/// it met (up to [`PACKAGE_CACHE_ROWS`]), each as a 128-bit hash of its
+/// fields, 24 bytes whatever the row.
 #[derive(Default)]
 struct PackageCache {
-    ids: HashMap<crate::trunk::versions_csv::PackageRow, i64>,
+    ids: HashMap<u128, i64>,
 }
 
-/// Rows [`PackageCache`] keeps before it starts again: a few MiB, and
-/// more than the packages of several builds (a DLRN build lists ~400).
-const PACKAGE_CACHE_ROWS: usize = 16 * 1024;
+/// Rows [`PackageCache`] keeps before it starts again: at most 12 MiB, and
+/// every row of a 200,000-build trunk (each build adds about one).
+const PACKAGE_CACHE_ROWS: usize = 256 * 1024;
+
+/// Two SipHash values of `p`'s fields, each field with its end marked: two
+/// rows collide only if both do, about one chance in 2^128 per pair.
+fn package_key(p: &crate::trunk::versions_csv::PackageRow) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    "second".hash(&mut b);
+    for i in 0..10 {
+        p.field(i).hash(&mut a);
+        p.field(i).hash(&mut b);
+    }
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
 
 impl PackageCache {
     fn id(&mut self, tx: &Connection, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
-        if let Some(id) = self.ids.get(p) {
+        let key = package_key(p);
+        if let Some(id) = self.ids.get(&key) {
             return Ok(*id);
         }
         if self.ids.len() >= PACKAGE_CACHE_ROWS {
             self.ids.clear();
         }
         let f: Vec<&str> = (0..10).map(|i| p.field(i)).collect();
-        let id: i64 = tx
+        let params = rusqlite::params![f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]];
+        // A row recorded already is looked up, not written again: a write
+        // would dirty its page for nothing.
+        let inserted: Option<i64> = tx
             .prepare_cached(
                 "INSERT INTO package_versions (project, source_repo, source_sha, dist_repo, dist_sha,
                     status, last_success, component, extended_sha, nvr)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT DO UPDATE SET project = excluded.project
+                 ON CONFLICT DO NOTHING
                  RETURNING id",
             )
-            .and_then(|mut st| {
-                st.query_row(
-                    rusqlite::params![f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]],
-                    |r| r.get(0),
-                )
-            })
+            .and_then(|mut st| st.query_row(params, |r| r.get(0)).optional())
             .context("failed to record a package version")?;
-        self.ids.insert(p.clone(), id);
+        let id = match inserted {
+            Some(id) => id,
+            None => tx
+                .prepare_cached(
+                    "SELECT id FROM package_versions
+                     WHERE project = ?1 AND source_repo = ?2 AND source_sha = ?3 AND dist_repo = ?4
+                       AND dist_sha = ?5 AND status = ?6 AND last_success = ?7 AND component = ?8
+                       AND extended_sha = ?9 AND nvr = ?10",
+                )
+                .and_then(|mut st| st.query_row(params, |r| r.get(0)))
+                .context("failed to look up a package version")?,
+        };
+        self.ids.insert(key, id);
         Ok(id)
     }
 }

@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0015_broker.sql"),
     include_str!("../../schema/0016_aggregate_labels.sql"),
     include_str!("../../schema/0017_updates.sql"),
+    include_str!("../../schema/0018_run_memo.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -314,12 +315,34 @@ impl Store {
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction: all of it lands or none.
     /// Inside [`Store::begin_dry_run`], it runs in a savepoint instead, and
     /// nothing lands.
+    ///
+    /// Every write first forgets the last quiet run's decisions
+    /// (`run_memo`): whatever it changes, the next run decides anew.
     pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_as(Memo::Forget, f)
+    }
+
+    /// [`Store::write`], keeping the memo when `memo` says so: only for
+    /// the row of a run that repeated it, which changes nothing it decided.
+    pub(crate) fn write_as<T>(
+        &mut self,
+        memo: Memo,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let forget = |c: &Connection| match memo {
+            Memo::Forget => c
+                .prepare_cached("DELETE FROM run_memo WHERE id = 1")
+                .and_then(|mut st| st.execute([]))
+                .map(drop)
+                .context("failed to forget the last quiet run"),
+            Memo::Keep => Ok(()),
+        };
         if !self.conn.is_autocommit() {
             let sp = self
                 .conn
                 .savepoint()
                 .context("failed to start a savepoint")?;
+            forget(&sp)?;
             let out = f(&sp)?;
             sp.commit().context("failed to release the savepoint")?;
             return Ok(out);
@@ -328,9 +351,16 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("failed to start a write transaction")?;
+        forget(&tx)?;
         let out = f(&tx)?;
         tx.commit().context("failed to commit")?;
         Ok(out)
+    }
+
+    /// SQLite's `data_version` of this connection: it changes when another
+    /// connection commits, never for this one's own writes.
+    pub fn data_version(&self) -> Result<i64> {
+        data_version(&self.conn)
     }
 
     /// Starts a transaction that [`Store::end_dry_run`] rolls back: every
@@ -368,6 +398,18 @@ impl Store {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .context("failed to read the schema version")
     }
+}
+
+/// What a write does with the memo of the last quiet run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Memo {
+    Forget,
+    Keep,
+}
+
+fn data_version(c: &Connection) -> Result<i64> {
+    c.query_row("PRAGMA data_version", [], |r| r.get(0))
+        .context("failed to read the database's data version")
 }
 
 /// Refuses a file that exists, is not empty and does not start with

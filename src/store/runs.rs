@@ -86,6 +86,30 @@ pub struct NewAttempt<'a> {
     pub members: &'a [Member],
 }
 
+/// What a run that had nothing to do leaves for the next (`run_memo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMemo {
+    /// What it found: see `usecase::run::fingerprint`.
+    pub fingerprint: String,
+    /// [`Store::data_version`] before it read anything.
+    pub data_version: i64,
+    pub blocked: i64,
+    pub idle: i64,
+    /// What it said of each promotion: a JSON array of `[level, line]`.
+    pub lines: String,
+}
+
+/// The memo of the last quiet run, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMemo {
+    pub fingerprint: String,
+    pub run_id: i64,
+    pub decided_at: i64,
+    pub blocked: i64,
+    pub idle: i64,
+    pub lines: String,
+}
+
 /// The last run, for `status`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -118,6 +142,12 @@ impl Store {
         })
     }
 
+    /// Records the end of run `id`. With `memo`, a run that had nothing to
+    /// do also leaves what it decided for the next run to repeat, unless
+    /// another connection wrote since the run read [`Store::data_version`]
+    /// as `memo.data_version` (a vote that came in while it decided): then
+    /// the next run decides anew. Whether the memo was left.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish_run(
         &mut self,
         id: i64,
@@ -126,7 +156,8 @@ impl Store {
         blocked: i64,
         summary: &str,
         now: i64,
-    ) -> Result<()> {
+        memo: Option<&NewMemo>,
+    ) -> Result<bool> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE runs SET ended_at = :t, outcome = :o, promoted = :p, blocked = :b, summary = :s
@@ -134,7 +165,70 @@ impl Store {
                 named_params! {":t": now, ":o": outcome, ":p": promoted, ":b": blocked, ":s": summary, ":id": id},
             )
             .context("failed to record the end of the run")?;
-            Ok(())
+            let Some(m) = memo else {
+                return Ok(false);
+            };
+            // Inside the write transaction: every commit before it is seen.
+            if super::data_version(tx)? != m.data_version {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO run_memo (id, fingerprint, run_id, decided_at, blocked, idle, lines)
+                 VALUES (1, :f, :r, :t, :b, :i, :l)",
+                named_params! {
+                    ":f": m.fingerprint, ":r": id, ":t": now,
+                    ":b": m.blocked, ":i": m.idle, ":l": m.lines,
+                },
+            )
+            .context("failed to record what the run decided")?;
+            Ok(true)
+        })
+    }
+
+    /// The memo of the last quiet run, if no write came after it.
+    pub fn run_memo(&self) -> Result<Option<RunMemo>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT fingerprint, run_id, decided_at, blocked, idle, lines FROM run_memo WHERE id = 1",
+            )
+            .and_then(|mut st| {
+                st.query_row([], |r| {
+                    Ok(RunMemo {
+                        fingerprint: r.get(0)?,
+                        run_id: r.get(1)?,
+                        decided_at: r.get(2)?,
+                        blocked: r.get(3)?,
+                        idle: r.get(4)?,
+                        lines: r.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .context("failed to read the last quiet run")
+    }
+
+    /// Records a run that repeated the memo of run `memo.run_id`, whole
+    /// (started and ended), keeping the memo for the next one.
+    pub fn record_repeated_run(
+        &mut self,
+        memo: &RunMemo,
+        summary_of: impl FnOnce(i64) -> String,
+        started: i64,
+        now: i64,
+    ) -> Result<(i64, String)> {
+        self.write_as(super::Memo::Keep, |tx| {
+            tx.prepare_cached(
+                "INSERT INTO runs (started_at, pid, ended_at, outcome, promoted, blocked, summary)
+                 VALUES (?1, ?2, ?3, 'completed', 0, ?4, '')",
+            )
+            .and_then(|mut st| st.execute((started, std::process::id(), now, memo.blocked)))
+            .context("failed to record the run")?;
+            let id = tx.last_insert_rowid();
+            let summary = summary_of(id);
+            tx.prepare_cached("UPDATE runs SET summary = ?1 WHERE id = ?2")
+                .and_then(|mut st| st.execute((&summary, id)))
+                .context("failed to record the run")?;
+            Ok((id, summary))
         })
     }
 

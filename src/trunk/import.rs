@@ -190,7 +190,7 @@ pub fn builder_links(root: &Path) -> (Vec<BuilderLink>, Vec<String>) {
 }
 
 /// `None` (the trunk root) and every component, sorted.
-fn components(root: &Path, warnings: &mut Vec<String>) -> Vec<Option<String>> {
+pub(crate) fn components(root: &Path, warnings: &mut Vec<String>) -> Vec<Option<String>> {
     let mut components: Vec<Option<String>> = vec![None];
     match std::fs::read_dir(root.join("component")) {
         Ok(entries) => {

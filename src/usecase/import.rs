@@ -72,6 +72,10 @@ pub fn import(
     if !todo.is_empty() {
         store.retain_unrecorded(&mut todo)?;
         todo.shrink_to_fit();
+        // In the order of the builds' index on their hashes (DLRN shards
+        // hash directories by commit hash): each new row lands next to
+        // the last one, not on a page of its own.
+        todo.sort_unstable();
     }
     let mut skipped = found.warnings.len();
     for w in &found.warnings {

@@ -4,6 +4,7 @@
 //! render what it returns.
 
 pub mod import;
+pub mod memo;
 pub mod publish;
 pub mod run;
 pub mod updates;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::memo::{Recorder, Said};
 use super::{Level, Sink};
 use crate::assess::{self, Candidacy, Candidate};
 use crate::config::{Config, PromotionDef};
@@ -82,6 +83,11 @@ pub struct Tally {
     /// What the updates' flow did, when the config has updates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updates: Option<super::updates::Advanced>,
+    /// When the run did nothing, and a run on the same database and links
+    /// would do the same, what it said of its promotions: the memo the
+    /// next such run repeats (see [`Memo`]).
+    #[serde(skip)]
+    pub steady: Option<Vec<(Level, String)>>,
 }
 
 /// What one promotion would do next, on the votes recorded now.
@@ -92,8 +98,14 @@ pub enum Next {
         candidate: Box<Candidate>,
         current: Option<String>,
     },
-    /// The newest candidate does not qualify yet.
-    Blocked { what: String, summary: String },
+    /// The newest candidate does not qualify yet. `on_votes`: on the
+    /// database alone (its votes and waivers), not on its images or
+    /// containers, which live outside it.
+    Blocked {
+        what: String,
+        summary: String,
+        on_votes: bool,
+    },
     /// No candidate newer than the last one promoted.
     Idle,
     /// The label already points at the build that qualifies.
@@ -134,6 +146,11 @@ struct Passes {
     /// asked for) not started yet: a run gives each promotion one round of
     /// jobs, as a run that waited for them always did.
     rounds: HashMap<String, Vec<(String, i64)>>,
+    /// Whether every promotion so far was decided on the database alone,
+    /// with no job to run and nothing to say but how it stands.
+    steady: bool,
+    /// What the promotions said.
+    said: Recorder,
 }
 
 /// What one pass left waiting.
@@ -162,6 +179,8 @@ pub fn run(
         done: HashSet::new(),
         blocked_since: None,
         rounds: HashMap::new(),
+        steady: true,
+        said: Recorder::default(),
     };
     let mut lock = lock;
     loop {
@@ -190,6 +209,9 @@ pub fn run(
         lock = Some(RunLock::acquire_waiting(env.database, LOCK_WAIT)?);
     }
     tally.running = exec.running() as i64;
+    if passes.steady && !opts.dry_run && !opts.wait && opts.rerun.is_empty() {
+        tally.steady = steady(env, store, tally, passes.said)?;
+    }
     if tally.failed > 0 {
         return Err(Error::Failed(format!(
             "{} promotion(s), job(s) or publish(es) could not proceed (see the errors above); the others went on, and the next run tries again",
@@ -239,6 +261,7 @@ fn pass(
         }
         stop_requested(|| format!("the run stopped before promotion {}", p.name))?;
         if unfinished.contains(name) {
+            passes.steady = false;
             let msg = format!("{}: waits for its unfinished promotion (above)", p.name);
             out.log(Level::Warn, &msg);
             continue;
@@ -256,12 +279,18 @@ fn pass(
         // One promotion that cannot proceed (a link someone pointed outside
         // the trunk, a name the filesystem refuses) is reported; the
         // others go on.
-        match promotion(&step, store, exec, &mut running, out, tally) {
+        let said = Said {
+            out,
+            to: &passes.said,
+        };
+        match promotion(&step, store, exec, &mut running, &said, tally) {
             Ok(Progress {
                 promoted,
                 waiting,
                 round,
+                steady,
             }) => {
+                passes.steady &= steady;
                 if promoted {
                     passes.done.insert(name.to_string());
                 }
@@ -274,6 +303,7 @@ fn pass(
             }
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
+                passes.steady = false;
                 tally.failed += 1;
                 let msg = format!(
                     "{}: could not proceed: {e}; the other promotions go on",
@@ -284,6 +314,29 @@ fn pass(
         }
     }
     Ok(pass)
+}
+
+/// What the promotions of a run that did nothing said, when a run on the
+/// same database and links would do the same: it promoted, started,
+/// stopped, published and failed nothing, no job of the release runs, and
+/// no promotion is left unfinished.
+fn steady(
+    env: &Env,
+    store: &Store,
+    tally: &Tally,
+    said: Recorder,
+) -> Result<Option<Vec<(Level, String)>>> {
+    let did = tally.promoted + tally.started + tally.stopped + tally.failed;
+    if did > 0 || env.cfg.updates.is_some() {
+        return Ok(None);
+    }
+    let Some(lines) = said.quiet() else {
+        return Ok(None);
+    };
+    let settled = store.running_job_runs()?.is_empty()
+        && store.open_attempts()?.is_empty()
+        && super::publish::pending(env.cfg, store)?.is_empty();
+    Ok(settled.then_some(lines))
 }
 
 /// Cancels a job of a Slurm executor and records it interrupted: no
@@ -663,6 +716,8 @@ struct Progress {
     waiting: Vec<Planned>,
     /// The jobs of its round still not started, when it planned jobs.
     round: Option<Vec<(String, i64)>>,
+    /// Decided on the database alone, with no job to start or stop.
+    steady: bool,
 }
 
 /// A planned job as its round names it.
@@ -688,6 +743,13 @@ fn promotion(
         promoted: false,
         waiting: Vec::new(),
         round: None,
+        steady: plan.jobs.is_empty()
+            && step.rerun.is_empty()
+            && match &plan.next {
+                Next::Idle | Next::AlreadyThere { .. } => true,
+                Next::Blocked { on_votes, .. } => *on_votes,
+                Next::Promote { .. } | Next::NotPromotable { .. } => false,
+            },
     };
     if let Some(left) = step.round {
         // Its round is under way: what is left of it, if still wanted.
@@ -733,7 +795,7 @@ fn promotion(
             .any(|r| r.promotion == p.name.as_str());
     let before = tally.promoted;
     match plan.next {
-        Next::Blocked { what, summary } if provisional => {
+        Next::Blocked { what, summary, .. } if provisional => {
             tally.blocked += 1;
             let msg = format!(
                 "{}: {what} is blocked while its jobs run: {summary}",
@@ -910,6 +972,7 @@ fn next(
             Some((c, e)) => Next::Blocked {
                 what: c.what(),
                 summary: e.summary(),
+                on_votes: true,
             },
             None => Next::Idle,
         });
@@ -938,6 +1001,7 @@ fn next(
         return Ok(Next::Blocked {
             what: build.full_hash.to_string(),
             summary: format!("its images: {reason}"),
+            on_votes: false,
         });
     }
     // The run is where the registry is asked; `why` reads the answer.
@@ -945,6 +1009,7 @@ fn next(
         return Ok(Next::Blocked {
             what: build.full_hash.to_string(),
             summary: format!("its containers: {reason}"),
+            on_votes: false,
         });
     }
     Ok(Next::Promote {
@@ -1065,7 +1130,7 @@ fn settle(
 ) -> Result<()> {
     let name = p.name.as_str();
     match next {
-        Next::Blocked { what, summary } => {
+        Next::Blocked { what, summary, .. } => {
             tally.blocked += 1;
             out.log(
                 Level::Info,

@@ -23,6 +23,7 @@ mod mirror;
 mod pipeline;
 mod publish;
 mod query_plans;
+mod quiet;
 mod releases;
 mod remote_images;
 mod slurm;

@@ -60,6 +60,7 @@ fn a_run_is_running_until_finished_and_the_last_run_says_how_it_ended() {
         1,
         "2 promoted, 1 blocked",
         105,
+        None,
     )
     .unwrap();
     let r = s.last_run().unwrap().unwrap();
@@ -83,7 +84,7 @@ fn starting_a_run_marks_the_runs_left_running_as_interrupted() {
     let mut s = store();
     let dead = s.start_run(100).unwrap();
     let done = s.start_run(110).unwrap();
-    s.finish_run(done, RunOutcome::Completed, 0, 0, "", 111)
+    s.finish_run(done, RunOutcome::Completed, 0, 0, "", 111, None)
         .unwrap();
     s.start_run(200).unwrap();
     let outcome = |id: i64| -> (String, String) {
@@ -310,4 +311,72 @@ fn an_attempt_is_linked_to_the_history_row_it_wrote() {
         s.write(|tx| link_attempt(tx, a.id, 999)).is_err(),
         "a history row that does not exist"
     );
+}
+
+fn memo(data_version: i64) -> crate::store::runs::NewMemo {
+    crate::store::runs::NewMemo {
+        fingerprint: "f".into(),
+        data_version,
+        blocked: 2,
+        idle: 1,
+        lines: "[]".into(),
+    }
+}
+
+/// Two connections to one database file, as a run and a `report-result`.
+fn two_stores() -> (tempfile::TempDir, Store, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite");
+    let a = Store::open(&path).unwrap();
+    let b = Store::open(&path).unwrap();
+    (dir, a, b)
+}
+
+#[test]
+fn a_quiet_run_leaves_its_memo_and_any_later_write_forgets_it() {
+    let mut s = store();
+    let id = s.start_run(100).unwrap();
+    let v = s.data_version().unwrap();
+    let left = s
+        .finish_run(id, RunOutcome::Completed, 0, 2, "", 105, Some(&memo(v)))
+        .unwrap();
+    assert!(left);
+    let m = s.run_memo().unwrap().expect("the memo");
+    assert_eq!((m.run_id, m.decided_at, m.blocked, m.idle), (id, 105, 2, 1));
+    // The run that repeats it records itself and keeps it.
+    let (again, summary) = s
+        .record_repeated_run(&m, |id| format!("run {id}"), 110, 111)
+        .unwrap();
+    assert_eq!(summary, format!("run {again}"));
+    let r = s.last_run().unwrap().unwrap();
+    assert_eq!(
+        (r.id, r.ended_at, r.outcome.as_str(), r.blocked),
+        (again, Some(111), "completed", 2)
+    );
+    assert!(s.run_memo().unwrap().is_some());
+    // Any other write forgets it.
+    s.start_run(120).unwrap();
+    assert!(s.run_memo().unwrap().is_none());
+}
+
+#[test]
+fn a_run_leaves_no_memo_when_another_connection_wrote_while_it_decided() {
+    let (_dir, mut run, mut other) = two_stores();
+    let id = run.start_run(100).unwrap();
+    let v = run.data_version().unwrap();
+    // Its own writes do not count...
+    let own = run.start_run(101).unwrap();
+    assert!(run
+        .finish_run(own, RunOutcome::Completed, 0, 0, "", 102, Some(&memo(v)))
+        .unwrap());
+    // ...another connection's do: a vote came in while it decided.
+    let v = run.data_version().unwrap();
+    other.start_run(103).unwrap();
+    assert!(other.run_memo().unwrap().is_none());
+    let left = run
+        .finish_run(id, RunOutcome::Completed, 0, 0, "", 105, Some(&memo(v)))
+        .unwrap();
+    assert!(!left);
+    assert!(run.run_memo().unwrap().is_none());
+    assert!(other.run_memo().unwrap().is_none());
 }
