@@ -8,7 +8,8 @@ CREATE TABLE run_memo (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     fingerprint TEXT    NOT NULL,   -- the binary, the config's bytes, the builder's links, the labels
     run_id      INTEGER NOT NULL,   -- the run that decided
-    decided_at  INTEGER NOT NULL,   -- a memo older than ten minutes is not used
+    decided_at  INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,   -- ten minutes on, or sooner: when the first live waiver expires
     blocked     INTEGER NOT NULL,
     idle        INTEGER NOT NULL,
     lines       TEXT    NOT NULL    -- what that run said: a JSON array of [level, line]

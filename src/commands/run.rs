@@ -143,6 +143,7 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         let memo = match (&seen, &tally.steady, &result) {
             (Some(seen), Some(said), Ok(())) => Some(crate::usecase::memo::new(
                 seen,
+                crate::usecase::memo::valid_until(&store, now)?,
                 tally.blocked,
                 tally.idle,
                 said,

@@ -226,6 +226,7 @@ mod tests {
             warnings: Vec::new(),
             remote_images: None,
             containers: None,
+            text_hash: 0,
             updates: None,
             ssh: vec!["ssh".into()],
             jobs,

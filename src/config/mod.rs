@@ -131,6 +131,9 @@ pub struct Config {
     pub containers: Option<ContainersDef>,
     /// How updates are gated (`updates:`), when they are.
     pub updates: Option<UpdatesDef>,
+    /// A hash of the text this config was parsed from: what a run's memo
+    /// remembers of it (`usecase::memo`).
+    pub text_hash: u64,
 }
 
 /// One Release/Dist pair, as `juno/epel-7`.
@@ -405,7 +408,14 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         let raw = raw::Raw::parse(text)
             .map_err(|e| one(path, e.line, format!("not valid YAML: {}", e.message)))?;
-        validate::config(path, &raw, &base_dir(path))
+        let mut cfg = validate::config(path, &raw, &base_dir(path))?;
+        cfg.text_hash = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        Ok(cfg)
     }
 
     pub fn promotion(&self, name: &str) -> Option<&PromotionDef> {

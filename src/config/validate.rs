@@ -220,6 +220,7 @@ impl Reader<'_> {
             remote_images: self.remote_images.take(),
             ssh,
             containers,
+            text_hash: 0,
             updates,
         })
     }

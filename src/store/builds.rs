@@ -551,19 +551,20 @@ pub(crate) fn insert_build(tx: &Connection, s: &Scanned, now: i64) -> Result<Opt
 /// import reads hash directories in the trunk's order, not the builder's,
 /// so builds next to each other share few rows: the cache holds every row
 /// it met (up to [`PACKAGE_CACHE_ROWS`]), each as a 128-bit hash of its
-/// fields, 24 bytes whatever the row.
+/// fields: 24 bytes whatever the row.
 #[derive(Default)]
 struct PackageCache {
-    ids: HashMap<u128, i64>,
+    ids: HashMap<[u64; 2], i64>,
 }
 
-/// Rows [`PackageCache`] keeps before it starts again: at most 12 MiB, and
-/// every row of a 200,000-build trunk (each build adds about one).
-const PACKAGE_CACHE_ROWS: usize = 256 * 1024;
+/// Rows [`PackageCache`] keeps before it starts again: every row of a
+/// 200,000-build trunk (each build adds about one), and 7/8 of 2^18, so
+/// that its table never grows past 2^18 buckets of 25 bytes (6.3 MiB).
+const PACKAGE_CACHE_ROWS: usize = (1 << 18) / 8 * 7;
 
 /// Two SipHash values of `p`'s fields, each field with its end marked: two
 /// rows collide only if both do, about one chance in 2^128 per pair.
-fn package_key(p: &crate::trunk::versions_csv::PackageRow) -> u128 {
+fn package_key(p: &crate::trunk::versions_csv::PackageRow) -> [u64; 2] {
     use std::hash::{Hash, Hasher};
     let mut a = std::collections::hash_map::DefaultHasher::new();
     let mut b = std::collections::hash_map::DefaultHasher::new();
@@ -572,7 +573,7 @@ fn package_key(p: &crate::trunk::versions_csv::PackageRow) -> u128 {
         p.field(i).hash(&mut a);
         p.field(i).hash(&mut b);
     }
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+    [a.finish(), b.finish()]
 }
 
 impl PackageCache {

@@ -93,6 +93,8 @@ pub struct NewMemo {
     pub fingerprint: String,
     /// [`Store::data_version`] before it read anything.
     pub data_version: i64,
+    /// When it stops standing.
+    pub valid_until: i64,
     pub blocked: i64,
     pub idle: i64,
     /// What it said of each promotion: a JSON array of `[level, line]`.
@@ -105,6 +107,7 @@ pub struct RunMemo {
     pub fingerprint: String,
     pub run_id: i64,
     pub decided_at: i64,
+    pub valid_until: i64,
     pub blocked: i64,
     pub idle: i64,
     pub lines: String,
@@ -173,10 +176,10 @@ impl Store {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO run_memo (id, fingerprint, run_id, decided_at, blocked, idle, lines)
-                 VALUES (1, :f, :r, :t, :b, :i, :l)",
+                "INSERT INTO run_memo (id, fingerprint, run_id, decided_at, valid_until, blocked, idle, lines)
+                 VALUES (1, :f, :r, :t, :u, :b, :i, :l)",
                 named_params! {
-                    ":f": m.fingerprint, ":r": id, ":t": now,
+                    ":f": m.fingerprint, ":r": id, ":t": now, ":u": m.valid_until,
                     ":b": m.blocked, ":i": m.idle, ":l": m.lines,
                 },
             )
@@ -189,7 +192,8 @@ impl Store {
     pub fn run_memo(&self) -> Result<Option<RunMemo>> {
         self.conn()
             .prepare_cached(
-                "SELECT fingerprint, run_id, decided_at, blocked, idle, lines FROM run_memo WHERE id = 1",
+                "SELECT fingerprint, run_id, decided_at, valid_until, blocked, idle, lines
+                 FROM run_memo WHERE id = 1",
             )
             .and_then(|mut st| {
                 st.query_row([], |r| {
@@ -197,9 +201,10 @@ impl Store {
                         fingerprint: r.get(0)?,
                         run_id: r.get(1)?,
                         decided_at: r.get(2)?,
-                        blocked: r.get(3)?,
-                        idle: r.get(4)?,
-                        lines: r.get(5)?,
+                        valid_until: r.get(3)?,
+                        blocked: r.get(4)?,
+                        idle: r.get(5)?,
+                        lines: r.get(6)?,
                     })
                 })
                 .optional()

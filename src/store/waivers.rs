@@ -46,6 +46,17 @@ impl Store {
         })
     }
 
+    /// When the first waiver that counts at `now` expires, of any
+    /// promotion.
+    pub fn next_waiver_expiry(&self, now: i64) -> Result<Option<i64>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT min(expires_at) FROM waivers WHERE removed_at IS NULL AND expires_at > ?1",
+            )
+            .and_then(|mut st| st.query_row([now], |r| r.get(0)))
+            .context("failed to read when the waivers expire")
+    }
+
     /// The waivers of a promotion that count at `now`.
     pub fn live_waivers(&self, promotion: &str, now: i64) -> Result<Vec<WaiverFact>> {
         let mut stmt = self

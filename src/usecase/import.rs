@@ -25,10 +25,22 @@ pub fn import_if_moved(
     store: &mut crate::store::Store,
     trunk: &std::path::Path,
 ) -> Result<Option<Summary>> {
-    // A missing trunk has no links: the full import below says so.
+    if links_unchanged(store, trunk)? {
+        out.log(
+            Level::Debug,
+            "the builder's links have not moved: nothing new to import",
+        );
+        return Ok(None);
+    }
+    import(out, store, trunk).map(Some)
+}
+
+/// Whether the builder's links are where the last import recorded them,
+/// each at a recorded build: then no import can find anything new.
+pub fn links_unchanged(store: &crate::store::Store, trunk: &std::path::Path) -> Result<bool> {
+    // A missing trunk has no links: a full import says so.
     let (links, _) = crate::trunk::import::builder_links(trunk);
     let recorded = store.labels()?;
-    let mut unchanged = !links.is_empty();
     for l in &links {
         let seen = recorded.iter().find(|r| {
             r.name == l.name && r.component == l.component && r.source == crate::model::BUILDER
@@ -38,18 +50,10 @@ pub fn import_if_moved(
             _ => false,
         };
         if !same {
-            unchanged = false;
-            break;
+            return Ok(false);
         }
     }
-    if unchanged {
-        out.log(
-            Level::Debug,
-            "the builder's links have not moved: nothing new to import",
-        );
-        return Ok(None);
-    }
-    import(out, store, trunk).map(Some)
+    Ok(!links.is_empty())
 }
 
 /// Imports the trunk into `store`, logging warnings; shared with `run`.

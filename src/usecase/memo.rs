@@ -16,8 +16,9 @@
 //! config's bytes, and every link the decisions read (a stat walk, no
 //! hash directory). Time only ever makes a quiet decision stricter (a
 //! waiver expires). What the fingerprint cannot see (a change made by hand
-//! with `sqlite3`) is seen by a full run at least every
-//! [`MAX_AGE`] seconds.
+//! with `sqlite3`) is seen by a full run at least every [`MAX_AGE`]
+//! seconds, and a memo made while a waiver lives stands only until it
+//! expires.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -61,17 +62,24 @@ pub fn look(cfg: &Config, trees: &Trees, store: &Store) -> Result<Option<Seen>> 
 /// in the image tree), as one hash. A link that cannot be read counts as
 /// what the error says.
 fn fingerprint(cfg: &Config, trees: &Trees) -> String {
+    // The binary itself, not only its version: a rebuilt one decides anew.
+    let exe = match std::fs::metadata("/proc/self/exe") {
+        Ok(m) => {
+            use std::os::unix::fs::MetadataExt;
+            let (dev, ino, size) = (m.dev(), m.ino(), m.size());
+            format!("{dev} {ino} {size} {}.{}", m.mtime(), m.mtime_nsec())
+        }
+        Err(e) => format!("! {e}"),
+    };
+    // The text the config was parsed from, not the file read again: an edit
+    // made since would pair new bytes with the old config's decisions.
     let mut s = format!(
-        "promoter {} schema {}\nconfig {}\n",
+        "promoter {} schema {} binary {exe}\nconfig {} {:016x}\n",
         env!("CARGO_PKG_VERSION"),
         crate::store::SCHEMA_VERSION,
-        cfg.path.display()
+        cfg.path.display(),
+        cfg.text_hash
     );
-    match std::fs::read(&cfg.path) {
-        Ok(bytes) => s.push_str(&crate::hex::sha256(&bytes)),
-        Err(e) => s.push_str(&e.to_string()),
-    }
-    s.push('\n');
     let mut warnings = Vec::new();
     let components = crate::trunk::import::components(&trees.trunk, &mut warnings);
     let link = |s: &mut String, path: std::path::PathBuf| {
@@ -101,11 +109,22 @@ fn fingerprint(cfg: &Config, trees: &Trees) -> String {
 }
 
 /// The memo a run that found `seen` repeats: the last quiet run's, when
-/// it found the same and is not older than [`MAX_AGE`].
+/// it found the same and it still stands (no older than [`MAX_AGE`], and
+/// no waiver it counted has expired since).
 pub fn standing(store: &Store, seen: &Seen, now: i64) -> Result<Option<RunMemo>> {
     Ok(store.run_memo()?.filter(|m| {
-        m.fingerprint == seen.fingerprint && (0..MAX_AGE).contains(&(now - m.decided_at))
+        m.fingerprint == seen.fingerprint && m.decided_at <= now && now < m.valid_until
     }))
+}
+
+/// Until when a memo made `now` stands: [`MAX_AGE`], or until the first
+/// live waiver expires (a decision then says something else, even when it
+/// still promotes nothing).
+pub fn valid_until(store: &Store, now: i64) -> Result<i64> {
+    let until = now + MAX_AGE;
+    Ok(store
+        .next_waiver_expiry(now)?
+        .map_or(until, |e| e.min(until)))
 }
 
 /// The lines a memo says, at their levels.
@@ -126,11 +145,18 @@ pub fn lines(m: &RunMemo) -> Vec<(Level, String)> {
 }
 
 /// The memo a quiet run leaves, of what it found and said.
-pub fn new(seen: &Seen, blocked: i64, idle: i64, said: &[(Level, String)]) -> NewMemo {
+pub fn new(
+    seen: &Seen,
+    valid_until: i64,
+    blocked: i64,
+    idle: i64,
+    said: &[(Level, String)],
+) -> NewMemo {
     let lines: Vec<(&str, &str)> = said.iter().map(|(l, s)| (l.as_str(), s.as_str())).collect();
     NewMemo {
         fingerprint: seen.fingerprint.clone(),
         data_version: seen.data_version,
+        valid_until,
         blocked,
         idle,
         lines: serde_json::to_string(&lines).expect("lines serialize"),

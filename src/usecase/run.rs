@@ -318,8 +318,8 @@ fn pass(
 
 /// What the promotions of a run that did nothing said, when a run on the
 /// same database and links would do the same: it promoted, started,
-/// stopped, published and failed nothing, no job of the release runs, and
-/// no promotion is left unfinished.
+/// stopped, published and failed nothing, no job of the release runs, no
+/// promotion is left unfinished, and the next run would import nothing.
 fn steady(
     env: &Env,
     store: &Store,
@@ -333,7 +333,10 @@ fn steady(
     let Some(lines) = said.quiet() else {
         return Ok(None);
     };
-    let settled = store.running_job_runs()?.is_empty()
+    // A link at a build not recorded (a hash directory still being
+    // written) is imported again by every run: no memo stands for that.
+    let settled = super::import::links_unchanged(store, &env.cfg.trunk)?
+        && store.running_job_runs()?.is_empty()
         && store.open_attempts()?.is_empty()
         && super::publish::pending(env.cfg, store)?.is_empty();
     Ok(settled.then_some(lines))

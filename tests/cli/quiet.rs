@@ -32,8 +32,9 @@ fn said(r: &Run) -> Vec<String> {
 }
 
 /// A workspace whose second run is quiet: the first promotes
-/// tripleo-ci-testing, the second finds current-tripleo blocked on job-a.
-fn quiet() -> Workspace {
+/// tripleo-ci-testing, the second finds current-tripleo blocked on job-a;
+/// and what that second run said.
+fn quiet() -> (Workspace, Vec<String>) {
     let ws = Workspace::sample();
     ws.write_config(CHAIN);
     let first = ws.run(&["-v", "run"]);
@@ -48,19 +49,19 @@ fn quiet() -> Workspace {
         "{}",
         second.stderr
     );
-    ws
+    (ws, said(&second))
 }
 
 #[test]
 fn a_run_with_nothing_new_repeats_the_last_quiet_run_and_records_itself() {
-    let ws = quiet();
-    let decided = ws.run(&["-v", "run"]);
+    let (ws, decided) = quiet();
     let runs = ws.sql::<i64>("SELECT count(*) FROM runs");
     let promotions = ws.sql::<i64>("SELECT count(*) FROM promotions");
     let third = ws.run(&["-v", "run"]);
     third.ok();
-    assert!(repeated(&decided) && repeated(&third), "{}", third.stderr);
-    assert_eq!(said(&third), said(&decided));
+    assert!(repeated(&third), "{}", third.stderr);
+    // It says what the run that decided said.
+    assert_eq!(said(&third), decided);
     assert!(
         third.stderr.contains("current-tripleo: ") && third.stderr.contains("is blocked"),
         "{}",
@@ -80,12 +81,20 @@ fn a_run_with_nothing_new_repeats_the_last_quiet_run_and_records_itself() {
     assert_eq!((outcome.as_str(), blocked), ("completed", 1));
     assert!(summary.contains("0 promoted, 1 blocked"), "{summary}");
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM promotions"), promotions);
-    // --json says the same as a run that decided.
-    let j = ws.run(&["run", "--json"]).json();
+    // --json says what a run that decides says, but for the run's id.
+    let mut repeated_json = ws.run(&["run", "--json"]).json();
+    let c = rusqlite::Connection::open(ws.db()).unwrap();
+    c.execute("DELETE FROM run_memo", []).unwrap();
+    drop(c);
+    let mut decided_json = ws.run(&["run", "--json"]).json();
     assert_eq!(
-        (j["promoted"].as_i64(), j["blocked"].as_i64()),
-        (Some(0), Some(1))
+        decided_json["run_id"].as_i64().unwrap(),
+        repeated_json["run_id"].as_i64().unwrap() + 1
     );
+    repeated_json["run_id"] = 0.into();
+    decided_json["run_id"] = 0.into();
+    assert_eq!(repeated_json, decided_json);
+    assert_eq!(repeated_json["blocked"], 1);
     // Asked for anything but a plain run, it decides.
     let dry = ws.run(&["-v", "run", "--dry-run"]);
     assert!(!repeated(&dry), "{}", dry.stderr);
@@ -95,7 +104,7 @@ fn a_run_with_nothing_new_repeats_the_last_quiet_run_and_records_itself() {
 
 #[test]
 fn a_vote_makes_the_next_run_decide_and_promote() {
-    let ws = quiet();
+    let (ws, _) = quiet();
     let dir = ws.link("trunk/tripleo-ci-testing").unwrap();
     let (c, d) = hashes_of(&dir);
     ws.vote("job-a", &c, &d, true);
@@ -107,7 +116,7 @@ fn a_vote_makes_the_next_run_decide_and_promote() {
 
 #[test]
 fn a_label_moved_by_hand_a_new_build_or_a_new_config_makes_the_next_run_decide() {
-    let ws = quiet();
+    let (ws, _) = quiet();
     // A label moved outside the promoter.
     let older: String = ws.sql(
         "SELECT repo_dir FROM builds WHERE consistent ORDER BY dt_build DESC LIMIT 1 OFFSET 1",
@@ -141,13 +150,20 @@ fn a_label_moved_by_hand_a_new_build_or_a_new_config_makes_the_next_run_decide()
 
 #[test]
 fn a_memo_older_than_ten_minutes_or_after_a_waiver_is_not_repeated() {
-    let ws = quiet();
+    let (ws, _) = quiet();
     assert!(repeated(&ws.run(&["-v", "run"])));
     // A change made by hand, which the promoter cannot see, is seen by a
     // run at least every ten minutes.
+    assert_eq!(
+        ws.sql::<i64>("SELECT valid_until - decided_at FROM run_memo"),
+        600
+    );
     let c = rusqlite::Connection::open(ws.db()).unwrap();
-    c.execute("UPDATE run_memo SET decided_at = decided_at - 601", [])
-        .unwrap();
+    c.execute(
+        "UPDATE run_memo SET valid_until = CAST(strftime('%s', 'now') AS INTEGER)",
+        [],
+    )
+    .unwrap();
     drop(c);
     let r = ws.run(&["-v", "run"]);
     assert!(!repeated(&r), "{}", r.stderr);
@@ -213,4 +229,51 @@ promotions:
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM run_memo"), 0);
     std::fs::write(&fifo, "go\n").unwrap();
     ws.wait_for_jobs();
+}
+
+#[test]
+fn a_memo_made_while_a_waiver_lives_stands_only_until_it_expires() {
+    let ws = Workspace::sample();
+    ws.write_config(&CHAIN.replace("criteria: [job-a]", "criteria: [job-a, job-b]"));
+    ws.run(&["run"]).ok();
+    ws.run(&[
+        "waive",
+        "--promotion",
+        "current-tripleo",
+        "--job-id",
+        "job-a",
+        "--reason",
+        "job-a is broken upstream",
+        "--expires",
+        "5m",
+    ])
+    .ok();
+    // Still blocked on job-b: quiet, until the waiver expires.
+    let r = ws.run(&["-v", "run"]);
+    assert!(r.stderr.contains("next runs repeat"), "{}", r.stderr);
+    assert_eq!(
+        ws.sql::<i64>(
+            "SELECT (SELECT valid_until FROM run_memo) = (SELECT expires_at FROM waivers)"
+        ),
+        1
+    );
+    assert!(repeated(&ws.run(&["-v", "run"])));
+}
+
+#[test]
+fn a_builder_link_at_a_hash_directory_not_imported_yet_leaves_no_memo() {
+    let (ws, _) = quiet();
+    // The builder (or a mirror's copy) is still writing the build `current`
+    // points at: every run imports again until it is complete.
+    let dir = "ff/ff/ffff000000000000000000000000000000000000_ffff0000";
+    std::fs::create_dir_all(ws.trunk().join(dir)).unwrap();
+    let current = ws.trunk().join("current");
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink(dir, &current).unwrap();
+    for _ in 0..2 {
+        let r = ws.run(&["-v", "run"]);
+        r.ok();
+        assert!(!repeated(&r), "{}", r.stderr);
+    }
+    assert_eq!(ws.sql::<i64>("SELECT count(*) FROM run_memo"), 0);
 }

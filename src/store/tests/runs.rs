@@ -317,6 +317,7 @@ fn memo(data_version: i64) -> crate::store::runs::NewMemo {
     crate::store::runs::NewMemo {
         fingerprint: "f".into(),
         data_version,
+        valid_until: 700,
         blocked: 2,
         idle: 1,
         lines: "[]".into(),
