@@ -94,7 +94,9 @@ def main():
         def forget():
             # What any write does: the next run decides anew.
             with sqlite3.connect(db) as c:
-                c.execute("DELETE FROM run_memo")
+                # A binary older than the memo has no table (and decides anyway).
+                if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'run_memo'").fetchone():
+                    c.execute("DELETE FROM run_memo")
 
         deciding = median_ms(run, a.n, ws, before=forget)
         base = min(true, true_again)

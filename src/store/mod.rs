@@ -61,6 +61,8 @@ const MIGRATIONS: &[&str] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest the WAL gets before a writer checkpoints and truncates it.
+const WAL_FRAMES: u64 = 32;
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// An open, migrated database.
@@ -177,7 +179,7 @@ impl Store {
         }
         // Each command is a short process: checkpointing the WAL (and
         // deleting it) at every close would cost more than the command.
-        // SQLite checkpoints on its own once the WAL passes 1000 pages.
+        // The writers keep it short instead (see `keep_wal_short`).
         if self.path != Path::new(":memory:") {
             self.conn
                 .set_db_config(
@@ -354,7 +356,30 @@ impl Store {
         forget(&tx)?;
         let out = f(&tx)?;
         tx.commit().context("failed to commit")?;
+        self.keep_wal_short();
         Ok(out)
+    }
+
+    /// After a commit, when the WAL holds more than [`WAL_FRAMES`] pages:
+    /// checkpoints it and truncates it, if no reader or writer is using it
+    /// right now (else the next writer tries again). The first connection
+    /// of every process rebuilds the WAL's index from the whole WAL,
+    /// checksumming each page (about 14,000 instructions a page), and
+    /// forgets what was checkpointed: a WAL left to SQLite's own
+    /// checkpoints never starts again when each process writes once, and
+    /// every later command pays for all of it.
+    fn keep_wal_short(&self) {
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_FRAMES * (4096 + 24));
+        if !long || self.conn.busy_timeout(Duration::ZERO).is_err() {
+            return;
+        }
+        // Best effort: the write is committed whatever this does.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
     }
 
     /// SQLite's `data_version` of this connection: it changes when another

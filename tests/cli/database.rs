@@ -46,3 +46,30 @@ fn init_creates_the_database_in_wal_mode_and_is_safe_to_repeat() {
         ws.sql::<i64>(&format!("SELECT count(*) FROM {view}"));
     }
 }
+
+/// Every process's first connection reads the whole WAL to rebuild its
+/// index: the WAL is kept short, not left to grow to SQLite's 1000 pages.
+#[test]
+fn the_wal_stays_short_however_many_votes_are_written() {
+    let ws = Workspace::sample();
+    ws.run(&["import"]).ok();
+    let dir: String = ws.sql("SELECT repo_dir FROM builds WHERE consistent LIMIT 1");
+    let (c, d) = hashes_of(&dir);
+    let wal = ws.db().with_extension("sqlite-wal");
+    let mut longest = 0;
+    for i in 0..150 {
+        ws.vote(&format!("job-{i}"), &c, &d, i % 2 == 0);
+        longest = longest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert_eq!(
+        ws.sql::<i64>("SELECT count(*) FROM votes WHERE job_id LIKE 'job-%'"),
+        150
+    );
+    // 32 pages of 4 KiB and their frame headers, and one vote's own frames.
+    let frame = 4096 + 24;
+    assert!(
+        longest <= 40 * frame,
+        "the WAL grew to {longest} bytes ({} frames)",
+        longest / frame
+    );
+}
