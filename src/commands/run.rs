@@ -46,6 +46,7 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     // it is as the last quiet run found it, and nothing wrote since, that
     // run's decisions stand.
     let plain = !a.dry_run && !a.wait && !a.phase2 && a.promotions.is_empty() && a.rerun.is_empty();
+    // `None` too when the config is one no memo can stand for.
     let seen = match plain {
         true => crate::usecase::memo::look(cfg, &trees, &store)?,
         false => None,
@@ -83,6 +84,7 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
         rerun: &a.rerun,
         dry_run: a.dry_run,
         wait: a.wait,
+        memo: seen.is_some(),
     };
     if let (Some(u), true) = (&cfg.updates, a.dry_run) {
         let flow = crate::usecase::updates::Flow {
@@ -184,26 +186,19 @@ fn repeat(
     for (level, line) in crate::usecase::memo::lines(m) {
         ctx.log(level, &line);
     }
-    let mut tally = Tally {
+    let tally = |run_id| Tally {
+        run_id,
         blocked: m.blocked,
         idle: m.idle,
         ..Tally::default()
     };
     let (run_id, summary) = store.record_repeated_run(
         m,
-        |id| {
-            let t = Tally {
-                run_id: id,
-                blocked: m.blocked,
-                idle: m.idle,
-                ..Tally::default()
-            };
-            summary(&t, started.elapsed().as_secs_f64())
-        },
+        |id| summary(&tally(id), started.elapsed().as_secs_f64()),
         begun,
         crate::clock::now(),
     )?;
-    tally.run_id = run_id;
+    let tally = tally(run_id);
     ctx.log(Level::Info, &summary);
     if ctx.global.json {
         ctx.print(&serde_json::to_string(&tally).expect("a tally serializes"))?;

@@ -89,7 +89,7 @@ pub struct NewAttempt<'a> {
 /// What a run that had nothing to do leaves for the next (`run_memo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMemo {
-    /// What it found: see `usecase::run::fingerprint`.
+    /// What it found: see `usecase::memo`.
     pub fingerprint: String,
     /// [`Store::data_version`] before it read anything.
     pub data_version: i64,

@@ -36,6 +36,10 @@ pub struct Options<'a> {
     /// Wait for the jobs it starts, deciding again as each ends (without
     /// holding the lock while it waits).
     pub wait: bool,
+    /// Say, in [`Tally::steady`], whether the next run may repeat this
+    /// one (`usecase::memo`): asked only of a plain run that can leave a
+    /// memo.
+    pub memo: bool,
 }
 
 /// What a run works with.
@@ -85,7 +89,7 @@ pub struct Tally {
     pub updates: Option<super::updates::Advanced>,
     /// When the run did nothing, and a run on the same database and links
     /// would do the same, what it said of its promotions: the memo the
-    /// next such run repeats (see [`Memo`]).
+    /// next such run repeats (see `usecase::memo`).
     #[serde(skip)]
     pub steady: Option<Vec<(Level, String)>>,
 }
@@ -209,7 +213,7 @@ pub fn run(
         lock = Some(RunLock::acquire_waiting(env.database, LOCK_WAIT)?);
     }
     tally.running = exec.running() as i64;
-    if passes.steady && !opts.dry_run && !opts.wait && opts.rerun.is_empty() {
+    if opts.memo && passes.steady {
         tally.steady = steady(env, store, tally, passes.said)?;
     }
     if tally.failed > 0 {
@@ -261,7 +265,6 @@ fn pass(
         }
         stop_requested(|| format!("the run stopped before promotion {}", p.name))?;
         if unfinished.contains(name) {
-            passes.steady = false;
             let msg = format!("{}: waits for its unfinished promotion (above)", p.name);
             out.log(Level::Warn, &msg);
             continue;
@@ -303,7 +306,6 @@ fn pass(
             }
             Err(e @ Error::Interrupted { .. }) => return Err(e),
             Err(e) => {
-                passes.steady = false;
                 tally.failed += 1;
                 let msg = format!(
                     "{}: could not proceed: {e}; the other promotions go on",
@@ -318,8 +320,9 @@ fn pass(
 
 /// What the promotions of a run that did nothing said, when a run on the
 /// same database and links would do the same: it promoted, started,
-/// stopped, published and failed nothing, no job of the release runs, no
-/// promotion is left unfinished, and the next run would import nothing.
+/// stopped, published and failed nothing (a promotion that could not
+/// proceed is a failure), no job of the release runs, no promotion is left
+/// unfinished, and the next run would import nothing.
 fn steady(
     env: &Env,
     store: &Store,
@@ -327,7 +330,7 @@ fn steady(
     said: Recorder,
 ) -> Result<Option<Vec<(Level, String)>>> {
     let did = tally.promoted + tally.started + tally.stopped + tally.failed;
-    if did > 0 || env.cfg.updates.is_some() {
+    if did > 0 {
         return Ok(None);
     }
     let Some(lines) = said.quiet() else {

@@ -1185,13 +1185,6 @@ fn text_from_outside_is_shown_with_control_characters_escaped_on_every_human_out
     assert_escaped(&ws.run(&["testenv", "list"]), "testenv list");
 }
 
-/// Makes a FIFO at `path`.
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
-}
-
 /// A workspace with a FIFO named `fifo` in it.
 fn with_fifo() -> (Workspace, String, String) {
     let ws = Workspace::sample();

@@ -151,11 +151,6 @@ fn eight_writers_land_every_vote_and_none_is_refused_as_locked() {
     );
 }
 
-fn mkfifo(path: &std::path::Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-}
-
 #[test]
 fn a_long_job_holds_nothing_while_other_runs_decide_promote_and_move_labels() {
     let ws = Workspace::sample();

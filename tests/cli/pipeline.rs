@@ -394,8 +394,7 @@ fn a_second_run_while_one_holds_the_lock_exits_75_at_once() {
     let ready = ws.path().join("ready.fifo");
     let go = ws.path().join("go.fifo");
     for f in [&ready, &go] {
-        let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        mkfifo(f);
     }
     // The first run's hook says it is running, then waits for the test.
     let hook = ws.script(

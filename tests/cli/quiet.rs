@@ -31,6 +31,20 @@ fn said(r: &Run) -> Vec<String> {
         .collect()
 }
 
+/// Waives job-a of current-tripleo, with `more` options.
+fn waive_job_a(ws: &Workspace, more: &[&str]) {
+    let mut args = vec![
+        "waive",
+        "--promotion",
+        "current-tripleo",
+        "--job-id",
+        "job-a",
+    ];
+    args.extend(["--reason", "job-a is broken upstream"]);
+    args.extend(more);
+    ws.run(&args).ok();
+}
+
 /// A workspace whose second run is quiet: the first promotes
 /// tripleo-ci-testing, the second finds current-tripleo blocked on job-a;
 /// and what that second run said.
@@ -169,16 +183,7 @@ fn a_memo_older_than_ten_minutes_or_after_a_waiver_is_not_repeated() {
     assert!(!repeated(&r), "{}", r.stderr);
     // A waiver is a write like any other: the next run decides on it.
     let dir = ws.link("trunk/tripleo-ci-testing").unwrap();
-    ws.run(&[
-        "waive",
-        "--promotion",
-        "current-tripleo",
-        "--job-id",
-        "job-a",
-        "--reason",
-        "job-a is broken upstream",
-    ])
-    .ok();
+    waive_job_a(&ws, &[]);
     let r = ws.run(&["-v", "run"]);
     assert!(!repeated(&r), "{}", r.stderr);
     assert_eq!(ws.link("trunk/current-tripleo").unwrap(), dir);
@@ -190,9 +195,7 @@ fn a_run_while_a_job_runs_decides_and_leaves_no_memo() {
     let fifo = ws.path().join("go");
     let ready = ws.path().join("ready");
     for f in [&fifo, &ready] {
-        let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        mkfifo(f);
     }
     ws.script(
         "ovb.sh",
@@ -236,18 +239,7 @@ fn a_memo_made_while_a_waiver_lives_stands_only_until_it_expires() {
     let ws = Workspace::sample();
     ws.write_config(&CHAIN.replace("criteria: [job-a]", "criteria: [job-a, job-b]"));
     ws.run(&["run"]).ok();
-    ws.run(&[
-        "waive",
-        "--promotion",
-        "current-tripleo",
-        "--job-id",
-        "job-a",
-        "--reason",
-        "job-a is broken upstream",
-        "--expires",
-        "5m",
-    ])
-    .ok();
+    waive_job_a(&ws, &["--expires", "5m"]);
     // Still blocked on job-b: quiet, until the waiver expires.
     let r = ws.run(&["-v", "run"]);
     assert!(r.stderr.contains("next runs repeat"), "{}", r.stderr);
