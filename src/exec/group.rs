@@ -73,12 +73,96 @@ pub fn marked(var: &str, value: &str) -> Vec<u32> {
         .into_iter()
         .filter(|(pid, _)| *pid != me)
         .filter(|(_, dir)| {
-            // A zombie's environment reads empty: it is gone already.
-            std::fs::read(dir.join("environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
+            environ(dir).is_some_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_bytes()))
         })
         .map(|(pid, _)| pid)
         .collect()
+}
+
+/// A process's environment from its `/proc` directory; `None` when it is
+/// gone or not ours to read.
+///
+/// A process inside `execve` reads as having no environment for a moment
+/// (its new memory is in place, its new stack not yet laid out), and a job
+/// that execs at that moment must not escape its sweep: an empty
+/// environment is read again, for up to 20 ms. When the process's own
+/// bounds say it is empty, which is what one started without an
+/// environment shows as well as one laying its environment out, that is
+/// only while it runs (`execve` never waits there), and for 2 ms when it
+/// waits. A zombie (gone already) and a kernel thread (it never has one)
+/// are not waited for.
+fn environ(dir: &std::path::Path) -> Option<Vec<u8>> {
+    let start = std::time::Instant::now();
+    loop {
+        let env = read_at_once(&dir.join("environ")).ok()?;
+        let bound = match env.is_empty().then(|| layout(dir)).flatten() {
+            Some(Layout::Empty { running: false }) => std::time::Duration::from_millis(2),
+            Some(_) => std::time::Duration::from_millis(20),
+            None => return Some(env),
+        };
+        if start.elapsed() >= bound {
+            return Some(env);
+        }
+        std::thread::sleep(std::time::Duration::from_micros(100));
+    }
+}
+
+/// Where a live user process's environment stands, from its `stat`.
+enum Layout {
+    /// Its bounds are not set: it is inside `execve`.
+    Unset,
+    /// Its bounds are equal: inside `execve`, or started without one.
+    Empty { running: bool },
+    /// It is there (it was not yet when it was read: read it again).
+    Set,
+}
+
+/// The layout of the environment of the process of `dir`; `None` for a
+/// zombie, a kernel thread, or a process that is gone.
+fn layout(dir: &std::path::Path) -> Option<Layout> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    // After `pid (comm)`: state is field 3, flags 9, env_start 50 and
+    // env_end 51 (proc(5)); comm may hold spaces and parentheses.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let number = |field: usize| fields.get(field - 3)?.parse::<u64>().ok();
+    if matches!(fields.first(), Some(&("Z" | "X"))) || number(9)? & PF_KTHREAD != 0 {
+        return None;
+    }
+    match (number(50)?, number(51)?) {
+        (_, 0) => Some(Layout::Unset),
+        (start, end) if start == end => Some(Layout::Empty {
+            running: fields.first() == Some(&"R"),
+        }),
+        _ => Some(Layout::Set),
+    }
+}
+
+/// A `/proc` file read in as few reads as its size allows: a process's
+/// environment read in small pieces (what `std::fs::read` starts with for
+/// a file of no size) may end early when the process execs between two of
+/// them, and leave out the marker of the job it belongs to.
+fn read_at_once(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0; 1 << 16];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    buf.resize(buf.len() * 2, 0);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// Kills, with their process groups, the processes whose environment has

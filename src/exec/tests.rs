@@ -243,3 +243,25 @@ fn a_quoted_argument_reaches_the_shell_as_written() {
         .unwrap();
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "a 'b' $HOME;");
 }
+
+#[test]
+fn a_marked_process_is_found_even_while_it_execs() {
+    // Between replacing its memory and laying out its new stack, a process
+    // in `execve` reads as having no environment: a scan then must look
+    // again, or a job that execs at the wrong moment escapes its sweep.
+    let d = tempfile::tempdir().unwrap();
+    let mark = format!("exec-loop:{}", std::process::id());
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "exec sh -c \"$LOOP\""])
+        .env("LOOP", "exec sh -c \"$LOOP\"")
+        .env(MARKER_VAR, &mark)
+        .current_dir(d.path())
+        .spawn()
+        .unwrap();
+    let misses = (0..300)
+        .filter(|_| marked(MARKER_VAR, &mark).is_empty())
+        .count();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(misses, 0, "scans that missed a process while it execed");
+}
