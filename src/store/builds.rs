@@ -306,7 +306,10 @@ impl Store {
         now: i64,
         feed: impl FnOnce(&mut dyn FnMut(Scanned) -> Result<()>) -> Result<()>,
     ) -> Result<(usize, usize)> {
-        self.write(|tx| {
+        // Unchecked: every build id below is one this transaction wrote or
+        // looked up (builds are never deleted), and every package row one
+        // it wrote or looked up.
+        self.write_unchecked(|tx| {
             let mut added = 0;
             // The package lists' verdict of every unsettled build read now.
             let mut verdicts: HashMap<i64, bool> = HashMap::new();
@@ -324,13 +327,20 @@ impl Store {
             };
             feed(&mut add)?;
             for r in rechecked {
+                // Read before this transaction: the build is looked up again.
+                let still_unsettled = tx
+                    .prepare_cached(
+                        "UPDATE builds SET package_count = ?1 WHERE id = ?2 AND settled = 0",
+                    )
+                    .and_then(|mut st| st.execute((r.packages.len() as i64, r.build_id)))
+                    .context("failed to record the packages of a build")?;
+                if still_unsettled == 0 {
+                    continue;
+                }
                 tx.prepare_cached("DELETE FROM build_packages WHERE build_id = ?1")
                     .and_then(|mut st| st.execute([r.build_id]))
                     .context("failed to record the packages of a build")?;
                 record_packages(tx, &mut packages, r.build_id, &r.packages)?;
-                tx.prepare_cached("UPDATE builds SET package_count = ?1 WHERE id = ?2")
-                    .and_then(|mut st| st.execute((r.packages.len() as i64, r.build_id)))
-                    .context("failed to record the packages of a build")?;
                 verdicts.insert(
                     r.build_id,
                     crate::trunk::versions_csv::is_consistent(&r.packages),

@@ -324,6 +324,32 @@ impl Store {
         self.write_as(Memo::Forget, f)
     }
 
+    /// [`Store::write`] without SQLite's foreign-key checks: for a bulk
+    /// write whose every reference is to a row the same transaction wrote
+    /// or read (the import). Each check of a package row a build lists is
+    /// a lookup of that row in a table that outgrows the page cache with
+    /// the trunk: at 200,000 builds, most of the import's reads.
+    /// Foreign keys are on again afterwards, whatever `f` did. Inside a
+    /// dry run SQLite cannot switch them, and they stay on.
+    pub(crate) fn write_unchecked<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let switch = self.conn.is_autocommit();
+        if switch {
+            self.conn
+                .execute_batch("PRAGMA foreign_keys = OFF")
+                .context("failed to configure the database")?;
+        }
+        let out = self.write(f);
+        if switch {
+            self.conn
+                .execute_batch("PRAGMA foreign_keys = ON")
+                .context("failed to configure the database")?;
+        }
+        out
+    }
+
     /// [`Store::write`], keeping the memo when `memo` says so: only for
     /// the row of a run that repeated it, which changes nothing it decided.
     pub(crate) fn write_as<T>(
