@@ -400,6 +400,84 @@ fn a_failed_feed_records_nothing_of_the_import() {
     assert_eq!(s.vote_count().unwrap(), 0);
 }
 
+/// Whether SQLite checks foreign keys on `store`'s connection now.
+fn foreign_keys(store: &Store) -> bool {
+    store
+        .conn()
+        .query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))
+        .unwrap()
+        == 1
+}
+
+#[test]
+fn foreign_keys_are_checked_again_after_an_import_whether_it_failed_or_not() {
+    let mut s = store();
+    assert!(foreign_keys(&s), "a store checks them from the start");
+    builds(&mut s, 2);
+    assert!(foreign_keys(&s), "after an import that was recorded");
+    s.record_import(&[], &[], IMPORTED_AT, |sink| {
+        sink(scanned(9, 9, 1_600_000_009))?;
+        Err(crate::error::Error::Invalid("the scan broke".into()))
+    })
+    .unwrap_err();
+    assert!(foreign_keys(&s), "after an import that failed");
+    let err = s
+        .conn()
+        .execute(
+            "INSERT INTO build_packages (build_id, package_version_id) VALUES (999999, 999999)",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+}
+
+#[test]
+fn a_rechecked_build_settled_since_it_was_read_is_left_as_it_was_settled() {
+    let mut s = store();
+    let first = scanned(1, 1, 1_600_000_001);
+    let half = with_failed_package(scanned(2, 2, 1_600_000_002));
+    let (d1, d2) = (first.repo_dir.clone(), half.repo_dir.clone());
+    import_at(
+        &mut s,
+        vec![first, half],
+        &[link("consistent", Some(&d1))],
+        IMPORTED_AT,
+    );
+    let id2 = id_of(&s, &d2);
+    assert_eq!(s.unsettled_builds().unwrap(), vec![(id2, d2.clone())]);
+    // Another writer settles it between this import's scan and its write.
+    unchecked(
+        &s,
+        &format!("UPDATE builds SET settled = 1 WHERE id = {id2}"),
+    );
+    let recheck = Recheck {
+        build_id: id2,
+        packages: packages(&[("python-new", "SUCCESS")]),
+    };
+    s.record_import(
+        &[link("consistent", Some(&d1))],
+        &[recheck],
+        IMPORTED_AT + 60,
+        |_| Ok(()),
+    )
+    .unwrap();
+    let (count, listed): (i64, i64) = s
+        .conn()
+        .query_row(
+            "SELECT package_count, (SELECT count(*) FROM build_packages WHERE build_id = ?1)
+             FROM builds WHERE id = ?1",
+            [id2],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (count, listed),
+        (2, 2),
+        "its two packages, not the one read"
+    );
+    assert!(!s.build_by_id(id2).unwrap().unwrap().consistent);
+}
+
 #[test]
 fn a_hash_read_back_that_is_not_valid_is_an_error_not_taken_as_it_is() {
     let mut s = store();
