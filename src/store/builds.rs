@@ -290,7 +290,8 @@ impl Store {
     /// `feed` is handed a sink and gives it each scanned build, so that
     /// reading the trunk and writing the rows overlap and memory stays
     /// bounded. `rechecked` holds the package lists read again of builds
-    /// not settled yet.
+    /// not settled yet. `expected` is how many hash directories `feed` may
+    /// give: a big import sets the indexes in time order aside.
     ///
     /// A successful build is settled, and may count as consistent, only
     /// once the builder's `consistent` link (of its component) points at it
@@ -304,6 +305,7 @@ impl Store {
         links: &[BuilderLink],
         rechecked: &[Recheck],
         now: i64,
+        expected: usize,
         feed: impl FnOnce(&mut dyn FnMut(Scanned) -> Result<()>) -> Result<()>,
     ) -> Result<(usize, usize)> {
         // Unchecked: every build id below is one this transaction wrote or
@@ -314,6 +316,10 @@ impl Store {
             // The package lists' verdict of every unsettled build read now.
             let mut verdicts: HashMap<i64, bool> = HashMap::new();
             let mut packages = PackageCache::default();
+            // A big import into a database not much smaller: the indexes
+            // in time order are built once at the end, not row by row.
+            let bulk = expected >= BULK_IMPORT && expected as i64 >= recorded_builds(tx)?;
+            let set_aside = if bulk { set_aside_indexes(tx)? } else { Vec::new() };
             let mut add = |s: Scanned| -> Result<()> {
                 let Some(id) = insert_build(tx, &s, now)? else {
                     return Ok(());
@@ -346,6 +352,7 @@ impl Store {
                     crate::trunk::versions_csv::is_consistent(&r.packages),
                 );
             }
+            drop(packages);
             for l in links {
                 let build_id: Option<i64> = match &l.repo_dir {
                     Some(r) => tx
@@ -371,9 +378,57 @@ impl Store {
                 .context("failed to record a builder link")?;
             }
             let consistent = settle(tx, links, &verdicts)?;
+            drop(verdicts);
+            for sql in &set_aside {
+                tx.execute_batch(sql)
+                    .context("failed to index the imported builds")?;
+            }
             Ok((added, consistent))
         })
     }
+}
+
+/// Hash directories an import must expect to read, at the least, for
+/// [`set_aside_indexes`]: below it, building the indexes again costs more
+/// than it saves.
+pub const BULK_IMPORT: usize = 4096;
+
+/// The indexes of builds and votes in time or build order. An import reads
+/// the trunk in the order of its hash directories, which is not theirs:
+/// each new row lands on a page of its own in each of them, and past
+/// 100,000 builds their pages no longer fit in the page cache together.
+const IN_TIME_ORDER: &[&str] = &[
+    "builds_consistent",
+    "builds_dt_build",
+    "builds_order",
+    "builds_consistent_order",
+    "votes_timestamp",
+    "votes_job_timestamp",
+];
+
+/// Drops the [`IN_TIME_ORDER`] indexes in `tx`; returns the statements
+/// that create them again, as the schema has them.
+fn set_aside_indexes(tx: &Connection) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(IN_TIME_ORDER.len());
+    for name in IN_TIME_ORDER {
+        let sql: Option<String> = tx
+            .prepare_cached("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1")
+            .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
+            .context("failed to read the schema")?;
+        if let Some(sql) = sql {
+            tx.execute_batch(&format!("DROP INDEX {name}"))
+                .context("failed to set an index aside for the import")?;
+            out.push(sql);
+        }
+    }
+    Ok(out)
+}
+
+/// About how many builds are recorded: the highest id (builds are never
+/// deleted), found without reading the table.
+fn recorded_builds(tx: &Connection) -> Result<i64> {
+    tx.query_row("SELECT coalesce(max(id), 0) FROM builds", [], |r| r.get(0))
+        .context("failed to count the recorded builds")
 }
 
 /// A package list read again, of a build not settled yet.
@@ -586,6 +641,50 @@ fn package_key(p: &crate::trunk::versions_csv::PackageRow) -> [u64; 2] {
     [a.finish(), b.finish()]
 }
 
+/// The key of a package row (`package_versions.fields_key`, schema 19):
+/// FNV-1a, 64 bits, of its ten fields in column order, each ended by the
+/// byte 0xFF (which UTF-8 never holds). Fixed, unlike std's hashers, since
+/// it is stored; rows that share a key are told apart by their fields.
+pub(crate) fn fields_key<'a>(fields: impl IntoIterator<Item = &'a str>) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut h = OFFSET;
+    for f in fields {
+        for &b in f.as_bytes().iter().chain(&[0xff]) {
+            h = (h ^ u64::from(b)).wrapping_mul(PRIME);
+        }
+    }
+    h as i64
+}
+
+/// Makes [`fields_key`] callable from SQL as `promoter_fields_key(...)` on
+/// `conn`: migration 19 keys the rows recorded before it.
+pub(super) fn register_fields_key(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "promoter_fields_key",
+        10,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let fields = (0..10)
+                .map(|i| {
+                    ctx.get_raw(i)
+                        .as_str()
+                        .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+                })
+                .collect::<rusqlite::Result<Vec<&str>>>()?;
+            Ok(fields_key(fields))
+        },
+    )
+    .context("failed to prepare the schema migration")
+}
+
+/// The package row with these fields and key, found by the key's index.
+pub(crate) const FIND_PACKAGE: &str = "SELECT id FROM package_versions
+     WHERE fields_key = ?11 AND project = ?1 AND source_repo = ?2 AND source_sha = ?3
+       AND dist_repo = ?4 AND dist_sha = ?5 AND status = ?6 AND last_success = ?7
+       AND component = ?8 AND extended_sha = ?9 AND nvr = ?10";
+
 impl PackageCache {
     fn id(&mut self, tx: &Connection, p: &crate::trunk::versions_csv::PackageRow) -> Result<i64> {
         let key = package_key(p);
@@ -596,30 +695,26 @@ impl PackageCache {
             self.ids.clear();
         }
         let f: Vec<&str> = (0..10).map(|i| p.field(i)).collect();
-        let params = rusqlite::params![f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]];
-        // A row recorded already is looked up, not written again: a write
-        // would dirty its page for nothing.
-        let inserted: Option<i64> = tx
-            .prepare_cached(
-                "INSERT INTO package_versions (project, source_repo, source_sha, dist_repo, dist_sha,
-                    status, last_success, component, extended_sha, nvr)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT DO NOTHING
-                 RETURNING id",
-            )
+        let stored = fields_key(f.iter().copied());
+        let params =
+            rusqlite::params![f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], stored];
+        // Looked up first: the key's index is small enough to stay in the
+        // page cache, and a row recorded already is not written again.
+        let found: Option<i64> = tx
+            .prepare_cached(FIND_PACKAGE)
             .and_then(|mut st| st.query_row(params, |r| r.get(0)).optional())
-            .context("failed to record a package version")?;
-        let id = match inserted {
+            .context("failed to look up a package version")?;
+        let id = match found {
             Some(id) => id,
             None => tx
                 .prepare_cached(
-                    "SELECT id FROM package_versions
-                     WHERE project = ?1 AND source_repo = ?2 AND source_sha = ?3 AND dist_repo = ?4
-                       AND dist_sha = ?5 AND status = ?6 AND last_success = ?7 AND component = ?8
-                       AND extended_sha = ?9 AND nvr = ?10",
+                    "INSERT INTO package_versions (project, source_repo, source_sha, dist_repo,
+                        dist_sha, status, last_success, component, extended_sha, nvr, fields_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     RETURNING id",
                 )
                 .and_then(|mut st| st.query_row(params, |r| r.get(0)))
-                .context("failed to look up a package version")?,
+                .context("failed to record a package version")?,
         };
         self.ids.insert(key, id);
         Ok(id)

@@ -55,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../schema/0016_aggregate_labels.sql"),
     include_str!("../../schema/0017_updates.sql"),
     include_str!("../../schema/0018_run_memo.sql"),
+    include_str!("../../schema/0019_package_keys.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -233,6 +234,9 @@ impl Store {
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .context("failed to read the schema version")?;
+        if version < SCHEMA_VERSION {
+            builds::register_fields_key(&tx)?;
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)
                 .map_err(|e| Error::db(format!("failed to apply schema migration {}", i + 1), e))?;

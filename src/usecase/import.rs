@@ -101,8 +101,16 @@ pub fn import(
         });
     }
     let mut incomplete = 0;
-    let (new_builds, consistent) =
-        store.record_import(&found.links, &rechecked, crate::clock::now(), |add| {
+    let expected = todo.len();
+    let (new_builds, consistent) = store.record_import(
+        &found.links,
+        &rechecked,
+        crate::clock::now(),
+        expected,
+        |add| {
+            // Moved in, so that the names are freed once they are read, before
+            // the import settles and indexes what it wrote.
+            let todo = todo;
             read_each(trunk, &todo, |r| match r {
                 Read::Build(mut b) => {
                     if let Some(w) = b.warning.take() {
@@ -123,7 +131,8 @@ pub fn import(
                     Ok(())
                 }
             })
-        })?;
+        },
+    )?;
     let aggregates = import_aggregates(out, store, trunk, &found.aggregate_dirs)?;
     if incomplete > 0 {
         out.log(

@@ -110,10 +110,14 @@ fn fingerprint(cfg: &Config, trees: &Trees) -> String {
 
 /// The memo a run that found `seen` repeats: the last quiet run's, when
 /// it found the same and it still stands (no older than [`MAX_AGE`], and
-/// no waiver it counted has expired since).
+/// no waiver it counted has expired since). A memo whose lines cannot be
+/// read (edited by hand) does not stand: a repeat would say nothing.
 pub fn standing(store: &Store, seen: &Seen, now: i64) -> Result<Option<RunMemo>> {
     Ok(store.run_memo()?.filter(|m| {
-        m.fingerprint == seen.fingerprint && m.decided_at <= now && now < m.valid_until
+        m.fingerprint == seen.fingerprint
+            && m.decided_at <= now
+            && now < m.valid_until
+            && lines(m).is_some()
     }))
 }
 
@@ -127,19 +131,21 @@ pub fn valid_until(store: &Store, now: i64) -> Result<i64> {
         .map_or(until, |e| e.min(until)))
 }
 
-/// The lines a memo says, at their levels.
-pub fn lines(m: &RunMemo) -> Vec<(Level, String)> {
-    let parsed: Vec<(String, String)> = serde_json::from_str(&m.lines).unwrap_or_default();
+/// The lines a memo says, at their levels; `None` when they are not the
+/// JSON array of `[level, line]` pairs a run writes.
+pub fn lines(m: &RunMemo) -> Option<Vec<(Level, String)>> {
+    let parsed: Vec<(String, String)> = serde_json::from_str(&m.lines).ok()?;
     parsed
         .into_iter()
         .map(|(level, line)| {
             let level = match level.as_str() {
                 "DEBUG" => Level::Debug,
+                "INFO" => Level::Info,
                 "WARN" => Level::Warn,
                 "ERROR" => Level::Error,
-                _ => Level::Info,
+                _ => return None,
             };
-            (level, line)
+            Some((level, line))
         })
         .collect()
 }

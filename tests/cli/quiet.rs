@@ -269,3 +269,25 @@ fn a_builder_link_at_a_hash_directory_not_imported_yet_leaves_no_memo() {
     }
     assert_eq!(ws.sql::<i64>("SELECT count(*) FROM run_memo"), 0);
 }
+
+#[test]
+fn a_memo_whose_lines_were_damaged_by_hand_is_not_repeated_but_decided_anew() {
+    for damage in [
+        "'[[\"INFO\", \"current-tripleo: blocked'",
+        "'{\"not\": \"lines\"}'",
+        "'[[\"LOUD\", \"a level no run writes\"]]'",
+    ] {
+        let (ws, said_quiet) = quiet();
+        assert!(repeated(&ws.run(&["-v", "run"])), "the memo stands first");
+        let c = rusqlite::Connection::open(ws.db()).unwrap();
+        c.execute(&format!("UPDATE run_memo SET lines = {damage}"), [])
+            .unwrap();
+        drop(c);
+        let r = ws.run(&["-v", "run"]);
+        r.ok();
+        assert!(!repeated(&r), "{damage}: {}", r.stderr);
+        assert_eq!(said(&r), said_quiet, "{damage}: it says all it decided");
+        // The run that decided anew leaves a memo that reads again.
+        assert!(repeated(&ws.run(&["-v", "run"])), "{damage}");
+    }
+}

@@ -106,7 +106,7 @@ fn setup(top: &str, jobs: &[(&str, &str)]) -> Setup {
         warning: None,
     };
     store
-        .record_import(&[], &[], 1_700_000_000, |add| add(scanned))
+        .record_import(&[], &[], 1_700_000_000, 1, |add| add(scanned))
         .unwrap();
     let build = store.build_by_repo_dir(&repo_dir).unwrap().unwrap();
     let run_id = store.start_run(1_700_000_000).unwrap();

@@ -255,7 +255,7 @@ fn a_build_newer_than_the_consistent_link_stays_unsettled_until_the_link_reaches
         packages: second.packages.clone(),
     };
     let done = s
-        .record_import(&links, &[recheck], IMPORTED_AT + 60, |_| Ok(()))
+        .record_import(&links, &[recheck], IMPORTED_AT + 60, 0, |_| Ok(()))
         .unwrap();
     assert_eq!(done, (0, 1));
     assert!(s.build_by_id(id2).unwrap().unwrap().consistent);
@@ -305,6 +305,7 @@ fn a_rechecked_package_list_replaces_the_one_recorded() {
         &[link("consistent", Some(&d2))],
         &[recheck],
         IMPORTED_AT + 60,
+        0,
         |_| Ok(()),
     )
     .unwrap();
@@ -389,7 +390,7 @@ fn a_failed_feed_records_nothing_of_the_import() {
     let mut s = store();
     let b = scanned(1, 1, 1_600_000_001);
     let err = s
-        .record_import(&[link("current", None)], &[], IMPORTED_AT, |sink| {
+        .record_import(&[link("current", None)], &[], IMPORTED_AT, 1, |sink| {
             sink(b)?;
             Err(crate::error::Error::Invalid("the scan broke".into()))
         })
@@ -415,7 +416,7 @@ fn foreign_keys_are_checked_again_after_an_import_whether_it_failed_or_not() {
     assert!(foreign_keys(&s), "a store checks them from the start");
     builds(&mut s, 2);
     assert!(foreign_keys(&s), "after an import that was recorded");
-    s.record_import(&[], &[], IMPORTED_AT, |sink| {
+    s.record_import(&[], &[], IMPORTED_AT, 1, |sink| {
         sink(scanned(9, 9, 1_600_000_009))?;
         Err(crate::error::Error::Invalid("the scan broke".into()))
     })
@@ -458,6 +459,7 @@ fn a_rechecked_build_settled_since_it_was_read_is_left_as_it_was_settled() {
         &[link("consistent", Some(&d1))],
         &[recheck],
         IMPORTED_AT + 60,
+        0,
         |_| Ok(()),
     )
     .unwrap();
@@ -525,4 +527,276 @@ fn the_unrecorded_hash_directories_are_kept_in_the_walks_order() {
     let mut all = recorded.clone();
     s.retain_unrecorded(&mut all).unwrap();
     assert!(all.is_empty(), "every recorded one goes");
+}
+
+#[test]
+fn the_key_of_a_package_row_is_fnv_1a_of_its_fields_each_ended() {
+    use crate::store::builds::fields_key;
+    // Worked out by hand from FNV-1a's constants: it is stored, so it
+    // must not change with the toolchain.
+    assert_eq!(
+        fields_key(["python-foo", "SUCCESS"]),
+        -3_412_987_354_948_969_261
+    );
+    assert_ne!(
+        fields_key(["ab", ""]),
+        fields_key(["a", "b"]),
+        "ends marked"
+    );
+    assert_ne!(fields_key(["a", "b"]), fields_key(["b", "a"]));
+}
+
+#[test]
+fn a_package_version_is_found_by_its_keys_index_not_by_a_scan() {
+    let s = store();
+    let plan: Vec<String> = {
+        let mut st = s
+            .conn()
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN {}",
+                crate::store::builds::FIND_PACKAGE
+            ))
+            .unwrap();
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, 11);
+        st.query_map(rusqlite::params_from_iter(unbound), |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        plan,
+        ["SEARCH package_versions USING INDEX package_versions_key (fields_key=?)"]
+    );
+}
+
+#[test]
+fn rows_met_again_in_another_import_are_the_rows_recorded_then() {
+    let mut s = store();
+    let a = scanned(1, 1, 1_600_000_001);
+    let mut b = scanned(2, 2, 1_600_000_002);
+    b.packages = a.packages.clone();
+    import_at(&mut s, vec![a], &[], IMPORTED_AT);
+    import_at(&mut s, vec![b], &[], IMPORTED_AT + 60);
+    let (rows, listed): (i64, i64) = s
+        .conn()
+        .query_row(
+            "SELECT (SELECT count(*) FROM package_versions), (SELECT count(*) FROM build_packages)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (rows, listed),
+        (2, 4),
+        "two rows, each listed by both builds"
+    );
+}
+
+#[test]
+fn the_package_keys_migration_keys_the_package_rows_recorded_before_it_and_keeps_every_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    {
+        let mut s = Store::open(&path).unwrap();
+        builds(&mut s, 3);
+    }
+    // Back to the schema before the key (file 0018's), as it was: the ten-column unique index, no key.
+    let before: Vec<(i64, i64)> = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF; BEGIN;
+             CREATE TABLE pv18 (
+                 id INTEGER PRIMARY KEY, project TEXT NOT NULL, source_repo TEXT NOT NULL,
+                 source_sha TEXT NOT NULL, dist_repo TEXT NOT NULL, dist_sha TEXT NOT NULL,
+                 status TEXT NOT NULL, last_success TEXT NOT NULL, component TEXT NOT NULL,
+                 extended_sha TEXT NOT NULL, nvr TEXT NOT NULL,
+                 UNIQUE (project, source_sha, dist_sha, extended_sha, status, last_success, nvr,
+                         source_repo, dist_repo, component));
+             INSERT INTO pv18 SELECT id, project, source_repo, source_sha, dist_repo, dist_sha,
+                 status, last_success, component, extended_sha, nvr FROM package_versions;
+             DROP TABLE package_versions;
+             ALTER TABLE pv18 RENAME TO package_versions;
+             COMMIT;",
+        )
+        .unwrap();
+        c.pragma_update(None, "user_version", crate::store::SCHEMA_VERSION - 1)
+            .unwrap();
+        let mut st = c
+            .prepare("SELECT build_id, package_version_id FROM build_packages ORDER BY 1, 2")
+            .unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(before.len(), 6);
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), crate::store::SCHEMA_VERSION);
+    {
+        let c = s.conn();
+        let mut st = c
+            .prepare("SELECT build_id, package_version_id FROM build_packages ORDER BY 1, 2")
+            .unwrap();
+        let after: Vec<(i64, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(after, before);
+        let mut st = c
+        .prepare(
+            "SELECT project, source_repo, source_sha, dist_repo, dist_sha, status, last_success,
+                    component, extended_sha, nvr, fields_key FROM package_versions",
+        )
+        .unwrap();
+        let keyed: Vec<(Vec<String>, i64)> = st
+            .query_map([], |r| {
+                let fields = (0..10).map(|i| r.get(i)).collect::<rusqlite::Result<_>>()?;
+                Ok((fields, r.get(10)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(keyed.len(), 2);
+        for (fields, key) in &keyed {
+            let want = crate::store::builds::fields_key(fields.iter().map(String::as_str));
+            assert_eq!(*key, want, "{fields:?}");
+        }
+        let broken: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(broken, 0);
+    }
+    // A row met again after the migration is the row recorded before it.
+    let mut again = scanned(9, 9, 1_600_000_009);
+    again.packages = scanned(1, 1, 1_600_000_001).packages;
+    import_at(&mut s, vec![again], &[], IMPORTED_AT + 60);
+    let rows: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM package_versions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+}
+
+/// Every index of the database, with the statement that made it.
+fn indexes(store: &Store) -> Vec<(String, Option<String>)> {
+    let mut st = store
+        .conn()
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// SQLite's count of schema changes: it moves when an index is dropped.
+fn schema_changes(store: &Store) -> i64 {
+    store
+        .conn()
+        .query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Imports `scans` saying the feed may give `expected` of them.
+fn import_expecting(
+    store: &mut Store,
+    scans: Vec<Scanned>,
+    links: &[BuilderLink],
+    expected: usize,
+) -> Result<(usize, usize), crate::error::Error> {
+    store.record_import(links, &[], IMPORTED_AT, expected, |sink| {
+        for s in scans {
+            sink(s)?;
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
+    use crate::store::builds::BULK_IMPORT;
+    let mut s = store();
+    let (before, changes) = (indexes(&s), schema_changes(&s));
+    let scans = vec![
+        scanned(1, 1, 1_600_000_003),
+        scanned(2, 2, 1_600_000_001),
+        scanned(3, 3, 1_600_000_002),
+    ];
+    let tip = scans[2].repo_dir.clone();
+    let links = [link("consistent", Some(&tip))];
+    assert_eq!(
+        import_expecting(&mut s, scans, &links, BULK_IMPORT).unwrap(),
+        (3, 3)
+    );
+    assert!(schema_changes(&s) > changes, "the indexes were set aside");
+    assert_eq!(indexes(&s), before);
+    let check: String = s
+        .conn()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok", "each index holds every row it should");
+    let newest: Vec<i64> = {
+        let mut st = s
+            .conn()
+            .prepare("SELECT dlrn_id FROM builds INDEXED BY builds_dt_build ORDER BY dt_build")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(newest, [2, 3, 1]);
+}
+
+#[test]
+fn a_big_import_that_fails_leaves_every_index_in_place() {
+    use crate::store::builds::BULK_IMPORT;
+    let mut s = store();
+    let (before, changes) = (indexes(&s), schema_changes(&s));
+    let err = s
+        .record_import(&[], &[], IMPORTED_AT, BULK_IMPORT, |sink| {
+            sink(scanned(1, 1, 1_600_000_001))?;
+            Err(crate::error::Error::Invalid("the scan broke".into()))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("the scan broke"), "{err}");
+    assert_eq!(indexes(&s), before);
+    assert_eq!(schema_changes(&s), changes);
+}
+
+#[test]
+fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
+    use crate::store::builds::BULK_IMPORT;
+    let mut s = store();
+    let changes = schema_changes(&s);
+    import_expecting(
+        &mut s,
+        vec![scanned(1, 1, 1_600_000_001)],
+        &[],
+        BULK_IMPORT - 1,
+    )
+    .unwrap();
+    assert_eq!(schema_changes(&s), changes, "fewer than BULK_IMPORT");
+    // A history of more builds than the import may bring: a failed build
+    // (no vote, no package) given a high id.
+    let mut failed = scanned(2, 2, 1_600_000_002);
+    failed.row.status = "FAILED".into();
+    failed.packages.clear();
+    let dir = failed.repo_dir.clone();
+    import_expecting(&mut s, vec![failed], &[], 1).unwrap();
+    unchecked(
+        &s,
+        &format!(
+            "UPDATE builds SET id = {} WHERE repo_dir = '{dir}'",
+            BULK_IMPORT * 2
+        ),
+    );
+    let changes = schema_changes(&s);
+    import_expecting(&mut s, vec![scanned(3, 3, 1_600_000_003)], &[], BULK_IMPORT).unwrap();
+    assert_eq!(
+        schema_changes(&s),
+        changes,
+        "fewer than the builds recorded"
+    );
 }

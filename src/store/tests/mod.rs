@@ -110,7 +110,7 @@ pub(super) fn import_at(
     now: i64,
 ) -> (usize, usize) {
     store
-        .record_import(links, &[], now, |sink| {
+        .record_import(links, &[], now, scans.len(), |sink| {
             for s in scans {
                 sink(s)?;
             }
