@@ -316,8 +316,8 @@ impl Store {
             // The package lists' verdict of every unsettled build read now.
             let mut verdicts: HashMap<i64, bool> = HashMap::new();
             let mut packages = PackageCache::default();
-            // A big import into a database not much smaller: the indexes
-            // in time order are built once at the end, not row by row.
+            // A big import, of at least as many builds as are recorded: the
+            // indexes in time order are built once at the end, not row by row.
             let bulk = expected >= BULK_IMPORT && expected as i64 >= recorded_builds(tx)?;
             let set_aside = if bulk { set_aside_indexes(tx)? } else { Vec::new() };
             let mut add = |s: Scanned| -> Result<()> {
@@ -397,7 +397,7 @@ pub const BULK_IMPORT: usize = 4096;
 /// the trunk in the order of its hash directories, which is not theirs:
 /// each new row lands on a page of its own in each of them, and past
 /// 100,000 builds their pages no longer fit in the page cache together.
-const IN_TIME_ORDER: &[&str] = &[
+pub(crate) const IN_TIME_ORDER: &[&str] = &[
     "builds_consistent",
     "builds_dt_build",
     "builds_order",

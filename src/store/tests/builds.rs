@@ -715,9 +715,15 @@ fn import_expecting(
 
 #[test]
 fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
-    use crate::store::builds::BULK_IMPORT;
+    use crate::store::builds::{BULK_IMPORT, IN_TIME_ORDER};
     let mut s = store();
     let (before, changes) = (indexes(&s), schema_changes(&s));
+    for name in IN_TIME_ORDER {
+        assert!(
+            before.iter().any(|(n, _)| n == name),
+            "{name} is in the schema"
+        );
+    }
     let scans = vec![
         scanned(1, 1, 1_600_000_003),
         scanned(2, 2, 1_600_000_001),
