@@ -316,10 +316,12 @@ impl Store {
             // The package lists' verdict of every unsettled build read now.
             let mut verdicts: HashMap<i64, bool> = HashMap::new();
             let mut packages = PackageCache::default();
-            // A big import, of at least as many builds as are recorded: the
-            // indexes in time order are built once at the end, not row by row.
-            let bulk = expected >= BULK_IMPORT && expected as i64 >= recorded_builds(tx)?;
-            let set_aside = if bulk { set_aside_indexes(tx)? } else { Vec::new() };
+            // A big import: the indexes in time order of the tables it at
+            // least doubles are built once at the end, not row by row.
+            let set_aside = match expected >= BULK_IMPORT {
+                true => set_aside_indexes(tx, expected)?,
+                false => Vec::new(),
+            };
             let mut add = |s: Scanned| -> Result<()> {
                 let Some(id) = insert_build(tx, &s, now)? else {
                     return Ok(());
@@ -393,42 +395,57 @@ impl Store {
 /// than it saves.
 pub const BULK_IMPORT: usize = 4096;
 
-/// The indexes of builds and votes in time or build order. An import reads
-/// the trunk in the order of its hash directories, which is not theirs:
-/// each new row lands on a page of its own in each of them, and past
-/// 100,000 builds their pages no longer fit in the page cache together.
-pub(crate) const IN_TIME_ORDER: &[&str] = &[
-    "builds_consistent",
-    "builds_dt_build",
-    "builds_order",
-    "builds_consistent_order",
-    "votes_timestamp",
-    "votes_job_timestamp",
+/// The indexes of builds and votes in time or build order, by table. An
+/// import reads the trunk in the order of its hash directories, which is
+/// not theirs: each new row lands on a page of its own in each of them,
+/// and past 100,000 builds their pages no longer fit in the page cache
+/// together.
+pub(crate) const IN_TIME_ORDER: &[(&str, &[&str])] = &[
+    (
+        "builds",
+        &[
+            "builds_consistent",
+            "builds_dt_build",
+            "builds_order",
+            "builds_consistent_order",
+        ],
+    ),
+    ("votes", &["votes_timestamp", "votes_job_timestamp"]),
 ];
 
-/// Drops the [`IN_TIME_ORDER`] indexes in `tx`; returns the statements
+/// Drops the [`IN_TIME_ORDER`] indexes of each table that holds at most
+/// `expected` rows (an import adds a build and at most one vote per hash
+/// directory): building one again then reads no more rows than the import
+/// writes, and sorts them in memory of that size. Returns the statements
 /// that create them again, as the schema has them.
-fn set_aside_indexes(tx: &Connection) -> Result<Vec<String>> {
-    let mut out = Vec::with_capacity(IN_TIME_ORDER.len());
-    for name in IN_TIME_ORDER {
-        let sql: Option<String> = tx
-            .prepare_cached("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1")
-            .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
-            .context("failed to read the schema")?;
-        if let Some(sql) = sql {
-            tx.execute_batch(&format!("DROP INDEX {name}"))
-                .context("failed to set an index aside for the import")?;
-            out.push(sql);
+fn set_aside_indexes(tx: &Connection, expected: usize) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (table, names) in IN_TIME_ORDER {
+        // The highest id: at least how many rows there are, found without
+        // reading the table.
+        let rows: i64 = tx
+            .query_row(
+                &format!("SELECT coalesce(max(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
+            .context("failed to count the recorded rows")?;
+        if rows > expected as i64 {
+            continue;
+        }
+        for name in *names {
+            let sql: Option<String> = tx
+                .prepare_cached("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1")
+                .and_then(|mut st| st.query_row([name], |r| r.get(0)).optional())
+                .context("failed to read the schema")?;
+            if let Some(sql) = sql {
+                tx.execute_batch(&format!("DROP INDEX {name}"))
+                    .context("failed to set an index aside for the import")?;
+                out.push(sql);
+            }
         }
     }
     Ok(out)
-}
-
-/// About how many builds are recorded: the highest id (builds are never
-/// deleted), found without reading the table.
-fn recorded_builds(tx: &Connection) -> Result<i64> {
-    tx.query_row("SELECT coalesce(max(id), 0) FROM builds", [], |r| r.get(0))
-        .context("failed to count the recorded builds")
 }
 
 /// A package list read again, of a build not settled yet.

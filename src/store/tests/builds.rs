@@ -698,6 +698,28 @@ fn schema_changes(store: &Store) -> i64 {
         .unwrap()
 }
 
+/// Rows that break a foreign key (the import writes without the checks).
+fn foreign_key_violations(store: &Store) -> i64 {
+    store
+        .conn()
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+/// The row of each index in the schema: a new one when it was made again.
+fn index_rows(store: &Store) -> Vec<(String, i64)> {
+    let mut st = store
+        .conn()
+        .prepare("SELECT name, rowid FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// Imports `scans` saying the feed may give `expected` of them.
 fn import_expecting(
     store: &mut Store,
@@ -718,7 +740,7 @@ fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
     use crate::store::builds::{BULK_IMPORT, IN_TIME_ORDER};
     let mut s = store();
     let (before, changes) = (indexes(&s), schema_changes(&s));
-    for name in IN_TIME_ORDER {
+    for name in IN_TIME_ORDER.iter().flat_map(|(_, names)| names.iter()) {
         assert!(
             before.iter().any(|(n, _)| n == name),
             "{name} is in the schema"
@@ -742,6 +764,7 @@ fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok", "each index holds every row it should");
+    assert_eq!(foreign_key_violations(&s), 0);
     let newest: Vec<i64> = {
         let mut st = s
             .conn()
@@ -784,8 +807,9 @@ fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
     )
     .unwrap();
     assert_eq!(schema_changes(&s), changes, "fewer than BULK_IMPORT");
-    // A history of more builds than the import may bring: a failed build
-    // (no vote, no package) given a high id.
+    // A history of more builds and votes than the import may bring: a
+    // failed build (no vote, no package) and the first build's vote given
+    // high ids.
     let mut failed = scanned(2, 2, 1_600_000_002);
     failed.row.status = "FAILED".into();
     failed.packages.clear();
@@ -794,15 +818,36 @@ fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
     unchecked(
         &s,
         &format!(
-            "UPDATE builds SET id = {} WHERE repo_dir = '{dir}'",
-            BULK_IMPORT * 2
+            "UPDATE builds SET id = {n} WHERE repo_dir = '{dir}'; UPDATE votes SET id = {n}",
+            n = BULK_IMPORT * 2
         ),
     );
     let changes = schema_changes(&s);
     import_expecting(&mut s, vec![scanned(3, 3, 1_600_000_003)], &[], BULK_IMPORT).unwrap();
+    assert_eq!(schema_changes(&s), changes, "fewer than the rows recorded");
+}
+
+#[test]
+fn a_big_import_leaves_the_indexes_of_a_table_it_does_not_double_in_place() {
+    use crate::store::builds::{BULK_IMPORT, IN_TIME_ORDER};
+    let mut s = store();
+    // One build, whose consistent vote stands for a long history of votes.
+    import_expecting(&mut s, vec![scanned(1, 1, 1_600_000_001)], &[], 1).unwrap();
+    unchecked(&s, &format!("UPDATE votes SET id = {}", BULK_IMPORT * 2));
+    let before = index_rows(&s);
+    let scans = vec![scanned(2, 2, 1_600_000_002), scanned(3, 3, 1_600_000_003)];
     assert_eq!(
-        schema_changes(&s),
-        changes,
-        "fewer than the builds recorded"
+        import_expecting(&mut s, scans, &[], BULK_IMPORT).unwrap(),
+        (2, 2)
     );
+    let after = index_rows(&s);
+    for (table, names) in IN_TIME_ORDER {
+        for name in *names {
+            let row = |rows: &[(String, i64)]| rows.iter().find(|(n, _)| n == name).unwrap().1;
+            let remade = row(&before) != row(&after);
+            assert_eq!(remade, *table == "builds", "{name}");
+        }
+    }
+    assert_eq!(indexes(&s).len(), before.len());
+    assert_eq!(foreign_key_violations(&s), 0);
 }
