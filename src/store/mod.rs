@@ -224,8 +224,25 @@ impl Store {
         }
     }
 
-    /// Applies the migrations this database lacks, in one transaction.
+    /// Applies the migrations this database lacks, in one transaction, as
+    /// SQLite's procedure for changing a table's schema has it: foreign
+    /// keys off (they cannot be switched inside a transaction) and checked
+    /// before the commit, and the legacy rename, so that a table made again
+    /// under its old name keeps every reference to that name (other
+    /// tables' keys, the views of a `sqlite3` session).
     fn migrate(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;")
+            .context("failed to prepare the schema migration")?;
+        let out = self.migrate_unchecked();
+        let restored = self
+            .conn
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;")
+            .context("failed to configure the database");
+        out.and(restored)
+    }
+
+    fn migrate_unchecked(&mut self) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -240,6 +257,20 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)
                 .map_err(|e| Error::db(format!("failed to apply schema migration {}", i + 1), e))?;
+        }
+        let broken: Option<String> = tx
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_check LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .context("failed to check the migrated database")?;
+        if let Some(table) = broken {
+            return Err(Error::BadDatabase(format!(
+                "database {}: a row of table {table} refers to a row that does not exist, so the schema migration was not applied; the file was not changed",
+                self.path.display()
+            )));
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .context("failed to record the schema version")?;

@@ -616,6 +616,8 @@ fn the_package_keys_migration_keys_the_package_rows_recorded_before_it_and_keeps
                  status, last_success, component, extended_sha, nvr FROM package_versions;
              DROP TABLE package_versions;
              ALTER TABLE pv18 RENAME TO package_versions;
+             CREATE VIEW mine AS SELECT p.project, bp.build_id FROM build_packages bp
+                 JOIN package_versions p ON p.id = bp.package_version_id;
              COMMIT;",
         )
         .unwrap();
@@ -666,6 +668,10 @@ fn the_package_keys_migration_keys_the_package_rows_recorded_before_it_and_keeps
             })
             .unwrap();
         assert_eq!(broken, 0);
+        let mine: i64 = c
+            .query_row("SELECT count(*) FROM mine", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mine, 6, "a view of a sqlite3 session reads the new table");
     }
     // A row met again after the migration is the row recorded before it.
     let mut again = scanned(9, 9, 1_600_000_009);
@@ -850,4 +856,43 @@ fn a_big_import_leaves_the_indexes_of_a_table_it_does_not_double_in_place() {
     }
     assert_eq!(indexes(&s).len(), before.len());
     assert_eq!(foreign_key_violations(&s), 0);
+}
+
+#[test]
+fn a_migration_that_would_leave_a_broken_reference_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    {
+        let mut s = Store::open(&path).unwrap();
+        builds(&mut s, 1);
+    }
+    // The table's row in the schema: a new one if the migration ran.
+    let table_row = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT rowid FROM sqlite_master WHERE name = 'package_versions'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO build_packages (build_id, package_version_id) VALUES (424242, 1);",
+        )
+        .unwrap();
+        c.pragma_update(None, "user_version", crate::store::SCHEMA_VERSION - 1)
+            .unwrap();
+        table_row(&c)
+    };
+    let err = Store::open(&path).err().expect("the migration is refused");
+    assert!(matches!(err, crate::error::Error::BadDatabase(_)), "{err}");
+    assert!(err.to_string().contains("build_packages"), "{err}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, crate::store::SCHEMA_VERSION - 1);
+    assert_eq!(table_row(&c), before, "package_versions was not made again");
 }
