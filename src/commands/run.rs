@@ -53,8 +53,8 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
     };
     if let Some(seen) = &seen {
         let begun = crate::clock::now();
-        if let Some(m) = crate::usecase::memo::standing(&store, seen, begun)? {
-            return repeat(ctx, &mut store, &m, begun, started);
+        if let Some((m, said)) = crate::usecase::memo::standing(&store, seen, begun)? {
+            return repeat(ctx, &mut store, &m, &said, begun, started);
         }
     }
     if a.dry_run {
@@ -168,11 +168,12 @@ pub fn run(ctx: &Ctx, a: cli::Run) -> Result<u8> {
 }
 
 /// A run that found everything as quiet run `m.run_id` left it: it says
-/// what that run said, and records itself.
+/// what that run said (`said`), and records itself.
 fn repeat(
     ctx: &Ctx,
     store: &mut crate::store::Store,
     m: &crate::store::runs::RunMemo,
+    said: &[(Level, String)],
     begun: i64,
     started: Instant,
 ) -> Result<u8> {
@@ -183,9 +184,8 @@ fn repeat(
             m.run_id
         ),
     );
-    // Read already by `standing`, which leaves out a memo it cannot read.
-    for (level, line) in crate::usecase::memo::lines(m).unwrap_or_default() {
-        ctx.log(level, &line);
+    for (level, line) in said {
+        ctx.log(*level, line);
     }
     let tally = |run_id| Tally {
         run_id,

@@ -231,15 +231,11 @@ impl Store {
     /// under its old name keeps every reference to that name (other
     /// tables' keys, the views of a `sqlite3` session).
     fn migrate(&mut self) -> Result<()> {
-        self.conn
-            .execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;")
-            .context("failed to prepare the schema migration")?;
-        let out = self.migrate_unchecked();
-        let restored = self
-            .conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;")
-            .context("failed to configure the database");
-        out.and(restored)
+        self.with_settings(
+            "PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;",
+            "PRAGMA foreign_keys = ON; PRAGMA legacy_alter_table = OFF;",
+            Store::migrate_unchecked,
+        )
     }
 
     fn migrate_unchecked(&mut self) -> Result<()> {
@@ -251,9 +247,10 @@ impl Store {
         let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .context("failed to read the schema version")?;
-        if version < SCHEMA_VERSION {
-            builds::register_fields_key(&tx)?;
+        if version >= SCHEMA_VERSION {
+            return Ok(());
         }
+        builds::register_fields_key(&tx)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.execute_batch(sql)
                 .map_err(|e| Error::db(format!("failed to apply schema migration {}", i + 1), e))?;
@@ -370,19 +367,35 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
-        let switch = self.conn.is_autocommit();
-        if switch {
-            self.conn
-                .execute_batch("PRAGMA foreign_keys = OFF")
-                .context("failed to configure the database")?;
+        if !self.conn.is_autocommit() {
+            return self.write(f);
         }
-        let out = self.write(f);
-        if switch {
-            self.conn
-                .execute_batch("PRAGMA foreign_keys = ON")
-                .context("failed to configure the database")?;
-        }
-        out
+        self.with_settings(
+            "PRAGMA foreign_keys = OFF",
+            "PRAGMA foreign_keys = ON",
+            |s| s.write(f),
+        )
+    }
+
+    /// Runs `f` with the connection's settings changed by `change` (pragmas
+    /// SQLite takes only outside a transaction), and `restore` run after it
+    /// whatever it did.
+    fn with_settings<T>(
+        &mut self,
+        change: &str,
+        restore: &str,
+        f: impl FnOnce(&mut Store) -> Result<T>,
+    ) -> Result<T> {
+        self.conn
+            .execute_batch(change)
+            .context("failed to configure the database")?;
+        let out = f(self);
+        let restored = self
+            .conn
+            .execute_batch(restore)
+            .context("failed to configure the database");
+        let value = out?;
+        restored.map(|()| value)
     }
 
     /// [`Store::write`], keeping the memo when `memo` says so: only for

@@ -108,17 +108,19 @@ fn fingerprint(cfg: &Config, trees: &Trees) -> String {
     crate::hex::sha256(s.as_bytes())
 }
 
+/// What a run said: each line at its level.
+pub type Lines = Vec<(Level, String)>;
+
 /// The memo a run that found `seen` repeats: the last quiet run's, when
 /// it found the same and it still stands (no older than [`MAX_AGE`], and
-/// no waiver it counted has expired since). A memo whose lines cannot be
-/// read (edited by hand) does not stand: a repeat would say nothing.
-pub fn standing(store: &Store, seen: &Seen, now: i64) -> Result<Option<RunMemo>> {
-    Ok(store.run_memo()?.filter(|m| {
-        m.fingerprint == seen.fingerprint
-            && m.decided_at <= now
-            && now < m.valid_until
-            && lines(m).is_some()
-    }))
+/// no waiver it counted has expired since), with the lines it says. A
+/// memo whose lines cannot be read (edited by hand) does not stand: a
+/// repeat would say nothing.
+pub fn standing(store: &Store, seen: &Seen, now: i64) -> Result<Option<(RunMemo, Lines)>> {
+    Ok(store
+        .run_memo()?
+        .filter(|m| m.fingerprint == seen.fingerprint && m.decided_at <= now && now < m.valid_until)
+        .and_then(|m| lines(&m).map(|said| (m, said))))
 }
 
 /// Until when a memo made `now` stands: [`MAX_AGE`], or until the first
@@ -133,20 +135,11 @@ pub fn valid_until(store: &Store, now: i64) -> Result<i64> {
 
 /// The lines a memo says, at their levels; `None` when they are not the
 /// JSON array of `[level, line]` pairs a run writes.
-pub fn lines(m: &RunMemo) -> Option<Vec<(Level, String)>> {
+fn lines(m: &RunMemo) -> Option<Lines> {
     let parsed: Vec<(String, String)> = serde_json::from_str(&m.lines).ok()?;
     parsed
         .into_iter()
-        .map(|(level, line)| {
-            let level = match level.as_str() {
-                "DEBUG" => Level::Debug,
-                "INFO" => Level::Info,
-                "WARN" => Level::Warn,
-                "ERROR" => Level::Error,
-                _ => return None,
-            };
-            Some((level, line))
-        })
+        .map(|(level, line)| Some((Level::named(&level)?, line)))
         .collect()
 }
 
@@ -173,13 +166,13 @@ pub fn new(
 /// where each stands (a warning, an error, data on stdout).
 #[derive(Debug, Default)]
 pub struct Recorder {
-    lines: RefCell<Vec<(Level, String)>>,
+    lines: RefCell<Lines>,
     loud: std::cell::Cell<bool>,
 }
 
 impl Recorder {
     /// What was said, unless something was more than where each stands.
-    pub fn quiet(self) -> Option<Vec<(Level, String)>> {
+    pub fn quiet(self) -> Option<Lines> {
         (!self.loud.get()).then(|| self.lines.into_inner())
     }
 }

@@ -29,6 +29,13 @@ impl Level {
             Level::Error => "ERROR",
         }
     }
+
+    /// The level [`Level::as_str`] names `name`.
+    pub fn named(name: &str) -> Option<Level> {
+        [Level::Debug, Level::Info, Level::Warn, Level::Error]
+            .into_iter()
+            .find(|l| l.as_str() == name)
+    }
 }
 
 /// Where a use case says what it does: diagnostics (stderr, for people)

@@ -254,9 +254,7 @@ fn a_build_newer_than_the_consistent_link_stays_unsettled_until_the_link_reaches
         build_id: id2,
         packages: second.packages.clone(),
     };
-    let done = s
-        .record_import(&links, &[recheck], IMPORTED_AT + 60, 0, |_| Ok(()))
-        .unwrap();
+    let done = import_rechecked(&mut s, &links, recheck);
     assert_eq!(done, (0, 1));
     assert!(s.build_by_id(id2).unwrap().unwrap().consistent);
     assert!(s.unsettled_builds().unwrap().is_empty());
@@ -301,14 +299,7 @@ fn a_rechecked_package_list_replaces_the_one_recorded() {
         build_id: id2,
         packages: packages(&[("python-foo", "SUCCESS"), ("python-bar", "SUCCESS")]),
     };
-    s.record_import(
-        &[link("consistent", Some(&d2))],
-        &[recheck],
-        IMPORTED_AT + 60,
-        0,
-        |_| Ok(()),
-    )
-    .unwrap();
+    import_rechecked(&mut s, &[link("consistent", Some(&d2))], recheck);
     assert!(s.build_by_id(id2).unwrap().unwrap().consistent);
     let statuses: Vec<String> = {
         let mut st = s
@@ -455,14 +446,7 @@ fn a_rechecked_build_settled_since_it_was_read_is_left_as_it_was_settled() {
         build_id: id2,
         packages: packages(&[("python-new", "SUCCESS")]),
     };
-    s.record_import(
-        &[link("consistent", Some(&d1))],
-        &[recheck],
-        IMPORTED_AT + 60,
-        0,
-        |_| Ok(()),
-    )
-    .unwrap();
+    import_rechecked(&mut s, &[link("consistent", Some(&d1))], recheck);
     let (count, listed): (i64, i64) = s
         .conn()
         .query_row(
@@ -662,12 +646,7 @@ fn the_package_keys_migration_keys_the_package_rows_recorded_before_it_and_keeps
             let want = crate::store::builds::fields_key(fields.iter().map(String::as_str));
             assert_eq!(*key, want, "{fields:?}");
         }
-        let broken: i64 = c
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })
-            .unwrap();
-        assert_eq!(broken, 0);
+        assert_eq!(foreign_key_violations(&s), 0);
         let mine: i64 = c
             .query_row("SELECT count(*) FROM mine", [], |r| r.get(0))
             .unwrap();
@@ -726,21 +705,6 @@ fn index_rows(store: &Store) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// Imports `scans` saying the feed may give `expected` of them.
-fn import_expecting(
-    store: &mut Store,
-    scans: Vec<Scanned>,
-    links: &[BuilderLink],
-    expected: usize,
-) -> Result<(usize, usize), crate::error::Error> {
-    store.record_import(links, &[], IMPORTED_AT, expected, |sink| {
-        for s in scans {
-            sink(s)?;
-        }
-        Ok(())
-    })
-}
-
 #[test]
 fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
     use crate::store::builds::{BULK_IMPORT, IN_TIME_ORDER};
@@ -760,7 +724,7 @@ fn a_big_import_builds_the_indexes_it_set_aside_again_as_the_schema_has_them() {
     let tip = scans[2].repo_dir.clone();
     let links = [link("consistent", Some(&tip))];
     assert_eq!(
-        import_expecting(&mut s, scans, &links, BULK_IMPORT).unwrap(),
+        import_expecting(&mut s, scans, &links, IMPORTED_AT, BULK_IMPORT).unwrap(),
         (3, 3)
     );
     assert!(schema_changes(&s) > changes, "the indexes were set aside");
@@ -809,6 +773,7 @@ fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
         &mut s,
         vec![scanned(1, 1, 1_600_000_001)],
         &[],
+        IMPORTED_AT,
         BULK_IMPORT - 1,
     )
     .unwrap();
@@ -820,7 +785,7 @@ fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
     failed.row.status = "FAILED".into();
     failed.packages.clear();
     let dir = failed.repo_dir.clone();
-    import_expecting(&mut s, vec![failed], &[], 1).unwrap();
+    import_expecting(&mut s, vec![failed], &[], IMPORTED_AT, 1).unwrap();
     unchecked(
         &s,
         &format!(
@@ -829,7 +794,14 @@ fn a_small_import_or_one_into_a_bigger_history_keeps_its_indexes_throughout() {
         ),
     );
     let changes = schema_changes(&s);
-    import_expecting(&mut s, vec![scanned(3, 3, 1_600_000_003)], &[], BULK_IMPORT).unwrap();
+    import_expecting(
+        &mut s,
+        vec![scanned(3, 3, 1_600_000_003)],
+        &[],
+        IMPORTED_AT,
+        BULK_IMPORT,
+    )
+    .unwrap();
     assert_eq!(schema_changes(&s), changes, "fewer than the rows recorded");
 }
 
@@ -838,12 +810,19 @@ fn a_big_import_leaves_the_indexes_of_a_table_it_does_not_double_in_place() {
     use crate::store::builds::{BULK_IMPORT, IN_TIME_ORDER};
     let mut s = store();
     // One build, whose consistent vote stands for a long history of votes.
-    import_expecting(&mut s, vec![scanned(1, 1, 1_600_000_001)], &[], 1).unwrap();
+    import_expecting(
+        &mut s,
+        vec![scanned(1, 1, 1_600_000_001)],
+        &[],
+        IMPORTED_AT,
+        1,
+    )
+    .unwrap();
     unchecked(&s, &format!("UPDATE votes SET id = {}", BULK_IMPORT * 2));
     let before = index_rows(&s);
     let scans = vec![scanned(2, 2, 1_600_000_002), scanned(3, 3, 1_600_000_003)];
     assert_eq!(
-        import_expecting(&mut s, scans, &[], BULK_IMPORT).unwrap(),
+        import_expecting(&mut s, scans, &[], IMPORTED_AT, BULK_IMPORT).unwrap(),
         (2, 2)
     );
     let after = index_rows(&s);

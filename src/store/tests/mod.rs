@@ -109,14 +109,36 @@ pub(super) fn import_at(
     links: &[BuilderLink],
     now: i64,
 ) -> (usize, usize) {
+    let expected = scans.len();
+    import_expecting(store, scans, links, now, expected).expect("the import is recorded")
+}
+
+/// [`import_at`], saying the feed may give `expected` hash directories.
+pub(super) fn import_expecting(
+    store: &mut Store,
+    scans: Vec<Scanned>,
+    links: &[BuilderLink],
+    now: i64,
+    expected: usize,
+) -> crate::error::Result<(usize, usize)> {
+    store.record_import(links, &[], now, expected, |sink| {
+        for s in scans {
+            sink(s)?;
+        }
+        Ok(())
+    })
+}
+
+/// Records the package list read again of a build not settled yet, with
+/// the builder's `links`, a minute after [`IMPORTED_AT`].
+pub(super) fn import_rechecked(
+    store: &mut Store,
+    links: &[BuilderLink],
+    recheck: crate::store::builds::Recheck,
+) -> (usize, usize) {
     store
-        .record_import(links, &[], now, scans.len(), |sink| {
-            for s in scans {
-                sink(s)?;
-            }
-            Ok(())
-        })
-        .expect("the import is recorded")
+        .record_import(links, &[recheck], IMPORTED_AT + 60, 0, |_| Ok(()))
+        .expect("the recheck is recorded")
 }
 
 /// Imports `scans` with no builder link, and returns their ids in order.
